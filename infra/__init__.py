@@ -1,0 +1,1 @@
+"""Shared foundation: configuration, the local embedded stack, the command line and the demo."""

@@ -1,0 +1,249 @@
+"""Effective configuration, read by every stage and every process role.
+
+Precedence, lowest to highest: built-in defaults, an optional TOML file (``--config PATH`` or
+``STREAMREC_CONFIG``), then environment variables named ``STREAMREC_<SECTION>_<KEY>``
+(for example ``STREAMREC_KAFKA_BOOTSTRAP`` or ``STREAMREC_SERVING_PORT``).
+
+Leaving ``kafka.bootstrap`` or ``redis.url`` empty means "use the embedded service that
+``streamrec stack up`` runs"; setting either points streamrec at an existing deployment and the
+local stack no longer starts that service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infra.errors import StreamrecError
+
+ENV_PREFIX = "STREAMREC_"
+CONFIG_FILE_ENV = "STREAMREC_CONFIG"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """The embedded local stack: where its state lives and which ports its services use."""
+
+    state_dir: str = ".streamrec"
+    host: str = "127.0.0.1"
+    kafka_port: int = 19092
+    redis_port: int = 16379
+    start_timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class KafkaConfig:
+    bootstrap: str = ""
+    events_topic: str = "events"
+    dead_letter_topic: str = "events.dlq"
+    partitions: int = 4
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    url: str = ""
+    key_prefix: str = "streamrec"
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    master: str = "local[2]"
+    shuffle_partitions: int = 4
+    driver_memory: str = "2g"
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    examples_dir: str = ""
+    checkpoint_dir: str = ""
+    history_length: int = 20
+    online_history_length: int = 50
+    consumer_group: str = "streamrec-features"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    model_dir: str = ""
+    embedding_dim: int = 64
+    epochs: int = 6
+    batch_size: int = 512
+    learning_rate: float = 0.05
+    validation_fraction: float = 0.05
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    host: str = "127.0.0.1"
+    port: int = 50051
+    workers: int = 8
+    max_k: int = 500
+    cache_ttl_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class Config:
+    stack: StackConfig = field(default_factory=StackConfig)
+    kafka: KafkaConfig = field(default_factory=KafkaConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.stack.state_dir).expanduser().resolve()
+
+    @property
+    def kafka_external(self) -> bool:
+        return bool(self.kafka.bootstrap)
+
+    @property
+    def redis_external(self) -> bool:
+        return bool(self.redis.url)
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.kafka.bootstrap or f"{self.stack.host}:{self.stack.kafka_port}"
+
+    @property
+    def redis_url(self) -> str:
+        return self.redis.url or f"redis://{self.stack.host}:{self.stack.redis_port}/0"
+
+    @property
+    def examples_dir(self) -> Path:
+        return self._data_path(self.features.examples_dir, "examples")
+
+    @property
+    def features_checkpoint_dir(self) -> Path:
+        return self._data_path(self.features.checkpoint_dir, "checkpoints/features")
+
+    @property
+    def model_dir(self) -> Path:
+        return self._data_path(self.training.model_dir, "models")
+
+    def _data_path(self, configured: str, default_under_state: str) -> Path:
+        if configured:
+            return Path(configured).expanduser().resolve()
+        return self.state_dir / default_under_state
+
+
+def load_config(
+    path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Builds the effective configuration from defaults, the TOML file and the environment."""
+    environ = os.environ if environ is None else environ
+    path = path or environ.get(CONFIG_FILE_ENV) or None
+    values: dict[str, dict[str, object]] = {}
+    if path is not None:
+        values = _read_toml(Path(path))
+    for name, raw in environ.items():
+        if name.startswith(ENV_PREFIX) and name != CONFIG_FILE_ENV:
+            section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
+            if section in _sections() and key:
+                values.setdefault(section, {})[key] = raw
+    return _build(values, origin=str(path) if path else "environment")
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Config)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Config)}
+
+
+def _read_toml(path: Path) -> dict[str, dict[str, object]]:
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise StreamrecError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise StreamrecError(f"config file {path} is not valid TOML: {exc}") from None
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            raise StreamrecError(f"config file {path}: '{section}' must be a [section] table")
+    return data
+
+
+def _build(values: Mapping[str, Mapping[str, object]], origin: str) -> Config:
+    sections = _sections()
+    built = {}
+    for section, table in values.items():
+        if section not in sections:
+            raise StreamrecError(
+                f"{origin}: unknown config section '{section}' (known: {', '.join(sections)})"
+            )
+        built[section] = _build_section(section, sections[section], table, origin)
+    return Config(**built)
+
+
+def _build_section(section: str, cls: type, table: Mapping[str, object], origin: str) -> object:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, raw in table.items():
+        if key not in hints:
+            known = ", ".join(hints)
+            raise StreamrecError(f"{origin}: unknown key '{section}.{key}' (known: {known})")
+        kwargs[key] = _coerce(raw, hints[key], f"{section}.{key}", origin)
+    return cls(**kwargs)
+
+
+def _coerce(raw: object, kind: type, name: str, origin: str) -> object:
+    try:
+        if kind is bool:
+            return _as_bool(raw)
+        if kind in (int, float) and isinstance(raw, bool):
+            raise ValueError("expected a number")
+        if kind is int and isinstance(raw, float):
+            raise ValueError("expected an integer")
+        return kind(raw)
+    except ValueError as exc:
+        raise StreamrecError(
+            f"{origin}: {name}={raw!r} is not a valid {kind.__name__} ({exc})"
+        ) from None
+
+
+def _as_bool(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("expected true or false")
+
+
+def render_toml(config: Config) -> str:
+    """The effective configuration as TOML, with the resolved service addresses annotated."""
+    lines = [
+        f"# kafka: {_mode(config.kafka_external)} at {config.kafka_bootstrap}",
+        f"# redis: {_mode(config.redis_external)} at {config.redis_url}",
+        f"# examples: {config.examples_dir}",
+        f"# models: {config.model_dir}",
+    ]
+    for section in dataclasses.fields(config):
+        lines.append(f"\n[{section.name}]")
+        for item in dataclasses.fields(getattr(config, section.name)):
+            lines.append(
+                f"{item.name} = {_toml_value(getattr(getattr(config, section.name), item.name))}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _mode(external: bool) -> str:
+    return "external" if external else "embedded"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

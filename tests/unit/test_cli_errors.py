@@ -1,0 +1,49 @@
+"""User errors end in one line on stderr and a non-zero exit, never a traceback."""
+
+import pytest
+
+from infra.cli import main
+
+
+def _run(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def _one_line(err):
+    assert err.count("\n") == 0, err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+        (["--config", "/nonexistent/streamrec.toml", "config"], 1, "does not exist"),
+    ],
+)
+def test_user_errors_are_one_line(capsys, isolated_env, argv, code, message):
+    got_code, err = _run(capsys, *argv)
+    assert got_code == code
+    assert message in _one_line(err)
+
+
+def test_malformed_config_file_is_one_line(capsys, isolated_env, tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[serving]\nport = \n")
+    code, err = _run(capsys, "--config", str(path), "config")
+    assert code == 1
+    assert "is not valid TOML" in _one_line(err)
+
+
+def test_config_prints_the_effective_configuration(capsys, isolated_env, monkeypatch):
+    monkeypatch.setenv("STREAMREC_KAFKA_BOOTSTRAP", "broker:9092")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "# kafka: external at broker:9092" in out
+    assert 'bootstrap = "broker:9092"' in out

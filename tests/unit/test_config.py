@@ -1,0 +1,79 @@
+import tomllib
+
+import pytest
+
+from infra.config import Config, load_config, render_toml
+from infra.errors import StreamrecError
+
+
+def test_defaults_use_the_embedded_services():
+    config = load_config(environ={})
+    assert not config.kafka_external and not config.redis_external
+    assert config.kafka_bootstrap == "127.0.0.1:19092"
+    assert config.redis_url == "redis://127.0.0.1:16379/0"
+    assert config.examples_dir == config.state_dir / "examples"
+
+
+def test_toml_file_overrides_defaults_and_environment_overrides_the_file(tmp_path):
+    path = tmp_path / "streamrec.toml"
+    path.write_text("[serving]\nport = 6000\nmax_k = 50\n[training]\nlearning_rate = 0.5\n")
+    config = load_config(path, environ={"STREAMREC_SERVING_PORT": "7000"})
+    assert config.serving.port == 7000
+    assert config.serving.max_k == 50
+    assert config.training.learning_rate == 0.5
+
+
+def test_config_file_may_come_from_the_environment(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[kafka]\nevents_topic = "clicks"\n')
+    assert load_config(environ={"STREAMREC_CONFIG": str(path)}).kafka.events_topic == "clicks"
+
+
+def test_setting_an_address_makes_the_service_external():
+    config = load_config(
+        environ={
+            "STREAMREC_KAFKA_BOOTSTRAP": "kafka:9092",
+            "STREAMREC_REDIS_URL": "redis://r:6379/1",
+        }
+    )
+    assert config.kafka_external and config.kafka_bootstrap == "kafka:9092"
+    assert config.redis_external and config.redis_url == "redis://r:6379/1"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[serving\nport = 1", "not valid TOML"),
+        ("[nope]\nx = 1", "unknown config section 'nope'"),
+        ("[serving]\nprot = 1", "unknown key 'serving.prot'"),
+        ('[serving]\nport = "many"', "serving.port='many' is not a valid int"),
+        ("[serving]\nport = 1.5", "not a valid int"),
+        ("serving = 3", "must be a [section] table"),
+    ],
+)
+def test_malformed_config_files_name_the_problem(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(StreamrecError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config(path, environ={})
+
+
+def test_malformed_environment_value_names_the_variable_key():
+    with pytest.raises(StreamrecError, match=r"training\.epochs"):
+        load_config(environ={"STREAMREC_TRAINING_EPOCHS": "lots"})
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path):
+    with pytest.raises(StreamrecError, match="does not exist"):
+        load_config(tmp_path / "absent.toml", environ={})
+
+
+def test_rendered_config_loads_back_to_the_same_configuration(tmp_path):
+    original = load_config(
+        environ={"STREAMREC_SERVING_PORT": "6123", "STREAMREC_REDIS_KEY_PREFIX": 'a"b'}
+    )
+    path = tmp_path / "round.toml"
+    path.write_text(render_toml(original))
+    tomllib.loads(path.read_text())
+    assert load_config(path, environ={}) == original
+    assert isinstance(original, Config)
