@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmd = commands.add_parser("config", help="print the effective configuration")
     config_cmd.set_defaults(handler=_print_config)
 
+    from infra.stack_cli import add_commands as add_stack
+
+    for add in (add_stack,):
+        add(commands)
     return parser
 
 

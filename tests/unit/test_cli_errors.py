@@ -24,6 +24,7 @@ def _one_line(err):
     ("argv", "code", "message"),
     [
         (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
+        (["stack", "up", "--now"], 2, "unrecognized arguments: --now"),
         (["--config", "/nonexistent/streamrec.toml", "config"], 1, "does not exist"),
     ],
 )

@@ -1,0 +1,56 @@
+"""Real services for integration tests: the embedded broker and Redis, Spark, gRPC."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import pytest
+
+from infra.config import Config, load_config
+from infra.stack import LocalStack
+from tests.conftest import free_port
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def stack_config(tmp_path_factory) -> Config:
+    state = tmp_path_factory.mktemp("stack")
+    return load_config(
+        environ={
+            "STREAMREC_STACK_STATE_DIR": str(state),
+            "STREAMREC_STACK_KAFKA_PORT": str(free_port()),
+            "STREAMREC_STACK_REDIS_PORT": str(free_port()),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(stack_config) -> Config:
+    """The embedded stack, up for the whole session; it must leave no process behind."""
+    local = LocalStack(stack_config)
+    local.up()
+    yield stack_config
+    local.down()
+    assert all(s.pid is None and not s.answering for s in local.status())
+
+
+@pytest.fixture
+def config(stack, tmp_path) -> Config:
+    """The session stack with a private namespace: topics, Redis keys and directories."""
+    name = f"t{next(_names)}"
+    return dataclasses.replace(
+        stack,
+        kafka=dataclasses.replace(
+            stack.kafka, events_topic=f"{name}-events", dead_letter_topic=f"{name}-dlq"
+        ),
+        redis=dataclasses.replace(stack.redis, key_prefix=f"test-{name}"),
+        features=dataclasses.replace(
+            stack.features,
+            examples_dir=str(tmp_path / "examples"),
+            checkpoint_dir=str(tmp_path / "checkpoint"),
+            history_length=5,
+        ),
+        training=dataclasses.replace(stack.training, model_dir=str(tmp_path / "models")),
+    )
