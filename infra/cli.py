@@ -36,8 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmd.set_defaults(handler=_print_config)
 
     from infra.stack_cli import add_commands as add_stack
+    from ingest.cli import add_commands as add_ingest
 
-    for add in (add_stack,):
+    for add in (add_stack, add_ingest):
         add(commands)
     return parser
 

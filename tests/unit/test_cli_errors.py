@@ -25,13 +25,28 @@ def _one_line(err):
     [
         (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
         (["stack", "up", "--now"], 2, "unrecognized arguments: --now"),
+        (["events", "generate", "--users", "1"], 2, "the following arguments are required"),
         (["--config", "/nonexistent/streamrec.toml", "config"], 1, "does not exist"),
+        (
+            ["events", "generate", "--users", "5", "--items", "9", "--events", "4", "--out", "x"],
+            1,
+            "at least 3 events per user",
+        ),
+        (["events", "publish", "/nonexistent.jsonl"], 1, "cannot read event file"),
     ],
 )
 def test_user_errors_are_one_line(capsys, isolated_env, argv, code, message):
     got_code, err = _run(capsys, *argv)
     assert got_code == code
     assert message in _one_line(err)
+
+
+def test_malformed_event_file_is_refused_before_anything_is_sent(capsys, isolated_env, tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"event_id": "e1"}\n')
+    code, err = _run(capsys, "events", "publish", str(path))
+    assert code == 1
+    assert "events.jsonl line 1: missing field(s): user_id, item_id" in _one_line(err)
 
 
 def test_malformed_config_file_is_one_line(capsys, isolated_env, tmp_path):

@@ -1,0 +1,1 @@
+"""Ingestion: the event contract, synthetic streams and publishing to Kafka."""

@@ -1,0 +1,123 @@
+"""Event schema v1: the written contract between app backends, ingestion and every later stage.
+
+An event is one JSON object on the ``events`` topic, keyed by ``user_id``::
+
+    {"event_id": "e-000001", "user_id": "u-0042", "item_id": "i-00017",
+     "event_type": "click", "timestamp": 1767571200000, "context": {"device": "web"}}
+
+- ``event_id``: unique string; later stages deduplicate on it.
+- ``user_id``, ``item_id``: non-empty strings of at most 256 characters.
+- ``event_type``: one of :data:`EVENT_TYPES`.
+- ``timestamp``: event time (not arrival time) in milliseconds since the Unix epoch, between
+  2000-01-01 and 2100-01-01; values in seconds are refused rather than silently misread.
+- ``context``: optional map of string to string (device, page, experiment arm...).
+
+Fields not listed here are refused: a misspelt field name must not pass as a missing optional one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+EVENT_TYPES = ("view", "click", "add_to_cart", "purchase")
+MAX_ID_LENGTH = 256
+MIN_TIMESTAMP_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+MAX_TIMESTAMP_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+_REQUIRED = ("event_id", "user_id", "item_id", "event_type", "timestamp")
+_FIELDS = frozenset((*_REQUIRED, "context"))
+
+
+class InvalidEvent(ValueError):
+    """An event that breaks the contract; its message is the reason, fit for a dead letter."""
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    user_id: str
+    item_id: str
+    event_type: str
+    timestamp: int
+    context: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "event_id": self.event_id,
+            "user_id": self.user_id,
+            "item_id": self.item_id,
+            "event_type": self.event_type,
+            "timestamp": self.timestamp,
+        }
+        if self.context:
+            record["context"] = dict(self.context)
+        return record
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_event(raw: str | bytes) -> Event:
+    """Decodes and validates one JSON event; raises :class:`InvalidEvent` naming what is wrong."""
+    try:
+        record = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidEvent(f"not valid JSON: {exc}") from None
+    return event_from_dict(record)
+
+
+def event_from_dict(record: object) -> Event:
+    """Validates an already-decoded event object; raises :class:`InvalidEvent`."""
+    if not isinstance(record, dict):
+        raise InvalidEvent(f"expected a JSON object, got {type(record).__name__}")
+    missing = [name for name in _REQUIRED if name not in record]
+    if missing:
+        raise InvalidEvent(f"missing field(s): {', '.join(missing)}")
+    unknown = sorted(set(record) - _FIELDS)
+    if unknown:
+        raise InvalidEvent(f"unknown field(s): {', '.join(unknown)}")
+    for name in ("event_id", "user_id", "item_id"):
+        _check_id(name, record[name])
+    if record["event_type"] not in EVENT_TYPES:
+        raise InvalidEvent(
+            f"event_type {record['event_type']!r} is not one of {', '.join(EVENT_TYPES)}"
+        )
+    return Event(
+        event_id=record["event_id"],
+        user_id=record["user_id"],
+        item_id=record["item_id"],
+        event_type=record["event_type"],
+        timestamp=_check_timestamp(record["timestamp"]),
+        context=_check_context(record.get("context")),
+    )
+
+
+def _check_id(name: str, value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidEvent(f"{name} must be a non-empty string, got {value!r}")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidEvent(f"{name} is longer than {MAX_ID_LENGTH} characters")
+
+
+def _check_timestamp(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidEvent(f"timestamp must be an integer (ms since epoch), got {value!r}")
+    if MIN_TIMESTAMP_MS <= value < MAX_TIMESTAMP_MS:
+        return value
+    if MIN_TIMESTAMP_MS // 1000 <= value < MAX_TIMESTAMP_MS // 1000:
+        raise InvalidEvent(f"timestamp {value} looks like seconds; send milliseconds since epoch")
+    raise InvalidEvent(f"timestamp {value} is outside 2000-01-01..2100-01-01 (ms since epoch)")
+
+
+def _check_context(value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidEvent(f"context must be an object of strings, got {type(value).__name__}")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise InvalidEvent(f"context[{key!r}] must be a string, got {item!r}")
+    return dict(value)

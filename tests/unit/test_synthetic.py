@@ -1,0 +1,79 @@
+from collections import Counter, defaultdict
+
+import numpy as np
+import pytest
+
+from ingest.schema import event_from_dict
+from ingest.synthetic import MIN_EVENTS_PER_USER, SyntheticSpec, _catalog, generate
+
+SPEC = SyntheticSpec(users=200, items=400, events=8000, seed=3)
+
+
+@pytest.fixture(scope="module")
+def events():
+    return generate(SPEC)
+
+
+def test_same_seed_same_stream_and_other_seed_other_stream(events):
+    assert generate(SPEC) == events
+    assert generate(SyntheticSpec(users=200, items=400, events=8000, seed=4)) != events
+
+
+def test_exact_event_count_every_user_present_and_valid_events(events):
+    assert len(events) == SPEC.events
+    per_user = Counter(e.user_id for e in events)
+    assert len(per_user) == SPEC.users
+    assert min(per_user.values()) >= MIN_EVENTS_PER_USER
+    assert len({e.event_id for e in events}) == len(events)
+    for event in events[:500]:
+        assert event_from_dict(event.to_dict()) == event
+
+
+def test_stream_is_time_ordered_and_each_user_strictly_increasing(events):
+    assert [e.timestamp for e in events] == sorted(e.timestamp for e in events)
+    last: dict[str, int] = {}
+    for event in events:
+        assert event.timestamp > last.get(event.user_id, 0)
+        last[event.user_id] = event.timestamp
+
+
+def test_planted_transitions_are_followed_at_the_configured_rate(events):
+    catalog = _catalog(SPEC, np.random.default_rng(SPEC.seed))
+    previous: dict[str, str] = {}
+    follows = total = 0
+    for event in events:
+        if event.user_id in previous:
+            total += 1
+            follows += (
+                event.item_id == f"i-{catalog.successor[int(previous[event.user_id][2:])]:06d}"
+            )
+        previous[event.user_id] = event.item_id
+    assert 0.45 < follows / total < 0.6  # follow_probability 0.5 plus chance re-picks
+
+
+def test_popularity_is_skewed(events):
+    counts = Counter(e.item_id for e in events)
+    top_share = sum(c for _, c in counts.most_common(10)) / len(events)
+    assert top_share > 5 * 10 / SPEC.items  # far above a uniform catalog's share
+
+
+def test_user_tastes_concentrate_on_few_groups(events):
+    catalog = _catalog(SPEC, np.random.default_rng(SPEC.seed))
+    groups = defaultdict(Counter)
+    for event in events:
+        groups[event.user_id][catalog.group_of[int(event.item_id[2:])]] += 1
+    shares = [max(c.values()) / sum(c.values()) for c in groups.values() if sum(c.values()) >= 20]
+    assert np.mean(shares) > 3 / SPEC.group_count
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"users": 10, "items": 5, "events": 20}, "at least 3 events per user"),
+        ({"users": 0, "items": 5, "events": 20}, "at least 1 user"),
+        ({"users": 1, "items": 5, "events": 20, "groups": 9}, "groups must be between"),
+    ],
+)
+def test_impossible_specs_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SyntheticSpec(**kwargs)
