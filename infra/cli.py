@@ -35,10 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmd = commands.add_parser("config", help="print the effective configuration")
     config_cmd.set_defaults(handler=_print_config)
 
+    from features.cli import add_commands as add_features
     from infra.stack_cli import add_commands as add_stack
     from ingest.cli import add_commands as add_ingest
 
-    for add in (add_stack, add_ingest):
+    for add in (add_stack, add_ingest, add_features):
         add(commands)
     return parser
 

@@ -54,3 +54,12 @@ def config(stack, tmp_path) -> Config:
         ),
         training=dataclasses.replace(stack.training, model_dir=str(tmp_path / "models")),
     )
+
+
+@pytest.fixture(scope="session")
+def spark(stack):
+    from features.spark_session import build_spark_session
+
+    session = build_spark_session(stack, app_name="streamrec-tests")
+    yield session
+    session.stop()

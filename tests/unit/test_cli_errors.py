@@ -33,6 +33,7 @@ def _one_line(err):
             "at least 3 events per user",
         ),
         (["events", "publish", "/nonexistent.jsonl"], 1, "cannot read event file"),
+        (["features", "run", "--until-idle"], 1, "Kafka is unreachable"),
     ],
 )
 def test_user_errors_are_one_line(capsys, isolated_env, argv, code, message):

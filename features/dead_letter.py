@@ -1,0 +1,68 @@
+"""The dead-letter topic: every record the feature job refuses, with the reason, never dropped.
+
+Each dead letter keeps the original key and carries a JSON value::
+
+    {"reason": "...", "source": {"topic": "events", "partition": 2, "offset": 1234},
+     "value": "<original value>", "value_encoding": "utf-8" | "base64", "rejected_at_ms": ...}
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterable
+from typing import NamedTuple
+
+
+class RejectedRecord(NamedTuple):
+    key: bytes | None
+    value: bytes | None
+    partition: int
+    offset: int
+    reason: str
+
+
+def dead_letter_value(record: RejectedRecord, source_topic: str) -> bytes:
+    raw = record.value or b""
+    try:
+        value, encoding = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        value, encoding = base64.b64encode(raw).decode("ascii"), "base64"
+    letter = {
+        "reason": record.reason,
+        "source": {"topic": source_topic, "partition": record.partition, "offset": record.offset},
+        "value": value,
+        "value_encoding": encoding,
+        "rejected_at_ms": int(time.time() * 1000),
+    }
+    return json.dumps(letter, ensure_ascii=False).encode()
+
+
+def send_dead_letters(
+    bootstrap: str, topic: str, source_topic: str, records: Iterable[RejectedRecord]
+) -> int:
+    """Publishes the records and returns once the broker acknowledged all of them."""
+    from kafka import KafkaProducer
+
+    producer = None
+    sent = 0
+    futures = []
+    try:
+        for record in records:
+            if producer is None:
+                producer = KafkaProducer(
+                    bootstrap_servers=bootstrap, acks="all", retries=5, linger_ms=20
+                )
+            futures.append(
+                producer.send(topic, key=record.key, value=dead_letter_value(record, source_topic))
+            )
+            sent += 1
+        if producer is not None:
+            producer.flush(timeout=60)
+            for future in futures:
+                future.get(timeout=60)  # raises if any letter was not acknowledged
+    finally:
+        if producer is not None:
+            producer.close(timeout=10)
+    return sent

@@ -1,0 +1,42 @@
+"""The Spark session of the feature job, built from the ``[spark]`` config section.
+
+``spark.master`` is ``local[2]`` by default; point it at a cluster (``spark://host:7077``,
+``yarn``, ``k8s://...``) to run the same job there, with streamrec installed on the workers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from features.kafka_source import KafkaDataSource
+from features.tfrecord_sink import TFRecordDataSource
+from infra.config import Config
+
+_LOG4J = Path(__file__).with_name("log4j2.properties")
+
+
+def build_spark_session(config: Config, app_name: str = "streamrec-features") -> SparkSession:
+    # Workers must run this interpreter: it is the one with streamrec and its dependencies.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    java_options = f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}"
+    spark = (
+        SparkSession.builder.appName(app_name)
+        .master(config.spark.master)
+        .config("spark.driver.memory", config.spark.driver_memory)
+        .config("spark.driver.extraJavaOptions", java_options)
+        .config("spark.executor.extraJavaOptions", java_options)
+        .config("spark.sql.shuffle.partitions", str(config.spark.shuffle_partitions))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
+        .getOrCreate()
+    )
+    spark.dataSource.register(KafkaDataSource)
+    spark.dataSource.register(TFRecordDataSource)
+    return spark

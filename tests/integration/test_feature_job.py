@@ -1,0 +1,276 @@
+"""The feature job against the real broker, Redis and a local Spark session."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+import redis
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from features import spec
+from features.job import FeatureJob
+from features.kafka_source import latest_offsets
+from features.offline_store import TFRecordOfflineStore
+from features.online_store import UserHistoryStore
+from features.tfrecord import decode_example, read_records
+from infra.config import load_config, render_toml
+from infra.stack import LocalStack
+from infra.topics import ensure_topic
+from ingest.publisher import publish
+from ingest.synthetic import SyntheticSpec, generate
+from tests.conftest import free_port
+
+EVENTS = generate(SyntheticSpec(users=25, items=40, events=500, seed=11))
+FIRST, SECOND = EVENTS[:300], EVENTS[300:]
+MALFORMED = [
+    (b"u-x", b"\xff not json"),
+    (b"u-x", b'{"event_id": "bad-1", "user_id": "u-x"}'),
+    (
+        b"u-x",
+        json.dumps(
+            {**EVENTS[0].to_dict(), "event_id": "bad-2", "timestamp": 1_767_571_200}
+        ).encode(),
+    ),
+]
+
+
+def _reference_histories(events, length):
+    """Each event's expected history: the user's earlier items, strictly before, newest first."""
+    by_user = defaultdict(list)
+    for event in sorted(events, key=lambda e: e.timestamp):
+        by_user[event.user_id].append(event)
+    histories = {}
+    for user_events in by_user.values():
+        for n, event in enumerate(user_events):
+            earlier = [e.item_id for e in user_events[:n] if e.timestamp < event.timestamp]
+            histories[event.event_id] = earlier[::-1][:length]
+    return histories
+
+
+def _examples(config):
+    found = {}
+    for file in TFRecordOfflineStore(config.examples_dir).files():
+        for record in read_records(file.path):
+            example = decode_example(record)
+            event_id = example[spec.EVENT_ID][0].decode()
+            assert event_id not in found, f"duplicate example for {event_id}"
+            found[event_id] = example
+    return found
+
+
+def _dead_letters(config):
+    consumer = KafkaConsumer(bootstrap_servers=config.kafka_bootstrap, enable_auto_commit=False)
+    topic = config.kafka.dead_letter_topic
+    consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
+    consumer.seek_to_beginning()
+    letters = []
+    while batch := consumer.poll(timeout_ms=2000):
+        letters += [json.loads(r.value) for rows in batch.values() for r in rows]
+    consumer.close()
+    return letters
+
+
+def _publish_raw(config, records):
+    producer = KafkaProducer(bootstrap_servers=config.kafka_bootstrap, acks="all")
+    for key, value in records:
+        producer.send(config.kafka.events_topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+@pytest.fixture
+def job_config(config):
+    ensure_topic(config, config.kafka.events_topic)
+    ensure_topic(config, config.kafka.dead_letter_topic)
+    return config
+
+
+def test_examples_history_and_dead_letters_then_only_new_events(job_config, spark):
+    config = job_config
+    publish(config, FIRST, progress=False)
+    _publish_raw(config, MALFORMED)
+
+    reports = FeatureJob(config, spark).run(until_idle=True)
+    assert sum(r.events for r in reports) == len(FIRST)
+    assert sum(r.rejected for r in reports) == len(MALFORMED)
+
+    reference = _reference_histories(EVENTS, config.features.history_length)
+    examples = _examples(config)
+    assert set(examples) == {e.event_id for e in FIRST}
+    for event in FIRST:
+        example = examples[event.event_id]
+        assert [h.decode() for h in example[spec.HISTORY]] == reference[event.event_id]
+        assert example[spec.ITEM_ID] == [event.item_id.encode()]
+        assert example[spec.TIMESTAMP] == [event.timestamp]
+
+    letters = _dead_letters(config)
+    assert len(letters) == 3
+    reasons = " | ".join(sorted(letter["reason"] for letter in letters))
+    assert (
+        "not valid JSON" in reasons
+        and "missing field(s)" in reasons
+        and "looks like seconds" in reasons
+    )
+    assert {letter["value_encoding"] for letter in letters} == {"utf-8", "base64"}
+
+    store = UserHistoryStore(redis.Redis.from_url(config.redis_url), config.redis.key_prefix, 50)
+    user = FIRST[-1].user_id
+    expected = [e.item_id for e in sorted(FIRST, key=lambda e: e.timestamp) if e.user_id == user][
+        ::-1
+    ]
+    assert store.recent_items(user, 50) == expected
+
+    # Offsets are mirrored to the consumer group once the batch is durable.
+    consumer = KafkaConsumer(
+        bootstrap_servers=config.kafka_bootstrap, group_id=config.features.consumer_group
+    )
+    latest = latest_offsets(config.kafka_bootstrap, config.kafka.events_topic)
+    committed = {
+        p: consumer.committed(TopicPartition(config.kafka.events_topic, p)) for p in latest
+    }
+    consumer.close()
+    assert committed == latest
+
+    # Nothing new: nothing done.
+    manifests = len(TFRecordOfflineStore(config.examples_dir).manifests())
+    assert FeatureJob(config, spark).run(until_idle=True) == []
+    assert len(TFRecordOfflineStore(config.examples_dir).manifests()) == manifests
+
+    # New events: only they are processed, and their history reaches back into the first run.
+    publish(config, SECOND, progress=False)
+    reports = FeatureJob(config, spark).run(until_idle=True)
+    assert sum(r.events for r in reports) == len(SECOND)
+    examples = _examples(config)
+    assert set(examples) == {e.event_id for e in EVENTS}
+    for event in SECOND:
+        assert [h.decode() for h in examples[event.event_id][spec.HISTORY]] == reference[
+            event.event_id
+        ]
+
+
+def test_a_batch_replayed_after_a_crash_changes_nothing(job_config, spark):
+    config = job_config
+    publish(config, EVENTS, progress=False)
+    FeatureJob(config, spark).run(until_idle=True)
+    before = _examples(config)
+    files_before = sorted(p.name for p in Path(config.examples_dir).rglob("*.tfrecord"))
+    history_key = spec.user_history_key(config.redis.key_prefix, EVENTS[-1].user_id)
+    client = redis.Redis.from_url(config.redis_url)
+    history_before = client.zrange(history_key, 0, -1, withscores=True)
+
+    # A crash after the outputs were written but before Spark recorded the batch as done:
+    commits = sorted(
+        (Path(config.features_checkpoint_dir) / "commits").glob("[0-9]*"), key=lambda p: int(p.name)
+    )
+    commits[-1].unlink()
+    commits[-1].with_name(f".{commits[-1].name}.crc").unlink(missing_ok=True)
+
+    reports = FeatureJob(config, spark).run(until_idle=True)
+    assert [r.batch_id for r in reports] == [int(commits[-1].name)]  # the same batch, replayed
+    assert _examples(config) == before
+    assert sorted(p.name for p in Path(config.examples_dir).rglob("*.tfrecord")) == files_before
+    assert client.zrange(history_key, 0, -1, withscores=True) == history_before
+    assert not list(Path(config.examples_dir).glob("_staging/*"))
+
+
+def test_redis_down_fails_the_batch_and_loses_nothing(job_config, spark, tmp_path):
+    own_redis = load_config(
+        environ={
+            "STREAMREC_STACK_STATE_DIR": str(tmp_path / "own"),
+            "STREAMREC_STACK_REDIS_PORT": str(free_port()),
+            "STREAMREC_KAFKA_BOOTSTRAP": job_config.kafka_bootstrap,
+        }
+    )
+    config = dataclasses.replace(
+        job_config, redis=dataclasses.replace(job_config.redis, url=own_redis.redis_url)
+    )
+    publish(config, FIRST, progress=False)
+
+    # Redis is down: the job refuses to start, with one line naming the problem.
+    result = _cli(config, tmp_path, "features", "run", "--until-idle")
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith("streamrec: error: Redis is unreachable")
+    )
+
+    # Redis goes away while a batch is running: the batch fails and is not recorded as done.
+    redis_stack = LocalStack(own_redis)
+    redis_stack.up()
+    job = FeatureJob(config, spark)
+    original_write = job._write_examples
+
+    def write_then_lose_redis(*args):
+        written = original_write(*args)
+        redis_stack.down()
+        return written
+
+    job._write_examples = write_then_lose_redis
+    with pytest.raises(Exception, match=r"(?i)redis|connection"):
+        job.run(until_idle=True)
+    assert not list((Path(config.features_checkpoint_dir) / "commits").glob("[0-9]*"))
+
+    # Back up: the same batch is processed again, completely.
+    redis_stack.up()
+    try:
+        reports = FeatureJob(config, spark).run(until_idle=True)
+        assert [r.batch_id for r in reports] == [0]
+        assert set(_examples(config)) == {e.event_id for e in FIRST}
+        store = UserHistoryStore(
+            redis.Redis.from_url(config.redis_url), config.redis.key_prefix, 50
+        )
+        assert store.recent_items(FIRST[-1].user_id, 1) == [FIRST[-1].item_id]
+    finally:
+        redis_stack.down()
+
+
+def _cli(config, tmp_path, *argv):
+    config_file = tmp_path / "cli.toml"
+    config_file.write_text(render_toml(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
+    env["STREAMREC_CONFIG"] = str(config_file)
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli", *argv], env=env, capture_output=True, text=True
+    )
+
+
+def test_continuous_worker_caps_batches_and_stops_cleanly_on_sigterm(job_config, tmp_path):
+    config = job_config
+    publish(config, FIRST, progress=False)
+    config_file = tmp_path / "worker.toml"
+    config_file.write_text(render_toml(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
+    env["STREAMREC_CONFIG"] = str(config_file)
+    command = ["features", "run", "--trigger-seconds", "1", "--max-events-per-batch", "120"]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "infra.cli", *command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+    def read_batches_until(total):
+        sizes = []
+        while sum(sizes) < total:
+            line = worker.stdout.readline()
+            assert line.startswith("batch "), line
+            sizes.append(int(line.split(": ")[1].split()[0]))
+        return sizes
+
+    try:
+        first = read_batches_until(len(FIRST))
+        publish(config, SECOND, progress=False)  # arrives while the worker runs
+        second = read_batches_until(len(SECOND))
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=60)
+    assert code == 0
+    assert max(first + second) <= 120 and len(first) >= 3 and sum(first + second) == len(EVENTS)
+    assert f"{len(first + second)} batch(es)" in worker.stdout.read()
+    assert set(_examples(config)) == {e.event_id for e in EVENTS}
