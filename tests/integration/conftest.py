@@ -63,3 +63,34 @@ def spark(stack):
     session = build_spark_session(stack, app_name="streamrec-tests")
     yield session
     session.stop()
+
+
+TRAINING_EVENTS_SPEC = dict(users=150, items=120, events=9000, seed=21)
+
+
+@pytest.fixture(scope="session")
+def trained(stack, tmp_path_factory):
+    """A model trained once per session on planted data: (config, events, model version)."""
+    from ingest.synthetic import SyntheticSpec, generate
+    from tests.integration.offline_examples import write_offline_store
+    from training.trainer import train
+
+    root = tmp_path_factory.mktemp("trained")
+    config = dataclasses.replace(
+        stack,
+        redis=dataclasses.replace(stack.redis, key_prefix="test-trained"),
+        features=dataclasses.replace(
+            stack.features, examples_dir=str(root / "examples"), history_length=5
+        ),
+        training=dataclasses.replace(
+            stack.training,
+            model_dir=str(root / "models"),
+            epochs=4,
+            embedding_dim=32,
+            batch_size=256,
+        ),
+    )
+    events = generate(SyntheticSpec(**TRAINING_EVENTS_SPEC))
+    write_offline_store(config.examples_dir, events, config.features.history_length)
+    version = train(config, config.training)
+    return config, events, version

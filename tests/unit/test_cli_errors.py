@@ -33,6 +33,9 @@ def _one_line(err):
             "at least 3 events per user",
         ),
         (["events", "publish", "/nonexistent.jsonl"], 1, "cannot read event file"),
+        (["train", "--start-date", "2026-13-01"], 1, "is not a date"),
+        (["train", "--epochs", "0"], 1, "must be at least 1"),
+        (["train"], 1, "no committed training examples"),
         (["features", "run", "--until-idle"], 1, "Kafka is unreachable"),
     ],
 )

@@ -1,0 +1,87 @@
+"""Writes a trained model as a new version in the export layout (:mod:`training.export_layout`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from features import spec
+from training.export_layout import (
+    EXPORT_FORMAT_VERSION,
+    HISTORY_INPUT,
+    QUERY_OUTPUT,
+    SIGNATURE_NAME,
+    USER_ID_INPUT,
+    ModelVersion,
+    latest_version,
+)
+from training.towers import QueryTower
+
+
+class QueryServing(tf.Module):
+    """The query tower behind a fixed serving signature, as TF Serving and streamrec call it."""
+
+    def __init__(self, tower: QueryTower, history_length: int) -> None:
+        super().__init__()
+        self.tower = tower
+        self.serve = tf.function(
+            self._serve,
+            input_signature=[
+                tf.TensorSpec([None], tf.string, name=USER_ID_INPUT),
+                tf.TensorSpec([None, history_length], tf.string, name=HISTORY_INPUT),
+            ],
+        )
+
+    def _serve(self, user_id: tf.Tensor, history: tf.Tensor) -> dict[str, tf.Tensor]:
+        embedding = self.tower({spec.USER_ID: user_id, spec.HISTORY: history})
+        return {QUERY_OUTPUT: embedding}
+
+
+def export_model(
+    model_dir: Path,
+    query_tower: QueryTower,
+    history_length: int,
+    item_ids: Sequence[str],
+    item_embeddings: np.ndarray,
+    metadata: dict,
+) -> ModelVersion:
+    """Writes everything into a hidden staging directory, then renames it to the next version."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = model_dir / f".staging-{uuid.uuid4().hex}"
+    try:
+        serving = QueryServing(query_tower, history_length)
+        tf.saved_model.save(serving, str(staging), signatures={SIGNATURE_NAME: serving.serve})
+        probe = ModelVersion(staging)
+        probe.item_ids_file.parent.mkdir(parents=True)
+        probe.item_ids_file.write_text("".join(f"{item}\n" for item in item_ids))
+        np.save(probe.item_embeddings_file, np.asarray(item_embeddings, dtype=np.float32))
+        return _publish(
+            model_dir, staging, {"export_format_version": EXPORT_FORMAT_VERSION, **metadata}
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(model_dir: Path, staging: Path, metadata: dict) -> ModelVersion:
+    """Renames staging to the next free version; retries if a concurrent trainer took it."""
+    while True:
+        latest = latest_version(model_dir)
+        version = (latest.version if latest else 0) + 1
+        ModelVersion(staging).metadata_file.write_text(
+            json.dumps({**metadata, "version": version}, indent=2)
+        )
+        target = model_dir / str(version)
+        try:
+            os.rename(staging, target)  # atomic, and fails if another export took this version
+        except OSError:
+            if target.exists():
+                continue
+            raise
+        return ModelVersion(target)
