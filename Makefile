@@ -21,6 +21,7 @@ lint: $(STAMP)
 
 # Regenerates the committed protobuf/gRPC modules after a .proto change.
 proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. serving/recommend.proto
 	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. features/tf_example.proto
 
 $(STAMP): pyproject.toml

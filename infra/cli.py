@@ -38,9 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     from features.cli import add_commands as add_features
     from infra.stack_cli import add_commands as add_stack
     from ingest.cli import add_commands as add_ingest
+    from serving.cli import add_commands as add_serving
     from training.cli import add_commands as add_training
 
-    for add in (add_stack, add_ingest, add_features, add_training):
+    for add in (add_stack, add_ingest, add_features, add_training, add_serving):
         add(commands)
     return parser
 

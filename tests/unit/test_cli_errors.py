@@ -26,6 +26,7 @@ def _one_line(err):
         (["frobnicate"], 2, "invalid choice: 'frobnicate'"),
         (["stack", "up", "--now"], 2, "unrecognized arguments: --now"),
         (["events", "generate", "--users", "1"], 2, "the following arguments are required"),
+        (["recommend", "u1", "--k", "ten"], 2, "invalid int value: 'ten'"),
         (["--config", "/nonexistent/streamrec.toml", "config"], 1, "does not exist"),
         (
             ["events", "generate", "--users", "5", "--items", "9", "--events", "4", "--out", "x"],
@@ -37,6 +38,8 @@ def _one_line(err):
         (["train", "--epochs", "0"], 1, "must be at least 1"),
         (["train"], 1, "no committed training examples"),
         (["features", "run", "--until-idle"], 1, "Kafka is unreachable"),
+        (["serve"], 1, "Redis is unreachable"),
+        (["recommend", "u1"], 1, "ranking service unreachable"),
     ],
 )
 def test_user_errors_are_one_line(capsys, isolated_env, argv, code, message):

@@ -13,6 +13,11 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     ("proto", "outputs", "grpc"),
     [
+        (
+            "serving/recommend.proto",
+            ["recommend_pb2.py", "recommend_pb2.pyi", "recommend_pb2_grpc.py"],
+            True,
+        ),
         ("features/tf_example.proto", ["tf_example_pb2.py", "tf_example_pb2.pyi"], False),
     ],
 )

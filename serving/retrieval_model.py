@@ -1,0 +1,71 @@
+"""One exported model version, loaded for serving: query tower plus item embeddings.
+
+Reads only what the export layout (:mod:`training.export_layout`) promises, so any trainer that
+writes that layout can be served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from infra.errors import StreamrecError
+from training.export_layout import (
+    HISTORY_INPUT,
+    HISTORY_PADDING,
+    QUERY_OUTPUT,
+    SIGNATURE_NAME,
+    USER_ID_INPUT,
+    ModelVersion,
+)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    item_ids: list[str]
+    scores: list[float]
+
+
+class RetrievalModel:
+    def __init__(self, version: ModelVersion) -> None:
+        try:
+            metadata = version.metadata()
+            self.item_ids = np.array(version.item_ids_file.read_text().splitlines())
+            self.item_embeddings = np.load(version.item_embeddings_file)
+            self._signature = tf.saved_model.load(str(version.saved_model_dir)).signatures[
+                SIGNATURE_NAME
+            ]
+        except (OSError, ValueError, KeyError) as exc:
+            raise StreamrecError(f"cannot load model version {version.root}: {exc}") from None
+        if len(self.item_ids) != len(self.item_embeddings):
+            raise StreamrecError(
+                f"model version {version.root} is inconsistent: {len(self.item_ids)} item ids "
+                f"but {len(self.item_embeddings)} embeddings"
+            )
+        self.version = version.version
+        self.history_length = int(metadata["history_length"])
+
+    def query_embedding(self, user_id: str, history: Sequence[str]) -> np.ndarray:
+        padded = list(history[: self.history_length])
+        padded += [HISTORY_PADDING] * (self.history_length - len(padded))
+        outputs = self._signature(
+            **{
+                USER_ID_INPUT: tf.constant([user_id]),
+                HISTORY_INPUT: tf.constant([padded]),
+            }
+        )
+        return outputs[QUERY_OUTPUT].numpy()[0]
+
+    def top_k(self, query: np.ndarray, k: int) -> Ranked:
+        """Exact top ``k`` by dot product over the whole catalog, best first."""
+        scores = self.item_embeddings @ query
+        k = min(k, len(scores))
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return Ranked(self.item_ids[best].tolist(), scores[best].astype(float).tolist())
+
+    def recommend(self, user_id: str, history: Sequence[str], k: int) -> Ranked:
+        return self.top_k(self.query_embedding(user_id, history), k)

@@ -1,0 +1,145 @@
+"""The API-server role: the gRPC RecommendationService plus standard gRPC health checking."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import uuid
+from concurrent import futures
+
+import grpc
+import redis
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from features.online_store import UserHistoryStore
+from infra.config import Config
+from infra.errors import StreamrecError
+from ingest.schema import MAX_ID_LENGTH
+from serving import recommend_pb2, recommend_pb2_grpc
+from serving.candidate_cache import CandidateCache
+from serving.retrieval_model import Ranked, RetrievalModel
+from training.export_layout import latest_version
+
+log = logging.getLogger(__name__)
+SERVICE_NAME = recommend_pb2.DESCRIPTOR.services_by_name["RecommendationService"].full_name
+
+
+class RecommendationServicer(recommend_pb2_grpc.RecommendationServiceServicer):
+    def __init__(
+        self, model: RetrievalModel, history: UserHistoryStore, cache: CandidateCache, max_k: int
+    ) -> None:
+        self.model = model
+        self.history = history
+        self.cache = cache
+        self.max_k = max_k
+
+    def Recommend(
+        self, request: recommend_pb2.RecommendRequest, context: grpc.ServicerContext
+    ) -> recommend_pb2.RecommendResponse:
+        request_id = uuid.uuid4().hex
+        context.set_trailing_metadata((("request-id", request_id),))
+        problem = self._invalid(request)
+        if problem:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        model = self.model  # one consistent version for the whole request
+        ranked = self.cache.get(model.version, request.user_id, request.k)
+        from_cache = ranked is not None
+        if ranked is None:
+            ranked = self._rank(model, request, context)
+            self.cache.put(model.version, request.user_id, request.k, ranked)
+        log.info(
+            "request %s user=%s k=%d cache=%s", request_id, request.user_id, request.k, from_cache
+        )
+        return recommend_pb2.RecommendResponse(
+            items=[
+                recommend_pb2.ScoredItem(item_id=item, score=score)
+                for item, score in zip(ranked.item_ids, ranked.scores, strict=True)
+            ],
+            model_version=model.version,
+            request_id=request_id,
+            from_cache=from_cache,
+        )
+
+    def _invalid(self, request: recommend_pb2.RecommendRequest) -> str:
+        if not request.user_id.strip():
+            return "user_id must be a non-empty string"
+        if len(request.user_id) > MAX_ID_LENGTH:
+            return f"user_id is longer than {MAX_ID_LENGTH} characters"
+        if not 1 <= request.k <= self.max_k:
+            return f"k must be between 1 and {self.max_k}, got {request.k}"
+        return ""
+
+    def _rank(
+        self,
+        model: RetrievalModel,
+        request: recommend_pb2.RecommendRequest,
+        context: grpc.ServicerContext,
+    ) -> Ranked:
+        try:
+            history = self.history.recent_items(request.user_id, model.history_length)
+        except redis.RedisError as exc:
+            log.error("online store unavailable: %s", exc)
+            context.abort(grpc.StatusCode.UNAVAILABLE, f"online store (Redis) unavailable: {exc}")
+        return model.recommend(request.user_id, history, request.k)
+
+
+class RankingServer:
+    """A started gRPC server: Recommend plus health, on ``host:port`` (port 0 picks one)."""
+
+    def __init__(self, config: Config, model: RetrievalModel) -> None:
+        client = redis.Redis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
+        prefix = config.redis.key_prefix
+        self.servicer = RecommendationServicer(
+            model,
+            UserHistoryStore(client, prefix, config.features.online_history_length),
+            CandidateCache(client, prefix, config.serving.cache_ttl_seconds),
+            config.serving.max_k,
+        )
+        self.health = health.HealthServicer()
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.serving.workers))
+        recommend_pb2_grpc.add_RecommendationServiceServicer_to_server(self.servicer, self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        address = f"{config.serving.host}:{config.serving.port}"
+        try:
+            self.port = self.server.add_insecure_port(address)
+        except RuntimeError:
+            self.port = 0
+        if not self.port:
+            raise StreamrecError(
+                f"cannot listen on {address}: is the port taken? set STREAMREC_SERVING_PORT"
+            )
+        self.address = f"{config.serving.host}:{self.port}"
+
+    def start(self) -> None:
+        self.server.start()
+        for service in ("", SERVICE_NAME):
+            self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace: float = 5.0) -> None:
+        self.health.enter_graceful_shutdown()  # health says NOT_SERVING while requests drain
+        self.server.stop(grace).wait()
+
+
+def load_latest_model(config: Config) -> RetrievalModel:
+    version = latest_version(config.model_dir)
+    if version is None:
+        raise StreamrecError(f"no model in {config.model_dir}; run `streamrec train` first")
+    return RetrievalModel(version)
+
+
+def serve_forever(config: Config) -> None:
+    """Loads the newest model, serves until SIGTERM or SIGINT, then drains and stops."""
+    from infra.probes import require_redis
+
+    require_redis(config)
+    model = load_latest_model(config)
+    server = RankingServer(config, model)
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+    server.start()
+    print(f"serving model version {model.version} on {server.address}", flush=True)
+    stopping.wait()
+    server.stop()
+    print("stopped", flush=True)
