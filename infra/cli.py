@@ -36,12 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmd.set_defaults(handler=_print_config)
 
     from features.cli import add_commands as add_features
+    from infra.demo_cli import add_commands as add_demo
     from infra.stack_cli import add_commands as add_stack
     from ingest.cli import add_commands as add_ingest
     from serving.cli import add_commands as add_serving
     from training.cli import add_commands as add_training
 
-    for add in (add_stack, add_ingest, add_features, add_training, add_serving):
+    for add in (add_stack, add_ingest, add_features, add_training, add_serving, add_demo):
         add(commands)
     return parser
 
