@@ -114,9 +114,10 @@ class FeatureJob:
         with _stop_requested() as stop:
             query = writer.start()
             try:
-                # Polling keeps the main thread free to notice SIGTERM/SIGINT between waits.
-                while not stop.is_set() and not query.awaitTermination(1):
-                    pass
+                # Short waits keep the main thread free to notice SIGTERM/SIGINT.
+                while not stop.is_set():
+                    if query.awaitTermination(1):
+                        break
             finally:
                 query.stop()  # an interrupted batch is not committed; the next run replays it
         return self.reports

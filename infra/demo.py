@@ -10,6 +10,7 @@ It stops what it started, on success, failure or Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -195,12 +196,10 @@ def _wait_serving(
                 raise StreamrecError(
                     f"the ranking service exited: {' '.join(tail)}; log: {log_file}"
                 )
-            try:
+            with contextlib.suppress(grpc.RpcError):  # not listening yet
                 reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
-            except grpc.RpcError:
-                pass
             time.sleep(0.5)
     raise StreamrecError(
         f"the ranking service did not become healthy in {timeout:.0f}s; log: {log_file}"

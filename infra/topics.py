@@ -24,7 +24,7 @@ def ensure_topic(config: Config, topic: str, partitions: int | None = None) -> N
                 [NewTopic(topic, partitions or config.kafka.partitions, replication_factor=1)]
             )
     except TopicAlreadyExistsError:
-        pass  # another process created it between our check and our request
+        return  # another process created it between our check and our request
     except KafkaError as exc:
         raise StreamrecError(f"cannot create topic {topic!r}: {exc}") from None
     finally:
