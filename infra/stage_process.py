@@ -89,11 +89,30 @@ def stop_process(process: subprocess.Popen, timeout: float = 15.0) -> None:
             _signal_group(process.pid, signal.SIGKILL)
             process.wait()
     _signal_group(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _group_members(process.pid):
+        if time.monotonic() > deadline:
+            _signal_group(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.1)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, read from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
 
 
 def _error_line(log_file: Path) -> str:
