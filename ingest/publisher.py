@@ -22,7 +22,7 @@ def publish(
     """Publishes events and waits until the broker has acknowledged every one of them.
 
     Returns the number published. If any send fails, raises after flushing the rest, saying how
-    many were acknowledged, so a retry can be judged (consumers deduplicate on ``event_id``).
+    many were acknowledged. A retry may send some events twice; they keep their ``event_id``.
     """
     from kafka import KafkaProducer
     from kafka.errors import KafkaError

@@ -5,7 +5,8 @@ An event is one JSON object on the ``events`` topic, keyed by ``user_id``::
     {"event_id": "e-000001", "user_id": "u-0042", "item_id": "i-00017",
      "event_type": "click", "timestamp": 1767571200000, "context": {"device": "web"}}
 
-- ``event_id``: unique string; later stages deduplicate on it.
+- ``event_id``: unique string, the identity of the event (the feature job drops repeats of an
+  id within a micro-batch, and history entries are unique per id).
 - ``user_id``, ``item_id``: non-empty strings of at most 256 characters.
 - ``event_type``: one of :data:`EVENT_TYPES`.
 - ``timestamp``: event time (not arrival time) in milliseconds since the Unix epoch, between
