@@ -12,17 +12,27 @@ STAMP := $(VENV)/.installed
 demo: $(STAMP)
 	$(BIN)/streamrec demo
 
-test: $(STAMP)
-	$(BIN)/ruff check .
+test: lint
 	$(BIN)/python -m pytest -q
 
+# ruff for style, import-linter for the architecture's layers (README, "Architecture").
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
-# Regenerates the committed protobuf/gRPC modules after a .proto change.
+# Regenerates the committed protobuf/gRPC modules after a .proto change. protoc names modules
+# after their path below -I, so the folders are linked under streamrec/ to get the import
+# package's names (streamrec.infra.contracts.recommend_pb2); outputs land in the real folders.
+PROTO_ROOT := build/proto
 proto: $(STAMP)
-	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. --grpc_python_out=. serving/recommend.proto
-	$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. features/tf_example.proto
+	rm -rf $(PROTO_ROOT) && mkdir -p $(PROTO_ROOT)/streamrec
+	ln -s $(CURDIR)/infra $(CURDIR)/features $(PROTO_ROOT)/streamrec/
+	cd $(PROTO_ROOT) && $(CURDIR)/$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. \
+		--grpc_python_out=. streamrec/infra/contracts/recommend.proto
+	cd $(PROTO_ROOT) && $(CURDIR)/$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. \
+		streamrec/features/tf_example.proto
+	rm -rf $(PROTO_ROOT)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,4 +41,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .streamrec .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .streamrec .pytest_cache .ruff_cache *.egg-info build

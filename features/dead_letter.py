@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from streamrec.infra.ports.event_bus import EventBus
+
 
 class RejectedRecord(NamedTuple):
     key: bytes | None
@@ -40,29 +42,9 @@ def dead_letter_value(record: RejectedRecord, source_topic: str) -> bytes:
 
 
 def send_dead_letters(
-    bootstrap: str, topic: str, source_topic: str, records: Iterable[RejectedRecord]
+    bus: EventBus, topic: str, source_topic: str, records: Iterable[RejectedRecord]
 ) -> int:
     """Publishes the records and returns once the broker acknowledged all of them."""
-    from kafka import KafkaProducer
-
-    producer = None
-    sent = 0
-    futures = []
-    try:
-        for record in records:
-            if producer is None:
-                producer = KafkaProducer(
-                    bootstrap_servers=bootstrap, acks="all", retries=5, linger_ms=20
-                )
-            futures.append(
-                producer.send(topic, key=record.key, value=dead_letter_value(record, source_topic))
-            )
-            sent += 1
-        if producer is not None:
-            producer.flush(timeout=60)
-            for future in futures:
-                future.get(timeout=60)  # raises if any letter was not acknowledged
-    finally:
-        if producer is not None:
-            producer.close(timeout=10)
-    return sent
+    return bus.publish(
+        topic, ((record.key, dead_letter_value(record, source_topic)) for record in records)
+    )

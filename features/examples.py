@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from features.online_store import HistoryEntry
+from streamrec.infra.ports.online_store import HistoryEntry
 
 EXAMPLE_COLUMNS = ("event_id", "timestamp", "user_id", "item_id", "event_type", "history", "date")
 

@@ -1,7 +1,7 @@
 """The feature job: Kafka ``events`` -> point-in-time TFRecord examples + Redis user history.
 
-One Spark Structured Streaming query reads the topic with :mod:`features.kafka_source` and
-handles each micro-batch in :meth:`FeatureJob._process_batch`, in this order:
+One Spark Structured Streaming query reads the topic with :mod:`.event_source` and handles
+each micro-batch in :meth:`FeatureJob._process_batch`, in this order:
 
 1. decode and validate every record against event schema v1; refused records go to the
    dead-letter topic with their reason (acknowledged before going on);
@@ -18,7 +18,6 @@ is idempotent under replay except the dead letters, which may then repeat.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import signal
 import threading
@@ -27,18 +26,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pandas as pd
-from kafka.errors import KafkaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from features import spec
-from features.dead_letter import RejectedRecord, send_dead_letters
-from features.examples import point_in_time_examples
-from features.kafka_source import SOURCE_NAME, commit_group_offsets
-from features.online_store import HistoryEntry, UserHistoryStore
-from features.tfrecord_sink import SINK_NAME
-from infra.config import Config
-from ingest.schema import InvalidEvent, parse_event
+from streamrec.features.dead_letter import RejectedRecord, send_dead_letters
+from streamrec.features.event_source import SOURCE_NAME, source_options
+from streamrec.features.examples import point_in_time_examples
+from streamrec.features.tfrecord_sink import SINK_NAME, sink_options
+from streamrec.infra.config import Config
+from streamrec.infra.contracts.events import InvalidEvent, parse_event
+from streamrec.infra.errors import StoreUnavailable
+from streamrec.infra.ports.online_store import HistoryEntry, OnlineStore
+from streamrec.infra.stores import open_event_bus, open_offline_examples, open_online_store
 
 log = logging.getLogger(__name__)
 _BUCKETS_PER_PARTITION = 4
@@ -51,18 +50,6 @@ _EXAMPLE_SCHEMA = (
     "event_id string, timestamp long, user_id string, item_id string, event_type string, "
     "history array<string>, date string"
 )
-
-
-@dataclass(frozen=True)
-class StoreSettings:
-    """What Spark workers need to reach the online store; small and picklable."""
-
-    redis_url: str
-    key_prefix: str
-    capacity: int
-
-    def open(self) -> UserHistoryStore:
-        return UserHistoryStore.from_url(self.redis_url, self.key_prefix, self.capacity)
 
 
 @dataclass(frozen=True)
@@ -86,20 +73,16 @@ class FeatureJob:
     def __init__(self, config: Config, spark: SparkSession) -> None:
         self.config = config
         self.spark = spark
-        self.store = StoreSettings(
-            config.redis_url, config.redis.key_prefix, config.features.online_history_length
-        )
+        self.bus = open_event_bus(config)
+        self.examples = open_offline_examples(config)
         self.reports: list[BatchReport] = []
 
     def run(
         self, until_idle: bool, trigger_seconds: float = 5.0, max_events_per_batch: int = 0
     ) -> list[BatchReport]:
         """Processes the topic; with ``until_idle``, stops once everything available is done."""
-        reader = (
-            self.spark.readStream.format(SOURCE_NAME)
-            .option("bootstrap", self.config.kafka_bootstrap)
-            .option("topic", self.config.kafka.events_topic)
-            .option("maxEventsPerBatch", str(max_events_per_batch))
+        reader = self.spark.readStream.format(SOURCE_NAME).options(
+            **source_options(self.config, max_events_per_batch)
         )
         writer = (
             reader.load()
@@ -136,8 +119,8 @@ class FeatureJob:
             accepted = events.count()
             source = _source_offsets(parsed)
             examples = self._write_examples(events, batch_id, source)
-            store = self.store
-            events.foreachPartition(lambda rows: _append_history(store, rows))
+            config = self.config
+            events.foreachPartition(lambda rows: _append_history(config, rows))
             events.unpersist()
             self._mirror_offsets(source)
         finally:
@@ -149,15 +132,11 @@ class FeatureJob:
 
     def _mirror_offsets(self, source: dict) -> None:
         """Commits the batch's offsets to the consumer group, now that its output is durable."""
-        end = {partition: last + 1 for partition, (_, last) in source.items()}
+        end = {int(partition): last + 1 for partition, (_, last) in source.items()}
+        group, topic = self.config.features.consumer_group, self.config.kafka.events_topic
         try:
-            commit_group_offsets(
-                self.config.kafka_bootstrap,
-                self.config.kafka.events_topic,
-                self.config.features.consumer_group,
-                end,
-            )
-        except KafkaError as exc:
+            self.bus.commit_offsets(group, topic, end)
+        except StoreUnavailable as exc:
             # Only a monitoring mirror: the checkpoint alone decides where the job resumes.
             log.warning("could not mirror offsets to consumer group: %s", exc)
 
@@ -168,19 +147,15 @@ class FeatureJob:
                 "key", "value", "partition", "offset", "error"
             ).toLocalIterator()
         )
-        return send_dead_letters(
-            self.config.kafka_bootstrap,
-            self.config.kafka.dead_letter_topic,
-            self.config.kafka.events_topic,
-            rows,
-        )
+        kafka = self.config.kafka
+        return send_dead_letters(self.bus, kafka.dead_letter_topic, kafka.events_topic, rows)
 
     def _write_examples(self, events: DataFrame, batch_id: int, source: dict) -> int:
-        store, length = self.store, self.config.features.history_length
+        config, length = self.config, self.config.features.history_length
 
         def examples_for_users(events: pd.DataFrame) -> pd.DataFrame:
             users = events["user_id"].unique().tolist()
-            prior = _open_store(store).entries(users)  # one pipelined round trip for all users
+            prior = _online_store(config).histories(users)  # one round trip for all users
             return pd.concat(
                 [
                     point_in_time_examples(user_events, prior[user], length)
@@ -196,16 +171,11 @@ class FeatureJob:
         examples = events.groupBy(bucket.alias("bucket")).applyInPandas(
             examples_for_users, _EXAMPLE_SCHEMA
         )
-        (
-            examples.write.format(SINK_NAME)
-            .mode("append")
-            .option("path", str(self.config.examples_dir))
-            .option("batchId", str(batch_id))
-            .option("source", json.dumps(source))
-            .save()
-        )
-        manifest = self.config.examples_dir / spec.MANIFEST_DIR / spec.manifest_name(batch_id)
-        return json.loads(manifest.read_text())["examples"] if manifest.exists() else 0
+        examples.write.format(SINK_NAME).mode("append").options(
+            **sink_options(self.config, batch_id, source)
+        ).save()
+        manifest = self.examples.manifest(batch_id)
+        return manifest.examples if manifest else 0
 
 
 @contextlib.contextmanager
@@ -224,14 +194,14 @@ def _stop_requested() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-_stores: dict[StoreSettings, UserHistoryStore] = {}
+_online_stores: dict[Config, OnlineStore] = {}
 
 
-def _open_store(settings: StoreSettings) -> UserHistoryStore:
-    """One store (one connection pool) per Spark worker process and settings."""
-    if settings not in _stores:
-        _stores[settings] = settings.open()
-    return _stores[settings]
+def _online_store(config: Config) -> OnlineStore:
+    """One store (one connection pool) per Spark worker process and configuration."""
+    if config not in _online_stores:
+        _online_stores[config] = open_online_store(config)
+    return _online_stores[config]
 
 
 def _parse_records(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -263,13 +233,13 @@ def _source_offsets(parsed: DataFrame) -> dict:
     return {str(r.partition): [r.first, r.last] for r in ranges.collect()}
 
 
-def _append_history(settings: StoreSettings, rows: Iterator) -> None:
-    store = _open_store(settings)
+def _append_history(config: Config, rows: Iterator) -> None:
+    store = _online_store(config)
     batch = []
     for row in rows:
         batch.append((row.user_id, HistoryEntry(row.timestamp, row.event_id, row.item_id)))
         if len(batch) >= 5000:
-            store.append(batch)
+            store.append_history(batch)
             batch = []
     if batch:
-        store.append(batch)
+        store.append_history(batch)

@@ -12,15 +12,20 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from features.kafka_source import KafkaDataSource
-from features.tfrecord_sink import TFRecordDataSource
-from infra.config import Config
+from streamrec.features.event_source import EventBusDataSource
+from streamrec.features.tfrecord_sink import TFRecordDataSource
+from streamrec.infra.config import Config
 
 _LOG4J = Path(__file__).with_name("log4j2.properties")
 
 
 def build_spark_session(config: Config, app_name: str = "streamrec-features") -> SparkSession:
-    # Workers must run this interpreter: it is the one with streamrec and its dependencies.
+    """Starts (or joins) the session; call it from the entry point, once per process.
+
+    Python workers must run this interpreter, the one with streamrec and its dependencies.
+    Spark's Python data sources start their planner workers from ``PYSPARK_PYTHON`` alone (the
+    ``spark.pyspark.python`` setting does not reach them), so the variable is set here.
+    """
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     java_options = f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}"
@@ -37,6 +42,6 @@ def build_spark_session(config: Config, app_name: str = "streamrec-features") ->
         .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
         .getOrCreate()
     )
-    spark.dataSource.register(KafkaDataSource)
+    spark.dataSource.register(EventBusDataSource)
     spark.dataSource.register(TFRecordDataSource)
     return spark

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 import google_crc32c
 
-from features import tf_example_pb2
+from streamrec.features import tf_example_pb2
 
 _MASK_DELTA = 0xA282EAD8
 FeatureValue = bytes | str | int | float | Sequence[bytes | str] | Sequence[int] | Sequence[float]

@@ -1,36 +1,44 @@
-"""A Spark batch sink that writes training examples as TFRecords, committed by a manifest.
+"""A Spark batch sink that writes training examples as TFRecords and commits them as one batch.
 
-Each Spark task writes its rows into staging files, one per event date, and reports them in
-its commit message. The driver's commit moves every reported file to its final name (which
-depends only on the micro-batch id, the date and the task's partition, so a replayed batch
-overwrites rather than duplicates) and then writes the batch manifest: the single atomic step
-that makes the batch visible to readers (see :mod:`features.spec`). Files are fsynced before
-the manifest is written, so a manifest never points at data a crash could lose.
+Each Spark task writes its rows into staging files, one per event date, fsyncs them and reports
+them in its commit message. The driver's commit hands every reported file to the offline
+examples store (:mod:`streamrec.infra.ports.offline_examples`), which moves each to its final
+name (fixed by batch, date and task partition, so a replayed batch overwrites rather than
+duplicates) and then writes the batch manifest: the single atomic step that makes the batch
+visible to readers.
 
-Options: ``path`` (examples directory), ``batchId`` (micro-batch id), ``source`` (JSON
-describing the input offsets, recorded in the manifest).
+Options: the ``[offline_examples]`` section as ``offline_examples.*`` (see :func:`sink_options`),
+``batchId`` (micro-batch id) and ``source`` (JSON of the input offsets, kept in the manifest).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO
 
 import pyarrow as pa
 from pyspark.sql.datasource import DataSource, DataSourceArrowWriter, WriterCommitMessage
 
-from features import spec
-from features.tfrecord import encode_example, write_record
+from streamrec.features.tfrecord import encode_example, write_record
+from streamrec.infra.config import Config, config_from_options, section_options
+from streamrec.infra.contracts import feature_spec as spec
+from streamrec.infra.contracts.feature_spec import BatchManifest, ExampleFile
+from streamrec.infra.stores import open_offline_examples
 
 SINK_NAME = "streamrec-tfrecord"
-_STAGING_DIR = "_staging"
+
+
+def sink_options(config: Config, batch_id: int, source: dict) -> dict[str, str]:
+    return {
+        **section_options(config, "offline_examples", path=config.examples_dir),
+        "batchId": str(batch_id),
+        "source": json.dumps(source),
+    }
 
 
 @dataclass
@@ -46,6 +54,15 @@ class StagedFile:
         self.examples += 1
         self.min_timestamp = min(self.min_timestamp, timestamp)
         self.max_timestamp = max(self.max_timestamp, timestamp)
+
+    def example_file(self, batch_id: int) -> ExampleFile:
+        return ExampleFile(
+            path=spec.data_file_path(self.date, batch_id, self.part),
+            date=self.date,
+            examples=self.examples,
+            min_timestamp=self.min_timestamp,
+            max_timestamp=self.max_timestamp,
+        )
 
 
 @dataclass
@@ -64,29 +81,24 @@ class TFRecordDataSource(DataSource):
 
 class TFRecordWriter(DataSourceArrowWriter):
     def __init__(self, options: dict[str, str]) -> None:
-        self.root = Path(options["path"])
+        self.store = open_offline_examples(config_from_options(options, "offline_examples"))
         self.batch_id = int(options["batchId"])
         self.source = json.loads(options.get("source", "{}"))
-
-    @property
-    def staging(self) -> Path:
-        return self.root / _STAGING_DIR / f"batch-{self.batch_id:08d}"
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> StagedFiles:
         from pyspark import TaskContext
 
         part = TaskContext.get().partitionId()
         attempt = uuid.uuid4().hex[:8]  # a retried task must not write into its predecessor's files
-        self.staging.mkdir(parents=True, exist_ok=True)
+        staging = self.store.staging_dir(self.batch_id)
+        staging.mkdir(parents=True, exist_ok=True)
         open_files: dict[str, tuple[BinaryIO, StagedFile]] = {}
         try:
             for batch in iterator:
                 for row in batch.to_pylist():
                     date = row[spec.DATE]
                     if date not in open_files:
-                        path = (
-                            self.staging / f"part-{part:05d}-{attempt}-{date}{spec.TFRECORD_SUFFIX}"
-                        )
+                        path = staging / f"part-{part:05d}-{attempt}-{date}{spec.TFRECORD_SUFFIX}"
                         open_files[date] = (path.open("wb"), StagedFile(str(path), date, part))
                     handle, staged = open_files[date]
                     write_record(handle, _example(row))
@@ -99,45 +111,18 @@ class TFRecordWriter(DataSourceArrowWriter):
         return StagedFiles([staged for _, staged in open_files.values()])
 
     def commit(self, messages: list[StagedFiles | None]) -> None:
-        files = [staged for message in messages if message for staged in message.files]
-        previous = set(self.root.glob(f"{spec.PARTITION_PREFIX}*/batch-{self.batch_id:08d}-part-*"))
-        committed = []
-        for staged in files:
-            directory = self.root / f"{spec.PARTITION_PREFIX}{staged.date}"
-            directory.mkdir(parents=True, exist_ok=True)
-            final = directory / spec.data_file_name(self.batch_id, staged.part)
-            os.replace(staged.staged, final)  # a replay swaps each file atomically
-            _fsync_dir(directory)
-            previous.discard(final)
-            committed.append({**_describe(staged), "path": str(final.relative_to(self.root))})
-        self._write_manifest(committed)
-        for stale in previous:  # from an earlier attempt at this batch, now unreferenced
-            stale.unlink()
-        shutil.rmtree(self.staging, ignore_errors=True)
+        staged = [file for message in messages if message for file in message.files]
+        files = [file.example_file(self.batch_id) for file in staged]
+        manifest = BatchManifest(
+            batch_id=self.batch_id,
+            files=tuple(sorted(files, key=lambda f: f.path)),
+            source=self.source,
+            committed_at_ms=int(time.time() * 1000),
+        )
+        self.store.commit(manifest, {f.path: s.staged for f, s in zip(files, staged, strict=True)})
 
     def abort(self, messages: list[StagedFiles | None]) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
-
-    def _write_manifest(self, files: list[dict]) -> None:
-        manifests = self.root / spec.MANIFEST_DIR
-        manifests.mkdir(parents=True, exist_ok=True)
-        manifest = {
-            "feature_spec_version": spec.FEATURE_SPEC_VERSION,
-            "batch_id": self.batch_id,
-            "committed_at_ms": int(time.time() * 1000),
-            "examples": sum(f["examples"] for f in files),
-            "min_timestamp": min((f["min_timestamp"] for f in files), default=None),
-            "max_timestamp": max((f["max_timestamp"] for f in files), default=None),
-            "source": self.source,
-            "files": sorted(files, key=lambda f: f["path"]),
-        }
-        partial = manifests / f".{spec.manifest_name(self.batch_id)}.partial"
-        with partial.open("w") as handle:
-            json.dump(manifest, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, manifests / spec.manifest_name(self.batch_id))
-        _fsync_dir(manifests)
+        self.store.abort(self.batch_id)
 
 
 def _example(row: dict) -> bytes:
@@ -151,20 +136,3 @@ def _example(row: dict) -> bytes:
             spec.HISTORY: list(row[spec.HISTORY] or []),
         }
     )
-
-
-def _describe(staged: StagedFile) -> dict:
-    return {
-        "date": staged.date,
-        "examples": staged.examples,
-        "min_timestamp": staged.min_timestamp,
-        "max_timestamp": staged.max_timestamp,
-    }
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -18,8 +18,10 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
 
-from infra.errors import StreamrecError
+from streamrec.infra.errors import StreamrecError
 
 ENV_PREFIX = "STREAMREC_"
 CONFIG_FILE_ENV = "STREAMREC_CONFIG"
@@ -38,16 +40,69 @@ class StackConfig:
 
 @dataclass(frozen=True)
 class KafkaConfig:
+    """The event bus: where the brokers are, which topics, and how to authenticate.
+
+    Every Kafka producer, consumer and admin client is built from this one section (see
+    :mod:`streamrec.infra.stores.kafka_event_bus`), so a secured cluster needs settings here only.
+    """
+
     bootstrap: str = ""
     events_topic: str = "events"
     dead_letter_topic: str = "events.dlq"
     partitions: int = 4
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_cafile: str = ""  # PEM file of the CA that signed the brokers' certificates
+    request_timeout_ms: int = 15_000
+    connect_timeout_ms: int = 5_000  # how long a new client may try to reach any broker
+
+    def __post_init__(self) -> None:
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism, "
+                "sasl_username and sasl_password"
+            )
+        if not sasl and self.sasl_mechanism:
+            raise ValueError(
+                f"sasl_mechanism is set but security_protocol {self.security_protocol} "
+                "does not use SASL (use SASL_SSL or SASL_PLAINTEXT)"
+            )
 
 
 @dataclass(frozen=True)
 class RedisConfig:
+    """The Redis server behind the online store and the result cache, and its timeout policy."""
+
     url: str = ""
     key_prefix: str = "streamrec"
+    socket_timeout_seconds: float = 5.0
+    connect_timeout_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class OnlineStoreConfig:
+    """Per-user history (and, later, item features) that serving and the feature job read."""
+
+    type: Literal["redis"] = "redis"
+
+
+@dataclass(frozen=True)
+class ResultCacheConfig:
+    """Recently served rankings; ``none`` turns caching off."""
+
+    type: Literal["redis", "none"] = "redis"
+    ttl_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class OfflineExamplesConfig:
+    """Committed training examples; ``path`` must be visible to every Spark worker and trainer."""
+
+    type: Literal["files"] = "files"
+    path: str = ""  # default: <state_dir>/examples
 
 
 @dataclass(frozen=True)
@@ -59,7 +114,6 @@ class SparkConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
-    examples_dir: str = ""
     checkpoint_dir: str = ""
     history_length: int = 20
     online_history_length: int = 50
@@ -83,7 +137,6 @@ class ServingConfig:
     port: int = 50051
     workers: int = 8
     max_k: int = 500
-    cache_ttl_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -91,6 +144,9 @@ class Config:
     stack: StackConfig = field(default_factory=StackConfig)
     kafka: KafkaConfig = field(default_factory=KafkaConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
+    online_store: OnlineStoreConfig = field(default_factory=OnlineStoreConfig)
+    result_cache: ResultCacheConfig = field(default_factory=ResultCacheConfig)
+    offline_examples: OfflineExamplesConfig = field(default_factory=OfflineExamplesConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
@@ -118,7 +174,7 @@ class Config:
 
     @property
     def examples_dir(self) -> Path:
-        return self._data_path(self.features.examples_dir, "examples")
+        return self._data_path(self.offline_examples.path, "examples")
 
     @property
     def features_checkpoint_dir(self) -> Path:
@@ -145,10 +201,38 @@ def load_config(
         values = _read_toml(Path(path))
     for name, raw in environ.items():
         if name.startswith(ENV_PREFIX) and name != CONFIG_FILE_ENV:
-            section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
-            if section in _sections() and key:
+            section, key = _env_section_and_key(name[len(ENV_PREFIX) :].lower())
+            if section:
                 values.setdefault(section, {})[key] = raw
     return _build(values, origin=str(path) if path else "environment")
+
+
+def section_options(config: Config, section: str, **resolved: object) -> dict[str, str]:
+    """One section as flat string options (``kafka.bootstrap`` ...), e.g. for Spark data sources.
+
+    ``resolved`` overrides fields with values resolved on the driver (the effective bootstrap
+    or path), so that a worker does not need the rest of the configuration to compute them.
+    """
+    fields = {**dataclasses.asdict(getattr(config, section)), **resolved}
+    return {f"{section}.{key}": str(value) for key, value in fields.items()}
+
+
+def config_from_options(options: Mapping[str, str], *sections: str) -> Config:
+    """The inverse of :func:`section_options`: a Config holding just those sections."""
+    values: dict[str, dict[str, object]] = {section: {} for section in sections}
+    for name, raw in options.items():
+        section, _, key = name.partition(".")
+        if section in values:
+            values[section][key] = raw
+    return _build(values, origin="options")
+
+
+def _env_section_and_key(name: str) -> tuple[str, str]:
+    """``online_store_type`` -> (``online_store``, ``type``); section names hold underscores."""
+    for section in sorted(_sections(), key=len, reverse=True):
+        if name.startswith(section + "_") and len(name) > len(section) + 1:
+            return section, name[len(section) + 1 :]
+    return "", ""
 
 
 def _sections() -> dict[str, type]:
@@ -190,10 +274,19 @@ def _build_section(section: str, cls: type, table: Mapping[str, object], origin:
             known = ", ".join(hints)
             raise StreamrecError(f"{origin}: unknown key '{section}.{key}' (known: {known})")
         kwargs[key] = _coerce(raw, hints[key], f"{section}.{key}", origin)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ValueError as exc:
+        raise StreamrecError(f"{origin}: [{section}] {exc}") from None
 
 
 def _coerce(raw: object, kind: type, name: str, origin: str) -> object:
+    if typing.get_origin(kind) is Literal:
+        choices = typing.get_args(kind)
+        if raw not in choices:
+            known = ", ".join(repr(c) for c in choices)
+            raise StreamrecError(f"{origin}: {name}={raw!r} is not one of {known}")
+        return raw
     try:
         if kind is bool:
             return _as_bool(raw)
@@ -219,11 +312,23 @@ def _as_bool(raw: object) -> bool:
     raise ValueError("expected true or false")
 
 
-def render_toml(config: Config) -> str:
-    """The effective configuration as TOML, with the resolved service addresses annotated."""
+def render_toml(config: Config, redact_secrets: bool = False) -> str:
+    """The effective configuration as TOML, with the resolved service addresses annotated.
+
+    With ``redact_secrets`` (for showing it to a person) passwords are replaced by ``***``;
+    without, the output is a complete config file that another process can be started with.
+    """
+    if redact_secrets:
+        config = dataclasses.replace(
+            config,
+            kafka=dataclasses.replace(
+                config.kafka, sasl_password="***" if config.kafka.sasl_password else ""
+            ),
+            redis=dataclasses.replace(config.redis, url=redact_url(config.redis.url)),
+        )
     lines = [
         f"# kafka: {_mode(config.kafka_external)} at {config.kafka_bootstrap}",
-        f"# redis: {_mode(config.redis_external)} at {config.redis_url}",
+        f"# redis: {_mode(config.redis_external)} at {redact_url(config.redis_url)}",
         f"# examples: {config.examples_dir}",
         f"# models: {config.model_dir}",
     ]
@@ -247,3 +352,9 @@ def _toml_value(value: object) -> str:
         return repr(value)
     escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, fit for a log line or an error message."""
+    password = urlparse(url).password
+    return url.replace(f":{password}@", ":***@") if password else url

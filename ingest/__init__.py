@@ -1,1 +1,1 @@
-"""Ingestion: the event contract, synthetic streams and publishing to Kafka."""
+"""Ingestion: synthetic streams, event files, and publishing events to the event bus."""

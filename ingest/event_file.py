@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from infra.errors import StreamrecError
-from ingest.schema import Event, InvalidEvent, parse_event
+from streamrec.infra.contracts.events import Event, InvalidEvent, parse_event
+from streamrec.infra.errors import StreamrecError
 
 
 def read_events(path: str | Path) -> Iterator[Event]:

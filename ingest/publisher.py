@@ -6,14 +6,13 @@ feature job's per-user history relies on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from tqdm import tqdm
 
-from infra.config import Config
-from infra.errors import StreamrecError
-from infra.topics import ensure_topic
-from ingest.schema import Event
+from streamrec.infra.config import Config
+from streamrec.infra.contracts.events import Event
+from streamrec.infra.stores import open_event_bus
 
 
 def publish(
@@ -24,41 +23,17 @@ def publish(
     Returns the number published. If any send fails, raises after flushing the rest, saying how
     many were acknowledged. A retry may send some events twice; they keep their ``event_id``.
     """
-    from kafka import KafkaProducer
-    from kafka.errors import KafkaError
-
-    ensure_topic(config, config.kafka.events_topic)
-    producer = KafkaProducer(
-        bootstrap_servers=config.kafka_bootstrap,
-        acks="all",
-        linger_ms=20,
-        retries=5,
-        max_in_flight_requests_per_connection=1,  # retries must not reorder a user's events
-        request_timeout_ms=15_000,
-    )
-    failures: list[BaseException] = []
-    sent = 0
+    bus = open_event_bus(config)
+    topic = config.kafka.events_topic
+    bus.ensure_topic(topic)
     bar = tqdm(total=total, unit="ev", desc="publish", disable=not progress, leave=False)
     try:
-        for event in events:
-            future = producer.send(
-                config.kafka.events_topic,
-                key=event.user_id.encode(),
-                value=event.to_json().encode(),
-            )
-            future.add_errback(failures.append)
-            sent += 1
-            bar.update()
-        producer.flush(timeout=60)
-    except KafkaError as exc:
-        failures.append(exc)
+        return bus.publish(topic, _messages(events, bar))
     finally:
         bar.close()
-        producer.close(timeout=10)
-    if failures:
-        acked = sent - len(failures)
-        raise StreamrecError(
-            f"{len(failures)} of {sent} events were not acknowledged by Kafka ({failures[0]}); "
-            f"{acked} were published"
-        )
-    return sent
+
+
+def _messages(events: Iterable[Event], bar: tqdm) -> Iterator[tuple[bytes, bytes]]:
+    for event in events:
+        yield event.user_id.encode(), event.to_json().encode()
+        bar.update()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.schema import EVENT_TYPES, Event
+from streamrec.infra.contracts.events import EVENT_TYPES, Event
 
 DAY_MS = 86_400_000
 DEFAULT_START_MS = 1_767_571_200_000  # 2026-01-05T00:00:00Z

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import grpc
 
-from infra.errors import StreamrecError
-from serving import recommend_pb2, recommend_pb2_grpc
+from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
+from streamrec.infra.errors import StreamrecError
 
 
 class RecommendationClient:
@@ -25,7 +25,7 @@ class RecommendationClient:
 
     def _describe(self, exc: grpc.RpcError) -> str:
         code = exc.code()
-        if code == grpc.StatusCode.UNAVAILABLE and "Redis" not in (exc.details() or ""):
+        if code == grpc.StatusCode.UNAVAILABLE and "online store" not in (exc.details() or ""):
             return f"ranking service unreachable at {self.target}; start it with `streamrec serve`"
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return f"ranking service at {self.target} did not answer within {self.timeout}s"

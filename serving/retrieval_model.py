@@ -1,19 +1,17 @@
 """One exported model version, loaded for serving: query tower plus item embeddings.
 
-Reads only what the export layout (:mod:`training.export_layout`) promises, so any trainer that
-writes that layout can be served.
+Reads only what the export layout (:mod:`streamrec.infra.contracts.export_layout`) promises, so
+any trainer that writes that layout can be served.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
 
-from infra.errors import StreamrecError
-from training.export_layout import (
+from streamrec.infra.contracts.export_layout import (
     HISTORY_INPUT,
     HISTORY_PADDING,
     QUERY_OUTPUT,
@@ -21,12 +19,8 @@ from training.export_layout import (
     USER_ID_INPUT,
     ModelVersion,
 )
-
-
-@dataclass(frozen=True)
-class Ranked:
-    item_ids: list[str]
-    scores: list[float]
+from streamrec.infra.errors import StreamrecError
+from streamrec.infra.ports.result_cache import RankedItems
 
 
 class RetrievalModel:
@@ -59,13 +53,13 @@ class RetrievalModel:
         )
         return outputs[QUERY_OUTPUT].numpy()[0]
 
-    def top_k(self, query: np.ndarray, k: int) -> Ranked:
+    def top_k(self, query: np.ndarray, k: int) -> RankedItems:
         """Exact top ``k`` by dot product over the whole catalog, best first."""
         scores = self.item_embeddings @ query
         k = min(k, len(scores))
         best = np.argpartition(-scores, k - 1)[:k]
         best = best[np.argsort(-scores[best], kind="stable")]
-        return Ranked(self.item_ids[best].tolist(), scores[best].astype(float).tolist())
+        return RankedItems(self.item_ids[best].tolist(), scores[best].astype(float).tolist())
 
-    def recommend(self, user_id: str, history: Sequence[str], k: int) -> Ranked:
+    def recommend(self, user_id: str, history: Sequence[str], k: int) -> RankedItems:
         return self.top_k(self.query_embedding(user_id, history), k)

@@ -9,17 +9,17 @@ import uuid
 from concurrent import futures
 
 import grpc
-import redis
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from features.online_store import UserHistoryStore
-from infra.config import Config
-from infra.errors import StreamrecError
-from ingest.schema import MAX_ID_LENGTH
-from serving import recommend_pb2, recommend_pb2_grpc
-from serving.candidate_cache import CandidateCache
-from serving.retrieval_model import Ranked, RetrievalModel
-from training.export_layout import latest_version
+from streamrec.infra.config import Config
+from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
+from streamrec.infra.contracts.events import MAX_ID_LENGTH
+from streamrec.infra.contracts.export_layout import latest_version
+from streamrec.infra.errors import StoreUnavailable, StreamrecError
+from streamrec.infra.ports.online_store import OnlineStore
+from streamrec.infra.ports.result_cache import RankedItems, ResultCache
+from streamrec.infra.stores import open_online_store, open_result_cache
+from streamrec.serving.retrieval_model import RetrievalModel
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = recommend_pb2.DESCRIPTOR.services_by_name["RecommendationService"].full_name
@@ -27,10 +27,10 @@ SERVICE_NAME = recommend_pb2.DESCRIPTOR.services_by_name["RecommendationService"
 
 class RecommendationServicer(recommend_pb2_grpc.RecommendationServiceServicer):
     def __init__(
-        self, model: RetrievalModel, history: UserHistoryStore, cache: CandidateCache, max_k: int
+        self, model: RetrievalModel, online_store: OnlineStore, cache: ResultCache, max_k: int
     ) -> None:
         self.model = model
-        self.history = history
+        self.online_store = online_store
         self.cache = cache
         self.max_k = max_k
 
@@ -43,11 +43,12 @@ class RecommendationServicer(recommend_pb2_grpc.RecommendationServiceServicer):
         if problem:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         model = self.model  # one consistent version for the whole request
-        ranked = self.cache.get(model.version, request.user_id, request.k)
+        key = f"v{model.version}:{request.k}:{request.user_id}"
+        ranked = self._cached(key)
         from_cache = ranked is not None
         if ranked is None:
             ranked = self._rank(model, request, context)
-            self.cache.put(model.version, request.user_id, request.k, ranked)
+            self._cache(key, ranked)
         log.info(
             "request %s user=%s k=%d cache=%s", request_id, request.user_id, request.k, from_cache
         )
@@ -70,17 +71,30 @@ class RecommendationServicer(recommend_pb2_grpc.RecommendationServiceServicer):
             return f"k must be between 1 and {self.max_k}, got {request.k}"
         return ""
 
+    def _cached(self, key: str) -> RankedItems | None:
+        try:
+            return self.cache.get(key)
+        except StoreUnavailable as exc:  # the cache is an optimisation: a failure is a miss
+            log.warning("result cache read failed: %s", exc)
+            return None
+
+    def _cache(self, key: str, ranked: RankedItems) -> None:
+        try:
+            self.cache.put(key, ranked)
+        except StoreUnavailable as exc:
+            log.warning("result cache write failed: %s", exc)
+
     def _rank(
         self,
         model: RetrievalModel,
         request: recommend_pb2.RecommendRequest,
         context: grpc.ServicerContext,
-    ) -> Ranked:
+    ) -> RankedItems:
         try:
-            history = self.history.recent_items(request.user_id, model.history_length)
-        except redis.RedisError as exc:
-            log.error("online store unavailable: %s", exc)
-            context.abort(grpc.StatusCode.UNAVAILABLE, f"online store (Redis) unavailable: {exc}")
+            history = self.online_store.recent_items(request.user_id, model.history_length)
+        except StoreUnavailable as exc:
+            log.error("%s", exc)
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return model.recommend(request.user_id, history, request.k)
 
 
@@ -88,13 +102,8 @@ class RankingServer:
     """A started gRPC server: Recommend plus health, on ``host:port`` (port 0 picks one)."""
 
     def __init__(self, config: Config, model: RetrievalModel) -> None:
-        client = redis.Redis.from_url(config.redis_url, socket_timeout=2, socket_connect_timeout=2)
-        prefix = config.redis.key_prefix
         self.servicer = RecommendationServicer(
-            model,
-            UserHistoryStore(client, prefix, config.features.online_history_length),
-            CandidateCache(client, prefix, config.serving.cache_ttl_seconds),
-            config.serving.max_k,
+            model, open_online_store(config), open_result_cache(config), config.serving.max_k
         )
         self.health = health.HealthServicer()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.serving.workers))
@@ -130,9 +139,7 @@ def load_latest_model(config: Config) -> RetrievalModel:
 
 def serve_forever(config: Config) -> None:
     """Loads the newest model, serves until SIGTERM or SIGINT, then drains and stops."""
-    from infra.probes import require_redis
-
-    require_redis(config)
+    open_online_store(config).ping()
     model = load_latest_model(config)
     server = RankingServer(config, model)
     stopping = threading.Event()

@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
-from infra.tensorflow_env import prepare_tensorflow_env
+from streamrec.infra.cli.runtime import prepare_tensorflow
 
-# Before any test module imports TensorFlow: TFRS needs tf-keras (see infra/tensorflow_env.py).
-prepare_tensorflow_env()
+# Before any test module imports TensorFlow, as every entry point does: TFRS needs tf-keras.
+prepare_tensorflow()
 
 
 def free_port() -> int:

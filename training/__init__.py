@@ -1,5 +1,6 @@
-"""Training: a TFRS two-tower retrieval model fitted on the feature job's TFRecords."""
+"""Training: a TFRS two-tower retrieval model fitted on the feature job's TFRecords.
 
-from infra.tensorflow_env import prepare_tensorflow_env
-
-prepare_tensorflow_env()
+TensorFlow Recommenders needs Keras 2: the entry point must set ``TF_USE_LEGACY_KERAS=1``
+before TensorFlow is first imported (``streamrec train`` does, see
+:func:`streamrec.infra.cli.runtime.prepare_tensorflow`).
+"""

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from features import spec
-from features.offline_store import ExampleFile
-from training.export_layout import HISTORY_PADDING
+from streamrec.infra.contracts import feature_spec as spec
+from streamrec.infra.contracts.export_layout import HISTORY_PADDING
+from streamrec.infra.contracts.feature_spec import ExampleFile
 
 _PARSE_CHUNK = 4096
 _SHUFFLE_BUFFER = 50_000

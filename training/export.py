@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from features import spec
-from training.export_layout import (
+from streamrec.infra.contracts import feature_spec as spec
+from streamrec.infra.contracts.export_layout import (
     EXPORT_FORMAT_VERSION,
     HISTORY_INPUT,
     QUERY_OUTPUT,
@@ -22,7 +22,7 @@ from training.export_layout import (
     ModelVersion,
     latest_version,
 )
-from training.towers import QueryTower
+from streamrec.training.towers import QueryTower
 
 
 class QueryServing(tf.Module):

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from features import spec
-from training.export_layout import HISTORY_PADDING
+from streamrec.infra.contracts import feature_spec as spec
+from streamrec.infra.contracts.export_layout import HISTORY_PADDING
 
 
 class QueryTower(tf.keras.Model):

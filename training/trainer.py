@@ -10,16 +10,17 @@ from datetime import UTC, datetime
 import numpy as np
 import tensorflow as tf
 
-from features import spec
-from features.offline_store import ExampleFile, TFRecordOfflineStore
-from infra.config import Config, TrainingConfig
-from infra.errors import StreamrecError
-from training.dataset import TimeSplit, collect, example_dataset
-from training.export import export_model
-from training.export_layout import HISTORY_PADDING, ModelVersion
-from training.metrics import popularity_ranking, popularity_recall_at_k, recall_at_k, target_ranks
-from training.towers import CandidateTower, QueryTower
-from training.two_tower import TwoTowerModel
+from streamrec.infra.config import Config, TrainingConfig
+from streamrec.infra.contracts import feature_spec as spec
+from streamrec.infra.contracts.export_layout import HISTORY_PADDING, ModelVersion
+from streamrec.infra.contracts.feature_spec import ExampleFile
+from streamrec.infra.errors import StreamrecError
+from streamrec.infra.stores import open_offline_examples
+from streamrec.training.dataset import TimeSplit, collect, example_dataset
+from streamrec.training.evaluation import popularity_recall_at_k, recall_at_k, target_ranks
+from streamrec.training.export import export_model
+from streamrec.training.towers import CandidateTower, QueryTower
+from streamrec.training.two_tower import TwoTowerModel
 
 EVAL_K = 10
 _CHUNK = 4096  # examples per batch when scanning, embedding or evaluating (not training)
@@ -81,6 +82,7 @@ def train(
     metadata = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": "two_tower",
+        "feature_spec_version": spec.FEATURE_SPEC_VERSION,
         "history_length": history_length,
         "embedding_dim": params.embedding_dim,
         "users": len(vocabulary.users),
@@ -103,7 +105,7 @@ def train(
 def committed_files(
     config: Config, start_date: str | None, end_date: str | None
 ) -> list[ExampleFile]:
-    files = TFRecordOfflineStore(config.examples_dir).files(start_date, end_date)
+    files = open_offline_examples(config).files(start_date, end_date)
     if not files:
         window = (
             f" between {start_date or '...'} and {end_date or '...'}"
@@ -169,12 +171,11 @@ def evaluate(
     targets_text = [t.decode() for t in data[spec.ITEM_ID]]
     targets = np.array([index.get(t, -1) for t in targets_text])
     ranks = target_ranks(queries, item_embeddings, targets)
-    ranking = popularity_ranking(vocabulary.item_counts)
     return {
         "validation_examples": len(targets),
         f"validation_recall_at_{EVAL_K}": recall_at_k(ranks, EVAL_K),
         f"validation_popularity_recall_at_{EVAL_K}": popularity_recall_at_k(
-            ranking, targets_text, EVAL_K
+            vocabulary.item_counts, targets_text, EVAL_K
         ),
     }
 

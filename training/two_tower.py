@@ -11,8 +11,8 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from features import spec
-from training.towers import CandidateTower, QueryTower
+from streamrec.infra.contracts import feature_spec as spec
+from streamrec.training.towers import CandidateTower, QueryTower
 
 
 class TwoTowerModel(tfrs.Model):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.probes import port_open
+from streamrec.infra.local_stack.daemon import port_open
 from tests.conftest import free_port
 
 
@@ -26,7 +26,7 @@ def demo_env(tmp_path):
 
 
 def _demo(*args):
-    return [sys.executable, "-m", "infra.cli", "demo", *args]
+    return [sys.executable, "-m", "streamrec.infra.cli", "demo", *args]
 
 
 def _assert_nothing_left(ports, state):

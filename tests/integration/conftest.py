@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from infra.config import Config, load_config
-from infra.stack import LocalStack
+from streamrec.infra.config import Config, load_config
+from streamrec.infra.local_stack.stack import LocalStack
 from tests.conftest import free_port
 
 _names = itertools.count()
@@ -46,11 +46,11 @@ def config(stack, tmp_path) -> Config:
             stack.kafka, events_topic=f"{name}-events", dead_letter_topic=f"{name}-dlq"
         ),
         redis=dataclasses.replace(stack.redis, key_prefix=f"test-{name}"),
+        offline_examples=dataclasses.replace(
+            stack.offline_examples, path=str(tmp_path / "examples")
+        ),
         features=dataclasses.replace(
-            stack.features,
-            examples_dir=str(tmp_path / "examples"),
-            checkpoint_dir=str(tmp_path / "checkpoint"),
-            history_length=5,
+            stack.features, checkpoint_dir=str(tmp_path / "checkpoint"), history_length=5
         ),
         training=dataclasses.replace(stack.training, model_dir=str(tmp_path / "models")),
     )
@@ -58,7 +58,7 @@ def config(stack, tmp_path) -> Config:
 
 @pytest.fixture(scope="session")
 def spark(stack):
-    from features.spark_session import build_spark_session
+    from streamrec.features.spark_session import build_spark_session
 
     session = build_spark_session(stack, app_name="streamrec-tests")
     yield session
@@ -71,17 +71,16 @@ TRAINING_EVENTS_SPEC = dict(users=150, items=120, events=9000, seed=21)
 @pytest.fixture(scope="session")
 def trained(stack, tmp_path_factory):
     """A model trained once per session on planted data: (config, events, model version)."""
-    from ingest.synthetic import SyntheticSpec, generate
-    from tests.integration.offline_examples import write_offline_store
-    from training.trainer import train
+    from streamrec.ingest.synthetic import SyntheticSpec, generate
+    from streamrec.training.trainer import train
+    from tests.integration.offline_examples import write_offline_examples
 
     root = tmp_path_factory.mktemp("trained")
     config = dataclasses.replace(
         stack,
         redis=dataclasses.replace(stack.redis, key_prefix="test-trained"),
-        features=dataclasses.replace(
-            stack.features, examples_dir=str(root / "examples"), history_length=5
-        ),
+        offline_examples=dataclasses.replace(stack.offline_examples, path=str(root / "examples")),
+        features=dataclasses.replace(stack.features, history_length=5),
         training=dataclasses.replace(
             stack.training,
             model_dir=str(root / "models"),
@@ -91,6 +90,6 @@ def trained(stack, tmp_path_factory):
         ),
     )
     events = generate(SyntheticSpec(**TRAINING_EVENTS_SPEC))
-    write_offline_store(config.examples_dir, events, config.features.history_length)
+    write_offline_examples(config, events)
     version = train(config, config.training)
     return config, events, version

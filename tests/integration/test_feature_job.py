@@ -13,17 +13,14 @@ import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from features import spec
-from features.job import FeatureJob
-from features.kafka_source import latest_offsets
-from features.offline_store import TFRecordOfflineStore
-from features.online_store import UserHistoryStore
-from features.tfrecord import decode_example, read_records
-from infra.config import load_config, render_toml
-from infra.stack import LocalStack
-from infra.topics import ensure_topic
-from ingest.publisher import publish
-from ingest.synthetic import SyntheticSpec, generate
+from streamrec.features.job import FeatureJob
+from streamrec.features.tfrecord import decode_example, read_records
+from streamrec.infra.config import load_config, render_toml
+from streamrec.infra.contracts import feature_spec as spec
+from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.infra.stores import open_event_bus, open_offline_examples, open_online_store
+from streamrec.ingest.publisher import publish
+from streamrec.ingest.synthetic import SyntheticSpec, generate
 from tests.conftest import free_port
 
 EVENTS = generate(SyntheticSpec(users=25, items=40, events=500, seed=11))
@@ -55,7 +52,7 @@ def _reference_histories(events, length):
 
 def _examples(config):
     found = {}
-    for file in TFRecordOfflineStore(config.examples_dir).files():
+    for file in open_offline_examples(config).files():
         for record in read_records(file.path):
             example = decode_example(record)
             event_id = example[spec.EVENT_ID][0].decode()
@@ -86,8 +83,9 @@ def _publish_raw(config, records):
 
 @pytest.fixture
 def job_config(config):
-    ensure_topic(config, config.kafka.events_topic)
-    ensure_topic(config, config.kafka.dead_letter_topic)
+    bus = open_event_bus(config)
+    bus.ensure_topic(config.kafka.events_topic)
+    bus.ensure_topic(config.kafka.dead_letter_topic)
     return config
 
 
@@ -119,7 +117,7 @@ def test_examples_history_and_dead_letters_then_only_new_events(job_config, spar
     )
     assert {letter["value_encoding"] for letter in letters} == {"utf-8", "base64"}
 
-    store = UserHistoryStore(redis.Redis.from_url(config.redis_url), config.redis.key_prefix, 50)
+    store = open_online_store(config)
     user = FIRST[-1].user_id
     expected = [e.item_id for e in sorted(FIRST, key=lambda e: e.timestamp) if e.user_id == user][
         ::-1
@@ -127,20 +125,14 @@ def test_examples_history_and_dead_letters_then_only_new_events(job_config, spar
     assert store.recent_items(user, 50) == expected
 
     # Offsets are mirrored to the consumer group once the batch is durable.
-    consumer = KafkaConsumer(
-        bootstrap_servers=config.kafka_bootstrap, group_id=config.features.consumer_group
-    )
-    latest = latest_offsets(config.kafka_bootstrap, config.kafka.events_topic)
-    committed = {
-        p: consumer.committed(TopicPartition(config.kafka.events_topic, p)) for p in latest
-    }
-    consumer.close()
-    assert committed == latest
+    bus, topic = open_event_bus(config), config.kafka.events_topic
+    committed = bus.committed_offsets(config.features.consumer_group, topic)
+    assert committed == bus.end_offsets(topic)
 
     # Nothing new: nothing done.
-    manifests = len(TFRecordOfflineStore(config.examples_dir).manifests())
+    manifests = len(open_offline_examples(config).manifests())
     assert FeatureJob(config, spark).run(until_idle=True) == []
-    assert len(TFRecordOfflineStore(config.examples_dir).manifests()) == manifests
+    assert len(open_offline_examples(config).manifests()) == manifests
 
     # New events: only they are processed, and their history reaches back into the first run.
     publish(config, SECOND, progress=False)
@@ -221,9 +213,7 @@ def test_redis_down_fails_the_batch_and_loses_nothing(job_config, spark, tmp_pat
         reports = FeatureJob(config, spark).run(until_idle=True)
         assert [r.batch_id for r in reports] == [0]
         assert set(_examples(config)) == {e.event_id for e in FIRST}
-        store = UserHistoryStore(
-            redis.Redis.from_url(config.redis_url), config.redis.key_prefix, 50
-        )
+        store = open_online_store(config)
         assert store.recent_items(FIRST[-1].user_id, 1) == [FIRST[-1].item_id]
     finally:
         redis_stack.down()
@@ -235,7 +225,10 @@ def _cli(config, tmp_path, *argv):
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
     env["STREAMREC_CONFIG"] = str(config_file)
     return subprocess.run(
-        [sys.executable, "-m", "infra.cli", *argv], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "streamrec.infra.cli", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -248,7 +241,7 @@ def test_continuous_worker_caps_batches_and_stops_cleanly_on_sigterm(job_config,
     env["STREAMREC_CONFIG"] = str(config_file)
     command = ["features", "run", "--trigger-seconds", "1", "--max-events-per-batch", "120"]
     worker = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", *command],
+        [sys.executable, "-m", "streamrec.infra.cli", *command],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

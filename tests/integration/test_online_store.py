@@ -1,17 +1,24 @@
+"""The Redis online store against the real Redis."""
+
+import dataclasses
+
+import pytest
 import redis
 
-from features.online_store import HistoryEntry, UserHistoryStore
+from streamrec.infra.errors import StoreUnavailable
+from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.stores import open_online_store
+from tests.conftest import free_port
 
 
 def _store(config, capacity=3):
-    return UserHistoryStore(
-        redis.Redis.from_url(config.redis_url), config.redis.key_prefix, capacity
-    )
+    features = dataclasses.replace(config.features, online_history_length=capacity)
+    return open_online_store(dataclasses.replace(config, features=features))
 
 
 def test_recent_items_are_newest_first_and_trimmed_to_capacity(config):
     store = _store(config)
-    store.append([("u", HistoryEntry(t, f"e{t}", f"i{t}")) for t in (5, 1, 4, 2, 3)])
+    store.append_history([("u", HistoryEntry(t, f"e{t}", f"i{t}")) for t in (5, 1, 4, 2, 3)])
     assert store.recent_items("u", 10) == ["i5", "i4", "i3"]
     assert store.recent_items("u", 2) == ["i5", "i4"]
     assert store.recent_items("nobody", 5) == []
@@ -24,17 +31,34 @@ def test_replayed_appends_change_nothing(config):
         ("u", HistoryEntry(2, "e2", "a")),
         ("v", HistoryEntry(1, "e3", "b")),
     ]
-    store.append(batch)
-    before = store.entries(["u", "v"])
-    store.append(batch)
-    assert store.entries(["u", "v"]) == before
+    store.append_history(batch)
+    before = store.histories(["u", "v"])
+    store.append_history(batch)
+    assert store.histories(["u", "v"]) == before
     assert before["u"] == [HistoryEntry(1, "e1", "a"), HistoryEntry(2, "e2", "a")]
 
 
 def test_keys_follow_the_feature_spec(config):
     store = _store(config)
-    store.append([("u-1", HistoryEntry(7, "e7", "i7"))])
+    store.append_history([("u-1", HistoryEntry(7, "e7", "i7"))])
     client = redis.Redis.from_url(config.redis_url)
     assert client.zrange(f"{config.redis.key_prefix}:user_history:u-1", 0, -1, withscores=True) == [
         (b'["i7","e7"]', 7.0)
     ]
+
+
+def test_redis_down_is_store_unavailable_for_every_operation(config):
+    down = dataclasses.replace(
+        config, redis=dataclasses.replace(config.redis, url=f"redis://127.0.0.1:{free_port()}/0")
+    )
+    store = open_online_store(down)
+    with pytest.raises(StoreUnavailable, match=r"Redis is unreachable .* `streamrec stack up`"):
+        store.ping()
+    operations = [
+        lambda: store.append_history([("u", HistoryEntry(1, "e1", "a"))]),
+        lambda: store.histories(["u"]),
+        lambda: store.recent_items("u", 3),
+    ]
+    for operation in operations:
+        with pytest.raises(StoreUnavailable, match=r"online store \(Redis at redis://127"):
+            operation()

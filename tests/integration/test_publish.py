@@ -4,10 +4,10 @@ from collections import defaultdict
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from infra.errors import StreamrecError
-from ingest.publisher import publish
-from ingest.schema import parse_event
-from ingest.synthetic import SyntheticSpec, generate
+from streamrec.infra.contracts.events import parse_event
+from streamrec.infra.errors import StoreUnavailable
+from streamrec.ingest.publisher import publish
+from streamrec.ingest.synthetic import SyntheticSpec, generate
 from tests.conftest import free_port
 
 
@@ -45,9 +45,10 @@ def test_published_events_arrive_keyed_by_user_in_per_user_order(config):
 
 
 def test_publishing_to_an_unreachable_broker_fails_clearly(config):
-    dead = dataclasses.replace(
-        config, kafka=dataclasses.replace(config.kafka, bootstrap=f"127.0.0.1:{free_port()}")
+    dead_kafka = dataclasses.replace(
+        config.kafka, bootstrap=f"127.0.0.1:{free_port()}", connect_timeout_ms=500
     )
+    dead = dataclasses.replace(config, kafka=dead_kafka)
     events = generate(SyntheticSpec(users=1, items=2, events=3, seed=1))
-    with pytest.raises(StreamrecError, match="Kafka is unreachable"):
+    with pytest.raises(StoreUnavailable, match="Kafka is unreachable"):
         publish(dead, events, progress=False)

@@ -11,11 +11,12 @@ import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from features.online_store import HistoryEntry, UserHistoryStore
-from infra.config import render_toml
-from serving import recommend_pb2, recommend_pb2_grpc
-from serving.retrieval_model import RetrievalModel
-from serving.server import SERVICE_NAME, RankingServer
+from streamrec.infra.config import render_toml
+from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
+from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.stores import open_online_store
+from streamrec.serving.retrieval_model import RetrievalModel
+from streamrec.serving.server import SERVICE_NAME, RankingServer
 from tests.conftest import free_port
 
 
@@ -28,7 +29,10 @@ def _serving_config(config, **serving):
 @pytest.fixture(scope="module")
 def server(trained):
     config, _, version = trained
-    config = _serving_config(config, max_k=50, cache_ttl_seconds=30)
+    config = dataclasses.replace(
+        _serving_config(config, max_k=50),
+        result_cache=dataclasses.replace(config.result_cache, ttl_seconds=30),
+    )
     running = RankingServer(config, RetrievalModel(version))
     running.start()
     yield config, running
@@ -59,8 +63,7 @@ def test_recommend_returns_k_items_best_first_with_version_and_request_id(stub):
 
 def test_history_in_the_online_store_drives_the_ranking(server, stub, trained):
     config, _, _ = trained
-    store = UserHistoryStore(redis.Redis.from_url(config.redis_url), config.redis.key_prefix, 50)
-    store.append(
+    open_online_store(config).append_history(
         [
             ("fresh-user", HistoryEntry(1, "h1", "i-000005")),
             ("fresh-user", HistoryEntry(2, "h2", "i-000006")),
@@ -79,7 +82,7 @@ def test_results_are_cached_per_model_version_with_a_ttl(server, stub):
     assert [i.item_id for i in again.items] == [i.item_id for i in first.items]
     assert not _recommend(stub, "u-000010", 6).from_cache  # another k is another entry
     client = redis.Redis.from_url(config.redis_url)
-    ttl = client.ttl(f"{config.redis.key_prefix}:candidates:v1:5:u-000010")
+    ttl = client.ttl(f"{config.redis.key_prefix}:results:v1:5:u-000010")
     assert 0 < ttl <= 30
 
 
@@ -124,7 +127,7 @@ def test_online_store_down_is_unavailable(trained):
             with pytest.raises(grpc.RpcError) as error:
                 stub.Recommend(recommend_pb2.RecommendRequest(user_id="u-000001", k=3), timeout=10)
         assert error.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert "online store (Redis) unavailable" in error.value.details()
+        assert "online store (Redis at redis://127.0.0.1:" in error.value.details()
     finally:
         running.stop(grace=0)
 
@@ -142,7 +145,7 @@ def test_serve_and_recommend_commands_as_separate_processes(trained, tmp_path):
         "STREAMREC_CONFIG": str(config_file)
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "infra.cli", "serve"],
+        [sys.executable, "-m", "streamrec.infra.cli", "serve"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -154,7 +157,7 @@ def test_serve_and_recommend_commands_as_separate_processes(trained, tmp_path):
             f"127.0.0.1:{port}"
         )
         result = subprocess.run(
-            [sys.executable, "-m", "infra.cli", "recommend", "u-000001", "--k", "3"],
+            [sys.executable, "-m", "streamrec.infra.cli", "recommend", "u-000001", "--k", "3"],
             env=env,
             capture_output=True,
             text=True,
@@ -167,3 +170,21 @@ def test_serve_and_recommend_commands_as_separate_processes(trained, tmp_path):
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
     assert "stopped" in server.stdout.read()
+
+
+def test_result_cache_type_none_turns_caching_off(trained):
+    config, _, version = trained
+    config = dataclasses.replace(
+        _serving_config(config),
+        result_cache=dataclasses.replace(config.result_cache, type="none"),
+    )
+    running = RankingServer(config, RetrievalModel(version))
+    running.start()
+    try:
+        with grpc.insecure_channel(running.address) as channel:
+            stub = (recommend_pb2_grpc.RecommendationServiceStub(channel), channel)
+            replies = [_recommend(stub, "u-000011", 4) for _ in range(2)]
+        assert not any(reply.from_cache for reply in replies)
+        assert replies[0].items == replies[1].items
+    finally:
+        running.stop(grace=0)

@@ -6,10 +6,10 @@ import sys
 import pytest
 import redis
 
-from infra.config import load_config
-from infra.errors import StreamrecError
-from infra.probes import port_open
-from infra.stack import LocalStack
+from streamrec.infra.config import load_config
+from streamrec.infra.errors import StreamrecError
+from streamrec.infra.local_stack.daemon import port_open
+from streamrec.infra.local_stack.stack import LocalStack
 from tests.conftest import free_port
 
 
@@ -78,7 +78,7 @@ def test_stack_cli_reports_an_unreachable_external_service(tmp_path):
         "STREAMREC_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "stack", "status"],
+        [sys.executable, "-m", "streamrec.infra.cli", "stack", "status"],
         env=env,
         capture_output=True,
         text=True,

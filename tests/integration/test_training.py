@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from infra.errors import StreamrecError
-from training.export_layout import (
+from streamrec.infra.contracts.export_layout import (
     HISTORY_INPUT,
     QUERY_OUTPUT,
     SIGNATURE_NAME,
     USER_ID_INPUT,
     versions,
 )
-from training.trainer import train
+from streamrec.infra.errors import StreamrecError
+from streamrec.training.trainer import train
 
 
 def test_export_follows_the_layout(trained):

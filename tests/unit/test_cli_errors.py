@@ -2,7 +2,7 @@
 
 import pytest
 
-from infra.cli import main
+from streamrec.infra.cli.main import main
 
 
 def _run(capsys, *argv):

@@ -1,9 +1,16 @@
+import dataclasses
 import tomllib
 
 import pytest
 
-from infra.config import Config, load_config, render_toml
-from infra.errors import StreamrecError
+from streamrec.infra.config import (
+    Config,
+    config_from_options,
+    load_config,
+    render_toml,
+    section_options,
+)
+from streamrec.infra.errors import StreamrecError
 
 
 def test_defaults_use_the_embedded_services():
@@ -77,3 +84,62 @@ def test_rendered_config_loads_back_to_the_same_configuration(tmp_path):
     tomllib.loads(path.read_text())
     assert load_config(path, environ={}) == original
     assert isinstance(original, Config)
+
+
+def test_sections_with_underscores_take_environment_overrides():
+    config = load_config(
+        environ={
+            "STREAMREC_RESULT_CACHE_TYPE": "none",
+            "STREAMREC_RESULT_CACHE_TTL_SECONDS": "5",
+            "STREAMREC_OFFLINE_EXAMPLES_PATH": "/data/examples",
+        }
+    )
+    assert config.result_cache.type == "none" and config.result_cache.ttl_seconds == 5
+    assert str(config.examples_dir) == "/data/examples"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"STREAMREC_RESULT_CACHE_TYPE": "memcached"},
+            "result_cache.type='memcached' is not one of 'redis', 'none'",
+        ),
+        (
+            {"STREAMREC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"},
+            "[kafka] security_protocol SASL_SSL needs sasl_mechanism, sasl_username",
+        ),
+        (
+            {"STREAMREC_KAFKA_SASL_MECHANISM": "PLAIN"},
+            "does not use SASL (use SASL_SSL or SASL_PLAINTEXT)",
+        ),
+    ],
+)
+def test_invalid_choices_and_combinations_are_one_line_errors(environ, message):
+    with pytest.raises(StreamrecError) as exc:
+        load_config(environ=environ)
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_shown_config_hides_passwords_but_the_stage_config_keeps_them():
+    config = load_config(
+        environ={
+            "STREAMREC_REDIS_URL": "redis://:hunter2@r:6379/0",
+            "STREAMREC_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "STREAMREC_KAFKA_SASL_MECHANISM": "PLAIN",
+            "STREAMREC_KAFKA_SASL_USERNAME": "u",
+            "STREAMREC_KAFKA_SASL_PASSWORD": "hunter3",
+        }
+    )
+    shown = render_toml(config, redact_secrets=True)
+    assert "hunter" not in shown and 'sasl_password = "***"' in shown
+    complete = render_toml(config)
+    assert "hunter2" in complete and "hunter3" in complete
+
+
+def test_a_section_passes_through_string_options_unchanged():
+    config = load_config(environ={"STREAMREC_KAFKA_PARTITIONS": "7"})
+    options = section_options(config, "kafka", bootstrap="b:1")
+    assert options["kafka.partitions"] == "7" and options["kafka.bootstrap"] == "b:1"
+    rebuilt = config_from_options({**options, "topic": "ignored"}, "kafka")
+    assert rebuilt.kafka == dataclasses.replace(config.kafka, bootstrap="b:1")

@@ -1,5 +1,5 @@
-from infra.demo import popularity_top, split_last_events
-from ingest.schema import Event
+from streamrec.infra.cli.demo import split_last_events
+from streamrec.infra.contracts.events import Event
 
 
 def _event(n, user, item, ts):
@@ -16,8 +16,3 @@ def test_each_users_last_event_is_held_out():
     train, held = split_last_events(events)
     assert [e.event_id for e in train] == ["e1", "e2"]
     assert [e.event_id for e in held] == ["e3", "e4"]
-
-
-def test_popularity_counts_only_the_given_events():
-    events = [_event(1, "u", "a", 1), _event(2, "u", "b", 2), _event(3, "v", "b", 3)]
-    assert popularity_top(events, 1) == ["b"]

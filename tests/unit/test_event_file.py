@@ -1,8 +1,8 @@
 import pytest
 
-from infra.errors import StreamrecError
-from ingest.event_file import count_events, read_events, write_events
-from ingest.synthetic import SyntheticSpec, generate
+from streamrec.infra.errors import StreamrecError
+from streamrec.ingest.event_file import count_events, read_events, write_events
+from streamrec.ingest.synthetic import SyntheticSpec, generate
 
 
 def test_written_events_read_back_identically(tmp_path):

@@ -1,4 +1,4 @@
-from training.export_layout import latest_version, versions
+from streamrec.infra.contracts.export_layout import latest_version, versions
 
 
 def test_versions_are_numeric_directories_in_numeric_order(tmp_path):

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("proto", "outputs", "grpc"),
     [
         (
-            "serving/recommend.proto",
+            "infra/contracts/recommend.proto",
             ["recommend_pb2.py", "recommend_pb2.pyi", "recommend_pb2_grpc.py"],
             True,
         ),
@@ -22,23 +22,16 @@ ROOT = Path(__file__).resolve().parents[2]
     ],
 )
 def test_generated_modules_are_up_to_date(tmp_path, proto, outputs, grpc):
-    (tmp_path / Path(proto).parent).mkdir()
-    shutil.copy(ROOT / proto, tmp_path / proto)
+    # As `make proto` does: below -I, the file sits where its module sits in the import package.
+    in_package = Path("streamrec") / proto
+    (tmp_path / in_package.parent).mkdir(parents=True)
+    shutil.copy(ROOT / proto, tmp_path / in_package)
     # In a subprocess: protoc in-process can crash once TensorFlow's protobuf is loaded.
-    args = [
-        sys.executable,
-        "-m",
-        "grpc_tools.protoc",
-        f"-I{tmp_path}",
-        f"--python_out={tmp_path}",
-        f"--pyi_out={tmp_path}",
-    ]
+    args = [sys.executable, "-m", "grpc_tools.protoc", "-I.", "--python_out=.", "--pyi_out=."]
     if grpc:
-        args.append(f"--grpc_python_out={tmp_path}")
-    subprocess.run([*args, str(tmp_path / proto)], check=True)
-    package = Path(proto).parent
+        args.append("--grpc_python_out=.")
+    subprocess.run([*args, str(in_package)], check=True, cwd=tmp_path)
     for name in outputs:
-        fresh = (tmp_path / package / name).read_text()
-        assert fresh == (ROOT / package / name).read_text(), (
-            f"{package / name} is stale: run `make proto`"
-        )
+        fresh = (tmp_path / in_package.parent / name).read_text()
+        committed = Path(proto).parent / name
+        assert fresh == (ROOT / committed).read_text(), f"{committed} is stale: run `make proto`"

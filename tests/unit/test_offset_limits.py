@@ -1,4 +1,4 @@
-from features.kafka_source import capped_offsets
+from streamrec.features.event_source import capped_offsets
 
 
 def test_cap_is_shared_across_partitions_and_never_exceeded():

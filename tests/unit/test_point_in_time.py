@@ -1,7 +1,7 @@
 import pandas as pd
 
-from features.examples import event_date, point_in_time_examples
-from features.online_store import HistoryEntry
+from streamrec.features.examples import event_date, point_in_time_examples
+from streamrec.infra.ports.online_store import HistoryEntry
 
 
 def _events(*rows):

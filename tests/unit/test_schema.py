@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from ingest.schema import Event, InvalidEvent, event_from_dict, parse_event
+from streamrec.infra.contracts.events import Event, InvalidEvent, event_from_dict, parse_event
 
 VALID = {
     "event_id": "e1",

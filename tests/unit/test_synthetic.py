@@ -3,8 +3,8 @@ from collections import Counter, defaultdict
 import numpy as np
 import pytest
 
-from ingest.schema import event_from_dict
-from ingest.synthetic import MIN_EVENTS_PER_USER, SyntheticSpec, _catalog, generate
+from streamrec.infra.contracts.events import event_from_dict
+from streamrec.ingest.synthetic import MIN_EVENTS_PER_USER, SyntheticSpec, _catalog, generate
 
 SPEC = SyntheticSpec(users=200, items=400, events=8000, seed=3)
 

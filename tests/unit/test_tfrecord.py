@@ -2,7 +2,7 @@ import struct
 
 import pytest
 
-from features.tfrecord import (
+from streamrec.features.tfrecord import (
     CorruptRecord,
     decode_example,
     encode_example,

@@ -1,0 +1,1 @@
+"""The composition root: the ``streamrec`` command, one module per process role, and the demo."""

@@ -1,0 +1,239 @@
+"""``streamrec demo``, the main job (what ``make demo`` runs): the whole pipeline on the
+embedded stack, judged on held-out events.
+
+Generates a synthetic stream, holds out each user's last event, and runs every stage as its
+own process -- publish, feature job, training, the ranking service -- against an isolated
+namespace (its own topics, Redis key prefix and directories), so it neither sees nor disturbs
+anything else on the same stack. Then it asks the running service for every held-out user's
+top 10 and compares Recall@10 with a most-popular ranking built from the same training events.
+It stops what it started, on success, failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from streamrec.infra.cli.stage_process import StageProcesses, stop_process
+from streamrec.infra.config import Config, render_toml
+from streamrec.infra.contracts.events import Event
+from streamrec.infra.errors import StreamrecError
+from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.ingest.event_file import write_events
+from streamrec.ingest.synthetic import SyntheticSpec, generate
+from streamrec.training.evaluation import popularity_recall_at_k, ranks_in_lists, recall_at_k
+
+K = 10
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    users: int = 2000
+    items: int = 1000
+    events: int = 100_000
+    seed: int = 42
+    epochs: int = 0  # 0: the configured training.epochs
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    demo = commands.add_parser(
+        "demo", help="run the whole pipeline on the embedded stack and score it"
+    )
+    defaults = DemoSize()
+    demo.add_argument("--users", type=int, default=defaults.users)
+    demo.add_argument("--items", type=int, default=defaults.items)
+    demo.add_argument("--events", type=int, default=defaults.events)
+    demo.add_argument("--seed", type=int, default=defaults.seed)
+    demo.add_argument("--epochs", type=int, default=0, help="override training.epochs")
+    demo.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace, config: Config) -> int:
+    size = DemoSize(
+        users=args.users, items=args.items, events=args.events, seed=args.seed, epochs=args.epochs
+    )
+    summary = run_demo(config, size)
+    print(f"\nsummary: {summary['run_dir']}/summary.json")
+    return 0
+
+
+def split_last_events(events: list[Event], per_user: int = 1) -> tuple[list[Event], list[Event]]:
+    """Leave-last-out: each user's final ``per_user`` events (by time) are held out."""
+    by_user: dict[str, list[Event]] = {}
+    for event in sorted(events, key=lambda e: (e.timestamp, e.event_id)):
+        by_user.setdefault(event.user_id, []).append(event)
+    held = {e.event_id for user_events in by_user.values() for e in user_events[-per_user:]}
+    return [e for e in events if e.event_id not in held], [e for e in events if e.event_id in held]
+
+
+def run_demo(config: Config, size: DemoSize) -> dict:
+    run_dir = config.state_dir / "demo"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    demo_config = _isolated_config(config, run_dir)
+    config_file = run_dir / "streamrec.toml"
+    config_file.write_text(render_toml(demo_config))
+    stages = StageProcesses(config_file, run_dir / "logs")
+    timings: dict[str, float] = {}
+
+    stack = LocalStack(config)
+    _say("starting the embedded stack")
+    started = stack.up()
+    server = None
+    try:
+        for status in stack.status():
+            print("    " + status.describe())
+        train_events, held_out = _dataset(size, run_dir)
+        _say(f"publishing {len(train_events)} events to {demo_config.kafka.events_topic!r}")
+        timings["publish"] = stages.run(
+            "publish", ["events", "publish", str(run_dir / "train.jsonl")]
+        )
+        _say("feature job (Spark): events -> point-in-time TFRecords + Redis history")
+        timings["features"] = stages.run("features", ["features", "run", "--until-idle"])
+        _say("training the two-tower model (TFRS)")
+        train_args = ["train"] + (["--epochs", str(size.epochs)] if size.epochs else [])
+        timings["train"] = stages.run("train", train_args)
+        _say(f"starting the ranking service on {_target(demo_config)}")
+        began = time.monotonic()
+        server = stages.start("serve", ["serve"])
+        _wait_serving(_target(demo_config), server, run_dir / "logs" / "serve.log")
+        timings["serve_start"] = time.monotonic() - began
+        summary = _evaluate(demo_config, train_events, held_out, timings)
+    finally:
+        if server is not None:
+            stop_process(server)
+        if started:
+            stack.down(only=started)
+    summary["run_dir"] = str(run_dir)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _isolated_config(config: Config, run_dir: Path) -> Config:
+    namespace = f"demo-{int(time.time())}"
+    return dataclasses.replace(
+        config,
+        stack=dataclasses.replace(config.stack, state_dir=str(config.state_dir)),
+        kafka=dataclasses.replace(
+            config.kafka,
+            events_topic=f"{namespace}-events",
+            dead_letter_topic=f"{namespace}-events.dlq",
+        ),
+        redis=dataclasses.replace(config.redis, key_prefix=f"streamrec-{namespace}"),
+        offline_examples=dataclasses.replace(
+            config.offline_examples, path=str(run_dir / "examples")
+        ),
+        features=dataclasses.replace(
+            config.features, checkpoint_dir=str(run_dir / "checkpoints" / "features")
+        ),
+        training=dataclasses.replace(config.training, model_dir=str(run_dir / "models")),
+        serving=dataclasses.replace(config.serving, host="127.0.0.1", port=_free_port()),
+    )
+
+
+def _dataset(size: DemoSize, run_dir: Path) -> tuple[list[Event], list[Event]]:
+    _say(
+        f"generating {size.events} events: {size.users} users, {size.items} items, seed {size.seed}"
+    )
+    try:
+        spec = SyntheticSpec(users=size.users, items=size.items, events=size.events, seed=size.seed)
+    except ValueError as exc:
+        raise StreamrecError(f"demo: {exc}") from None
+    events = generate(spec)
+    train_events, held_out = split_last_events(events)
+    write_events(run_dir / "train.jsonl", train_events)
+    write_events(run_dir / "held_out.jsonl", held_out)
+    print(f"    holding out each user's last event: {len(held_out)} events kept for evaluation")
+    return train_events, held_out
+
+
+def _evaluate(
+    config: Config, train_events: list[Event], held_out: list[Event], timings: dict
+) -> dict:
+    from streamrec.serving.client import RecommendationClient
+
+    recent: dict[str, list[str]] = {}
+    for event in train_events:  # already in time order
+        recent.setdefault(event.user_id, []).append(event.item_id)
+    _say(f"asking the service for Recall@{K} on {len(held_out)} held-out events")
+    served = []
+    with RecommendationClient(_target(config), timeout_seconds=10) as client:
+        for event in held_out:
+            response = client.recommend(event.user_id, K)
+            served.append([i.item_id for i in response.items])
+            if len(served) <= 3:
+                _show_user(event, recent.get(event.user_id, []), served[-1])
+    targets = [e.item_id for e in held_out]
+    model_recall = recall_at_k(ranks_in_lists(served, targets), K)
+    item_counts = Counter(e.item_id for e in train_events)
+    popularity_recall = popularity_recall_at_k(item_counts, targets, K)
+    print(f"\nRecall@{K} on {len(held_out)} held-out events (full catalog):")
+    print(f"    served model (version {response.model_version}): {model_recall:.3f}")
+    print(f"    most popular baseline:       {popularity_recall:.3f}")
+    ratio = model_recall / popularity_recall if popularity_recall else float("inf")
+    print(f"    model / popularity = {ratio:.1f}x")
+    return {
+        "held_out_events": len(held_out),
+        "model_version": response.model_version,
+        f"model_recall_at_{K}": model_recall,
+        f"popularity_recall_at_{K}": popularity_recall,
+        "seconds": {name: round(value, 1) for name, value in timings.items()},
+    }
+
+
+def _show_user(event: Event, history: list[str], items: list[str]) -> None:
+    print(f"\n    user {event.user_id}")
+    print(f"      recent history (newest first): {', '.join(reversed(history[-5:]))}")
+    print(f"      recommended: {', '.join(items)}")
+    verdict = (
+        f"rank {items.index(event.item_id) + 1}" if event.item_id in items else "not in top 10"
+    )
+    print(f"      held-out next item: {event.item_id} ({verdict})")
+
+
+def _wait_serving(
+    target: str, server: subprocess.Popen, log_file: Path, timeout: float = 180.0
+) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                tail = log_file.read_text(errors="replace").strip().splitlines()[-1:]
+                raise StreamrecError(
+                    f"the ranking service exited: {' '.join(tail)}; log: {log_file}"
+                )
+            with contextlib.suppress(grpc.RpcError):  # not listening yet
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            time.sleep(0.5)
+    raise StreamrecError(
+        f"the ranking service did not become healthy in {timeout:.0f}s; log: {log_file}"
+    )
+
+
+def _target(config: Config) -> str:
+    return f"{config.serving.host}:{config.serving.port}"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _say(message: str) -> None:
+    print(f"==> {message}", flush=True)

@@ -1,0 +1,64 @@
+"""``streamrec events generate | publish``: synthetic streams, and event files sent to Kafka."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from streamrec.infra.config import Config
+from streamrec.infra.errors import StreamrecError
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    events = commands.add_parser("events", help="generate and publish events")
+    actions = events.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    generate = actions.add_parser(
+        "generate", help="write a synthetic stream with planted structure"
+    )
+    generate.add_argument("--users", type=int, required=True)
+    generate.add_argument("--items", type=int, required=True)
+    generate.add_argument("--events", type=int, required=True)
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--groups", type=int, default=0, help="item groups (0: items/40)")
+    generate.add_argument("--days", type=int, default=14)
+    generate.add_argument("--out", required=True, metavar="FILE", help="JSON Lines output file")
+    generate.set_defaults(handler=_generate)
+
+    publish = actions.add_parser("publish", help="send a JSON Lines event file to Kafka")
+    publish.add_argument("file", metavar="FILE")
+    publish.add_argument("--no-progress", action="store_true")
+    publish.set_defaults(handler=_publish)
+
+
+def _generate(args: argparse.Namespace, config: Config) -> int:
+    from streamrec.ingest.event_file import write_events
+    from streamrec.ingest.synthetic import SyntheticSpec, generate
+
+    try:
+        spec = SyntheticSpec(
+            users=args.users,
+            items=args.items,
+            events=args.events,
+            seed=args.seed,
+            groups=args.groups,
+            days=args.days,
+        )
+    except ValueError as exc:
+        raise StreamrecError(f"events generate: {exc}") from None
+    written = write_events(args.out, generate(spec))
+    print(f"wrote {written} events for {spec.users} users and {spec.items} items to {args.out}")
+    return 0
+
+
+def _publish(args: argparse.Namespace, config: Config) -> int:
+    from streamrec.infra.stores import open_event_bus
+    from streamrec.ingest.event_file import count_events, read_events
+    from streamrec.ingest.publisher import publish
+
+    total = count_events(args.file)  # validate everything before sending anything
+    open_event_bus(config).ping()
+    show = not args.no_progress and sys.stderr.isatty()
+    sent = publish(config, read_events(args.file), total=total, progress=show)
+    print(f"published {sent} events to {config.kafka.events_topic!r} at {config.kafka_bootstrap}")
+    return 0

@@ -1,0 +1,62 @@
+"""The one ``streamrec`` command line, with one module per process role.
+
+Each role module (:mod:`.stack`, :mod:`.events`, :mod:`.features`, :mod:`.train`,
+:mod:`.serve`, :mod:`.demo`) registers its subcommands and imports its stage only when the
+subcommand runs, so ``streamrec stack status`` does not pay for importing TensorFlow or PySpark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from streamrec.infra.cli import demo, events, features, serve, stack, train
+from streamrec.infra.cli.runtime import configure_logging
+from streamrec.infra.config import Config, load_config, render_toml
+from streamrec.infra.errors import StreamrecError
+
+ROLES = (stack, events, features, train, serve, demo)
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Usage errors as a single line naming the problem, exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineErrorParser(
+        prog="streamrec",
+        description="Streaming recommendations: events -> Kafka -> Spark -> TFRS -> gRPC.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="TOML config file (or STREAMREC_CONFIG)")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show info logs, TensorFlow's included"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    config_cmd = commands.add_parser("config", help="print the effective configuration")
+    config_cmd.set_defaults(handler=_print_config)
+    for role in ROLES:
+        role.add_commands(commands)
+    return parser
+
+
+def _print_config(args: argparse.Namespace, config: Config) -> int:
+    sys.stdout.write(render_toml(config, redact_secrets=True))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        config = load_config(args.config)
+        return int(args.handler(args, config) or 0)
+    except StreamrecError as exc:
+        print(f"streamrec: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("streamrec: interrupted", file=sys.stderr)
+        return 130

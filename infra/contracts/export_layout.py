@@ -1,0 +1,99 @@
+"""Model export layout v1: the written contract between training and serving.
+
+Each trained model is one numbered version directory, in TF Serving layout::
+
+    MODEL_DIR/<version>/saved_model.pb, variables/   the query tower (SavedModel)
+    MODEL_DIR/<version>/item_index/item_ids.txt       one candidate item id per line
+    MODEL_DIR/<version>/item_index/item_embeddings.npy  float32 [items, dim], same order
+    MODEL_DIR/<version>/metadata.json                 versions, data range, parameters, metrics
+
+The SavedModel's ``serving_default`` signature takes ``user_id`` (string ``[batch]``) and
+``history`` (string ``[batch, history_length]``, most recent first, padded with ``""``) and
+returns ``query_embedding`` (float32 ``[batch, dim]``); a candidate's score is the dot product
+of the query embedding with its row of ``item_embeddings.npy``. Unknown ids are valid input.
+
+``metadata.json`` carries ``export_format_version`` (this layout), ``feature_spec_version`` (the
+history the query tower expects, see :mod:`.feature_spec`) and ``history_length``; readers refuse
+a version they do not know rather than serve a model they would misread.
+
+Versions are positive integers; the highest is the newest. A version directory appears by an
+atomic rename once complete, so a reader never sees a partial export. This module has no
+TensorFlow dependency, so serving and tooling can read the layout cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from streamrec.infra.contracts.feature_spec import FEATURE_SPEC_VERSION
+from streamrec.infra.errors import StreamrecError, UnknownContractVersion
+
+EXPORT_FORMAT_VERSION = 1
+SIGNATURE_NAME = "serving_default"
+USER_ID_INPUT = "user_id"
+HISTORY_INPUT = "history"
+QUERY_OUTPUT = "query_embedding"
+HISTORY_PADDING = ""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    root: Path
+
+    @property
+    def version(self) -> int:
+        return int(self.root.name)
+
+    @property
+    def saved_model_dir(self) -> Path:
+        return self.root
+
+    @property
+    def item_ids_file(self) -> Path:
+        return self.root / "item_index" / "item_ids.txt"
+
+    @property
+    def item_embeddings_file(self) -> Path:
+        return self.root / "item_index" / "item_embeddings.npy"
+
+    @property
+    def metadata_file(self) -> Path:
+        return self.root / "metadata.json"
+
+    def metadata(self) -> dict:
+        """The version's metadata, after checking that this code can read the export."""
+        try:
+            metadata = json.loads(self.metadata_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise StreamrecError(f"cannot read {self.metadata_file}: {exc}") from None
+        fix = "serve it with the streamrec that trained it, or retrain"
+        found = metadata.get("export_format_version")
+        if found != EXPORT_FORMAT_VERSION:
+            what = f"export format version of {self.root}"
+            raise UnknownContractVersion(what, found, EXPORT_FORMAT_VERSION, fix)
+        # Exports written before the field existed were built under feature spec 1.
+        found = metadata.get("feature_spec_version", 1)
+        if found != FEATURE_SPEC_VERSION:
+            what = f"feature spec version of {self.root}"
+            raise UnknownContractVersion(what, found, FEATURE_SPEC_VERSION, fix)
+        return metadata
+
+
+def versions(model_dir: str | Path) -> list[ModelVersion]:
+    """Every complete version under ``model_dir``, oldest first."""
+    root = Path(model_dir)
+    if not root.is_dir():
+        return []
+    found = [
+        ModelVersion(path)
+        for path in root.iterdir()
+        if path.is_dir() and path.name.isdigit() and int(path.name) > 0
+    ]
+    return sorted(found, key=lambda v: v.version)
+
+
+def latest_version(model_dir: str | Path) -> ModelVersion | None:
+    found = versions(model_dir)
+    return found[-1] if found else None

@@ -1,0 +1,145 @@
+"""Feature spec v1: the written contract between the feature job, training and serving.
+
+**Training examples (offline store).** One tf.train.Example per accepted event, in TFRecord
+files under ``EXAMPLES_DIR``::
+
+    EXAMPLES_DIR/date=YYYY-MM-DD/batch-BBBBBBBB-part-PPPPP.tfrecord   (date of the event, UTC)
+    EXAMPLES_DIR/_manifests/batch-BBBBBBBB.json                        (one per committed batch)
+
+A batch's files are readable once, and only once, its manifest exists; readers list manifests,
+never directories, so a half-written batch is invisible. Each example holds:
+
+==============  ============  ===========================================================
+feature         type          meaning
+==============  ============  ===========================================================
+event_id        bytes         the event's unique id (schema v1)
+timestamp       int64         event time, ms since epoch
+user_id         bytes         the user
+item_id         bytes         the target: the item of this event
+event_type      bytes         view, click, add_to_cart or purchase
+history         bytes list    the user's previous items, most recent first, at most
+                              ``history_length`` of them, all strictly earlier than
+                              ``timestamp`` (point in time: no leakage from the future)
+==============  ============  ===========================================================
+
+**Examples manifest v1.** ``_manifests/batch-BBBBBBBB.json`` is a JSON object::
+
+    {"manifest_version": 1, "feature_spec_version": 1, "batch_id": 3,
+     "committed_at_ms": 1767571200000, "source": {"0": [0, 999]},
+     "files": [{"path": "date=2026-01-05/batch-00000003-part-00000.tfrecord",
+                "date": "2026-01-05", "examples": 1000,
+                "min_timestamp": 1767571200000, "max_timestamp": 1767657599999}]}
+
+``source`` records the input offsets per partition (first and last), ``path`` is relative to
+``EXAMPLES_DIR``. It is written last, atomically, after every file it names is durable.
+
+**User history (online store).** Redis sorted set ``{prefix}:user_history:{user_id}``: score is
+the event time in ms, member the JSON array ``[item_id, event_id]`` (unique per event, so
+replays are idempotent), trimmed to the newest ``online_history_length`` events.
+
+Readers check both versions: a manifest of a newer format, or examples built under another
+feature spec, stop the reader with a one-line error naming both versions instead of being
+misread.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+from streamrec.infra.errors import StreamrecError, UnknownContractVersion
+
+FEATURE_SPEC_VERSION = 1
+MANIFEST_VERSION = 1
+
+EVENT_ID = "event_id"
+TIMESTAMP = "timestamp"
+USER_ID = "user_id"
+ITEM_ID = "item_id"
+EVENT_TYPE = "event_type"
+HISTORY = "history"
+DATE = "date"  # partition column: the event's UTC date
+
+MANIFEST_DIR = "_manifests"
+PARTITION_PREFIX = f"{DATE}="
+TFRECORD_SUFFIX = ".tfrecord"
+
+
+def user_history_key(prefix: str, user_id: str) -> str:
+    return f"{prefix}:user_history:{user_id}"
+
+
+def manifest_name(batch_id: int) -> str:
+    return f"batch-{batch_id:08d}.json"
+
+
+def data_file_name(batch_id: int, part: int) -> str:
+    return f"batch-{batch_id:08d}-part-{part:05d}{TFRECORD_SUFFIX}"
+
+
+def data_file_path(date: str, batch_id: int, part: int) -> str:
+    """Where a batch's file of one date lives, relative to ``EXAMPLES_DIR``."""
+    return f"{PARTITION_PREFIX}{date}/{data_file_name(batch_id, part)}"
+
+
+@dataclass(frozen=True)
+class ExampleFile:
+    """One committed TFRecord file: its place, the events' date and time range, and its size."""
+
+    path: str
+    date: str
+    examples: int
+    min_timestamp: int
+    max_timestamp: int
+
+
+@dataclass(frozen=True)
+class BatchManifest:
+    """The commit record of one feature-job batch: the only thing that makes its files visible."""
+
+    batch_id: int
+    files: tuple[ExampleFile, ...]
+    source: Mapping[str, list[int]] = field(default_factory=dict)
+    committed_at_ms: int = 0
+    feature_spec_version: int = FEATURE_SPEC_VERSION
+    manifest_version: int = MANIFEST_VERSION
+
+    @property
+    def examples(self) -> int:
+        return sum(f.examples for f in self.files)
+
+    def to_json(self) -> str:
+        record = asdict(self)
+        record["source"] = dict(self.source)
+        record["examples"] = self.examples  # for people reading the file; derived on load
+        return json.dumps(record, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, origin: str) -> BatchManifest:
+        """Parses a manifest, refusing a format or feature spec this code does not know."""
+        try:
+            record = json.loads(text)
+            # Manifests written before the field existed have exactly the version 1 layout.
+            manifest_version = record.get("manifest_version", 1)
+            _check_version(f"manifest version of {origin}", manifest_version, MANIFEST_VERSION)
+            _check_version(
+                f"feature spec version of {origin}",
+                record.get("feature_spec_version"),
+                FEATURE_SPEC_VERSION,
+            )
+            return cls(
+                batch_id=int(record["batch_id"]),
+                files=tuple(ExampleFile(**entry) for entry in record["files"]),
+                source=record.get("source", {}),
+                committed_at_ms=int(record.get("committed_at_ms", 0)),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise StreamrecError(f"{origin} is not a valid examples manifest: {exc}") from None
+
+
+def _check_version(what: str, found: object, supported: int) -> None:
+    if found != supported:
+        raise UnknownContractVersion(
+            what, found, supported, "upgrade streamrec, or rebuild the examples with this version"
+        )

@@ -1,0 +1,1 @@
+"""The embedded local stack (Kafka-protocol broker and Redis) that ``streamrec stack`` runs."""

@@ -1,0 +1,54 @@
+"""The event bus port: the partitioned, replayable log that events travel on (Kafka).
+
+Offsets are per partition; ``end_offsets`` gives the next offset to be written (the high
+watermark), and a reader asks for exact ranges ``[start, end)`` so that a replay reads the
+same records again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import NamedTuple, Protocol
+
+from streamrec.infra.errors import StoreUnavailable
+
+
+class BusRecord(NamedTuple):
+    key: bytes | None
+    value: bytes | None
+    partition: int
+    offset: int
+    timestamp: int  # broker or producer time, ms since epoch
+
+
+class TopicNotFound(StoreUnavailable):
+    """The topic does not exist (yet): nothing was ever published to it."""
+
+
+class EventBus(Protocol):
+    """Raises :class:`~streamrec.infra.errors.StoreUnavailable` when the bus cannot answer."""
+
+    def ping(self) -> None:
+        """Returns if a broker answers; raises StoreUnavailable naming how to fix it if not."""
+
+    def ensure_topic(self, topic: str, partitions: int | None = None) -> None:
+        """Creates the topic unless it exists (``partitions`` defaults to the configured count)."""
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """The next offset to be written, per partition; raises :class:`TopicNotFound`."""
+
+    def read(self, topic: str, partition: int, start: int, end: int) -> Iterator[list[BusRecord]]:
+        """The records of one partition in ``[start, end)``, in offset order, in chunks."""
+
+    def publish(self, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+        """Sends ``(key, value)`` messages and returns once every one is acknowledged.
+
+        Returns how many were sent. Messages with the same key keep their order. If any is not
+        acknowledged, raises StoreUnavailable saying how many were.
+        """
+
+    def commit_offsets(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
+        """Records ``offsets`` (next offset per partition) as the consumer group's position."""
+
+    def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
+        """The consumer group's committed position per partition (absent: never committed)."""

@@ -1,0 +1,36 @@
+"""The online store port: fresh per-user state that serving and the feature job read.
+
+Today it holds each user's recent events (the feature spec's user history); item popularity
+and frequency features will be added here too, so that serving has one place to read from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple, Protocol
+
+
+class HistoryEntry(NamedTuple):
+    timestamp: int  # event time, ms since epoch
+    event_id: str
+    item_id: str
+
+
+class OnlineStore(Protocol):
+    """Raises :class:`~streamrec.infra.errors.StoreUnavailable` when the store cannot answer."""
+
+    def ping(self) -> None:
+        """Returns if the store answers; raises StoreUnavailable naming how to fix it if not."""
+
+    def append_history(self, entries: Iterable[tuple[str, HistoryEntry]]) -> int:
+        """Adds ``(user_id, entry)`` pairs; returns how many were sent.
+
+        Idempotent: appending an entry (same ``event_id``) again changes nothing, so a replayed
+        batch leaves the store as it was.
+        """
+
+    def histories(self, user_ids: Sequence[str]) -> dict[str, list[HistoryEntry]]:
+        """Every stored entry of each user, oldest first (an unknown user has none)."""
+
+    def recent_items(self, user_id: str, limit: int) -> list[str]:
+        """The user's ``limit`` most recent item ids, most recent first."""

@@ -1,0 +1,74 @@
+"""Storage adapters: the implementations of :mod:`streamrec.infra.ports`, chosen by config.
+
+Stage code opens a store with these factories and never imports an implementation (an
+import-linter contract holds it to that). Each section's ``type`` picks the implementation, as
+Feast's online and offline stores do:
+
+- ``OnlineStore``, ``[online_store]``: ``redis``;
+- ``ResultCache``, ``[result_cache]``: ``redis``, or ``none`` to turn caching off;
+- ``OfflineExamples``, ``[offline_examples]``: ``files`` (a local or shared POSIX filesystem);
+- ``EventBus``, ``[kafka]``: Kafka, the only event bus.
+
+Implementations are imported only when opened, so a process that uses files alone never
+imports the Redis or Kafka client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from streamrec.infra.config import Config
+from streamrec.infra.ports.event_bus import EventBus
+from streamrec.infra.ports.offline_examples import OfflineExamples
+from streamrec.infra.ports.online_store import OnlineStore
+from streamrec.infra.ports.result_cache import ResultCache
+
+
+def _redis_online_store(config: Config) -> OnlineStore:
+    from streamrec.infra.stores.redis_online_store import RedisOnlineStore
+
+    return RedisOnlineStore(config)
+
+
+def _redis_result_cache(config: Config) -> ResultCache:
+    from streamrec.infra.stores.redis_result_cache import RedisResultCache
+
+    return RedisResultCache(config)
+
+
+def _no_result_cache(config: Config) -> ResultCache:
+    from streamrec.infra.stores.no_result_cache import NoResultCache
+
+    return NoResultCache()
+
+
+def _file_offline_examples(config: Config) -> OfflineExamples:
+    from streamrec.infra.stores.file_offline_examples import FileOfflineExamples
+
+    return FileOfflineExamples(config)
+
+
+ONLINE_STORES: dict[str, Callable[[Config], OnlineStore]] = {"redis": _redis_online_store}
+RESULT_CACHES: dict[str, Callable[[Config], ResultCache]] = {
+    "redis": _redis_result_cache,
+    "none": _no_result_cache,
+}
+OFFLINE_EXAMPLES: dict[str, Callable[[Config], OfflineExamples]] = {"files": _file_offline_examples}
+
+
+def open_online_store(config: Config) -> OnlineStore:
+    return ONLINE_STORES[config.online_store.type](config)
+
+
+def open_result_cache(config: Config) -> ResultCache:
+    return RESULT_CACHES[config.result_cache.type](config)
+
+
+def open_offline_examples(config: Config) -> OfflineExamples:
+    return OFFLINE_EXAMPLES[config.offline_examples.type](config)
+
+
+def open_event_bus(config: Config) -> EventBus:
+    from streamrec.infra.stores.kafka_event_bus import KafkaEventBus
+
+    return KafkaEventBus(config)

@@ -1,0 +1,224 @@
+"""The event bus on Kafka (kafka-python): the one place Kafka clients are built.
+
+Producers, consumers and admin clients all take their address, security and timeouts from the
+``[kafka]`` section through :func:`client_settings`, so pointing streamrec at a secured cluster
+(SASL, TLS) is a configuration change. Every kafka-python error leaves this module as
+:class:`~streamrec.infra.errors.StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+
+from streamrec.infra.config import Config
+from streamrec.infra.errors import StoreUnavailable
+from streamrec.infra.ports.event_bus import BusRecord, TopicNotFound
+
+_CHUNK = 4096
+_STALL_SECONDS = 60.0
+_FLUSH_SECONDS = 60.0
+
+
+def client_settings(config: Config) -> dict[str, Any]:
+    """What every kafka-python client is built with: address, security and timeouts."""
+    kafka = config.kafka
+    settings: dict[str, Any] = {
+        "bootstrap_servers": config.kafka_bootstrap.split(","),
+        "security_protocol": kafka.security_protocol,
+        "request_timeout_ms": kafka.request_timeout_ms,
+        "bootstrap_timeout_ms": kafka.connect_timeout_ms,
+    }
+    if kafka.sasl_mechanism:
+        settings["sasl_mechanism"] = kafka.sasl_mechanism
+        settings["sasl_plain_username"] = kafka.sasl_username
+        settings["sasl_plain_password"] = kafka.sasl_password
+    if kafka.ssl_cafile:
+        settings["ssl_cafile"] = kafka.ssl_cafile
+    return settings
+
+
+class KafkaEventBus:
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._settings = client_settings(config)
+
+    def ping(self) -> None:
+        if not _any_broker_listening(self._settings["bootstrap_servers"]):
+            raise self._unreachable("no broker accepts connections")
+        with (
+            self._kafka_errors("asking for metadata"),
+            self._consumer(request_timeout_ms=3000, connections_max_idle_ms=4000) as consumer,
+        ):
+            consumer.topics()
+
+    def ensure_topic(self, topic: str, partitions: int | None = None) -> None:
+        new_topic = NewTopic(topic, partitions or self._config.kafka.partitions, 1)
+        with self._kafka_errors(f"creating topic {topic!r}"):
+            admin = self._connected(KafkaAdminClient, f"creating topic {topic!r}")
+            try:
+                if topic not in admin.list_topics():
+                    admin.create_topics([new_topic])
+            except TopicAlreadyExistsError:
+                return  # another process created it between our check and our request
+            finally:
+                admin.close()
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """The high watermark per partition.
+
+        Tansu answers ListOffsets(latest) with the base offset of the last record batch plus
+        one, not the high watermark, so the listed value can be short by up to a whole producer
+        batch. A fetch response carries the true high watermark: fetch from just before the
+        listed end and read it there. Against Apache Kafka the two agree and this costs one
+        small fetch per partition.
+        """
+        with self._kafka_errors(f"reading the end offsets of {topic!r}"), self._consumer() as c:
+            partitions = c.partitions_for_topic(topic)
+            if not partitions:
+                raise TopicNotFound(
+                    f"topic {topic!r} does not exist at {self._config.kafka_bootstrap}"
+                )
+            listed = c.end_offsets([TopicPartition(topic, p) for p in partitions])
+            return {tp.partition: _high_watermark(c, tp, end) for tp, end in listed.items()}
+
+    def read(self, topic: str, partition: int, start: int, end: int) -> Iterator[list[BusRecord]]:
+        tp = TopicPartition(topic, partition)
+        where = f"reading {topic}[{partition}] from offset {start}"
+        with self._kafka_errors(where), self._consumer(max_poll_records=_CHUNK) as consumer:
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            last_progress = time.monotonic()
+            while consumer.position(tp) < end:
+                records = consumer.poll(timeout_ms=500).get(tp, [])
+                if records:
+                    last_progress = time.monotonic()
+                elif time.monotonic() - last_progress > _STALL_SECONDS:
+                    raise StoreUnavailable(
+                        f"no records from {topic}[{partition}] at offset {consumer.position(tp)} "
+                        f"for {_STALL_SECONDS:.0f}s (expected up to {end})"
+                    )
+                chunk = [
+                    BusRecord(r.key, r.value, partition, r.offset, r.timestamp)
+                    for r in records
+                    if r.offset < end
+                ]
+                if chunk:
+                    yield chunk
+
+    def publish(self, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+        failures: list[BaseException] = []
+        sent = 0
+        producer = None  # created on the first message: most dead-letter batches are empty
+        with self._kafka_errors(f"publishing to {topic!r}"):
+            try:
+                for key, value in messages:
+                    producer = producer or self._producer()
+                    producer.send(topic, key=key, value=value).add_errback(failures.append)
+                    sent += 1
+                if producer is not None:
+                    producer.flush(timeout=_FLUSH_SECONDS)
+            except KafkaError as exc:
+                failures.append(exc)
+            finally:
+                if producer is not None:
+                    producer.close(timeout=10)
+        if failures:
+            raise StoreUnavailable(
+                f"{len(failures)} of {sent} messages to {topic!r} were not acknowledged by Kafka "
+                f"({failures[0]}); {sent - len(failures)} were published"
+            )
+        return sent
+
+    def commit_offsets(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
+        commit = {
+            TopicPartition(topic, p): OffsetAndMetadata(o, "", -1) for p, o in offsets.items()
+        }
+        with (
+            self._kafka_errors(f"committing offsets of group {group!r}"),
+            self._consumer(group_id=group) as consumer,
+        ):
+            consumer.commit(commit)
+
+    def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
+        with (
+            self._kafka_errors(f"reading offsets of group {group!r}"),
+            self._consumer(group_id=group) as consumer,
+        ):
+            partitions = consumer.partitions_for_topic(topic) or set()
+            found = {p: consumer.committed(TopicPartition(topic, p)) for p in partitions}
+        return {p: offset for p, offset in found.items() if offset is not None}
+
+    def _producer(self) -> KafkaProducer:
+        return self._connected(
+            KafkaProducer,
+            "starting a producer",
+            acks="all",
+            linger_ms=20,
+            retries=5,
+            max_in_flight_requests_per_connection=1,  # retries must not reorder a key's messages
+        )
+
+    @contextlib.contextmanager
+    def _consumer(self, **overrides: Any) -> Iterator[KafkaConsumer]:
+        consumer = self._connected(
+            KafkaConsumer, "starting a consumer", **{"enable_auto_commit": False, **overrides}
+        )
+        try:
+            yield consumer
+        finally:
+            consumer.close()
+
+    def _connected(self, client: type, doing: str, **overrides: Any) -> Any:
+        """A new kafka-python client; failing to reach any broker means Kafka is unreachable."""
+        try:
+            return client(**{**self._settings, **overrides})
+        except KafkaTimeoutError:
+            raise self._unreachable(doing) from None
+
+    def _unreachable(self, doing: str) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"Kafka is unreachable at {self._config.kafka_bootstrap} ({doing}); start the local "
+            "stack with `streamrec stack up` or set STREAMREC_KAFKA_BOOTSTRAP"
+        )
+
+    @contextlib.contextmanager
+    def _kafka_errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except (KafkaError, OSError) as exc:
+            raise StoreUnavailable(
+                f"Kafka at {self._config.kafka_bootstrap} failed {doing}: {exc!r}"
+            ) from None
+
+
+def _high_watermark(consumer: KafkaConsumer, tp: TopicPartition, listed_end: int) -> int:
+    if listed_end <= 0:
+        return listed_end
+    consumer.assign([tp])
+    consumer.seek(tp, listed_end - 1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        consumer.poll(timeout_ms=200, max_records=1, update_offsets=False)
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            return max(highwater, listed_end)
+    return listed_end
+
+
+def _any_broker_listening(addresses: list[str]) -> bool:
+    """A quick TCP check, because a client waits ``connect_timeout_ms`` before giving up."""
+    for address in addresses:
+        host, _, port = address.strip().rpartition(":")
+        with contextlib.suppress(OSError, ValueError):
+            socket.create_connection((host or "localhost", int(port)), timeout=0.5).close()
+            return True
+    return False

@@ -1,0 +1,55 @@
+"""The Kafka event bus against the real (tansu) broker."""
+
+import dataclasses
+
+import pytest
+
+from streamrec.infra.errors import StoreUnavailable
+from streamrec.infra.ports.event_bus import TopicNotFound
+from streamrec.infra.stores import open_event_bus
+from streamrec.ingest.publisher import publish
+from streamrec.ingest.synthetic import SyntheticSpec, generate
+from tests.conftest import free_port
+
+
+def test_end_offsets_count_every_record_even_on_tansu(config):
+    events = generate(SyntheticSpec(users=20, items=20, events=2000, seed=6))
+    publish(config, events, progress=False)
+    assert sum(open_event_bus(config).end_offsets(config.kafka.events_topic).values()) == 2000
+
+
+def test_missing_topic_is_reported(config):
+    with pytest.raises(TopicNotFound, match="'never-created' does not exist"):
+        open_event_bus(config).end_offsets("never-created")
+
+
+def test_read_returns_exactly_the_requested_range_in_offset_order(config):
+    bus, topic = open_event_bus(config), config.kafka.events_topic
+    bus.ensure_topic(topic, partitions=1)
+    assert bus.publish(topic, [(b"k", f"m{n}".encode()) for n in range(50)]) == 50
+    records = [record for chunk in bus.read(topic, 0, 10, 20) for record in chunk]
+    assert [r.offset for r in records] == list(range(10, 20))
+    assert [r.value for r in records] == [f"m{n}".encode() for n in range(10, 20)]
+    assert all(r.key == b"k" and r.partition == 0 for r in records)
+
+
+def test_committed_offsets_are_what_was_committed(config):
+    bus, topic = open_event_bus(config), config.kafka.events_topic
+    bus.ensure_topic(topic, partitions=2)
+    bus.publish(topic, [(b"a", b"1"), (b"b", b"2"), (b"c", b"3")])
+    assert bus.committed_offsets("nobody", topic) == {}
+    bus.commit_offsets("g", topic, {0: 1, 1: 0})
+    assert bus.committed_offsets("g", topic) == {0: 1, 1: 0}
+
+
+def test_an_unreachable_broker_is_store_unavailable_with_the_fix(config):
+    dead_kafka = dataclasses.replace(
+        config.kafka, bootstrap=f"127.0.0.1:{free_port()}", connect_timeout_ms=500
+    )
+    dead = dataclasses.replace(config, kafka=dead_kafka)
+    bus = open_event_bus(dead)
+    fix = "Kafka is unreachable at 127.0.0.1:.* set STREAMREC_KAFKA_BOOTSTRAP"
+    with pytest.raises(StoreUnavailable, match=fix):
+        bus.ping()
+    with pytest.raises(StoreUnavailable, match=fix):
+        bus.publish("events", [(None, b"x")])

@@ -1,0 +1,128 @@
+"""Storage adapters that need no running service: factories, settings and the file store."""
+
+import dataclasses
+import typing
+from pathlib import Path
+
+import pytest
+
+from streamrec.infra import stores
+from streamrec.infra.config import (
+    KafkaConfig,
+    OfflineExamplesConfig,
+    OnlineStoreConfig,
+    ResultCacheConfig,
+    load_config,
+)
+from streamrec.infra.contracts.feature_spec import BatchManifest, ExampleFile, data_file_path
+from streamrec.infra.errors import StoreUnavailable
+from streamrec.infra.ports.result_cache import RankedItems
+from streamrec.infra.stores.kafka_event_bus import client_settings
+from streamrec.infra.stores.redis_connection import redis_client
+
+
+@pytest.mark.parametrize(
+    ("section", "implementations"),
+    [
+        (OnlineStoreConfig, stores.ONLINE_STORES),
+        (ResultCacheConfig, stores.RESULT_CACHES),
+        (OfflineExamplesConfig, stores.OFFLINE_EXAMPLES),
+    ],
+)
+def test_every_configurable_type_has_an_implementation(section, implementations):
+    allowed = typing.get_args(typing.get_type_hints(section)["type"])
+    assert set(allowed) == set(implementations)
+
+
+def test_the_none_result_cache_stores_nothing():
+    config = load_config(environ={"STREAMREC_RESULT_CACHE_TYPE": "none"})
+    cache = stores.open_result_cache(config)
+    cache.put("k", RankedItems(["a"], [1.0]))
+    assert cache.get("k") is None
+
+
+def test_kafka_clients_get_address_security_and_timeouts_from_one_section():
+    plain = client_settings(load_config(environ={"STREAMREC_KAFKA_BOOTSTRAP": "k1:9092,k2:9092"}))
+    assert plain["bootstrap_servers"] == ["k1:9092", "k2:9092"]
+    assert plain["security_protocol"] == "PLAINTEXT"
+    assert not any(key.startswith(("sasl", "ssl")) for key in plain)
+    secured = load_config(
+        environ={
+            "STREAMREC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "STREAMREC_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "STREAMREC_KAFKA_SASL_USERNAME": "streamrec",
+            "STREAMREC_KAFKA_SASL_PASSWORD": "s3cret",
+            "STREAMREC_KAFKA_SSL_CAFILE": "/etc/kafka/ca.pem",
+            "STREAMREC_KAFKA_CONNECT_TIMEOUT_MS": "1234",
+        }
+    )
+    assert client_settings(secured) | {"bootstrap_servers": None} == {
+        "bootstrap_servers": None,
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "streamrec",
+        "sasl_plain_password": "s3cret",
+        "ssl_cafile": "/etc/kafka/ca.pem",
+        "request_timeout_ms": KafkaConfig().request_timeout_ms,
+        "bootstrap_timeout_ms": 1234,
+    }
+
+
+def test_an_invalid_redis_url_is_store_unavailable():
+    config = load_config(environ={"STREAMREC_REDIS_URL": "http://:pw@nowhere"})
+    with pytest.raises(StoreUnavailable, match=r"redis.url 'http://:\*\*\*@nowhere' is not valid"):
+        redis_client(config)
+
+
+def _file_store(tmp_path):
+    config = load_config(environ={"STREAMREC_OFFLINE_EXAMPLES_PATH": str(tmp_path / "ex")})
+    return stores.open_offline_examples(config)
+
+
+def _stage(store, batch_id, dates):
+    staging = store.staging_dir(batch_id)
+    staging.mkdir(parents=True, exist_ok=True)
+    files, staged = [], {}
+    for n, date in enumerate(dates):
+        path = data_file_path(date, batch_id, n)
+        staged[path] = str(staging / f"{n}.tfrecord")
+        Path(staged[path]).write_bytes(f"{batch_id}/{date}".encode())
+        files.append(ExampleFile(path, date, 1, 10, 10))
+    return BatchManifest(batch_id=batch_id, files=tuple(files)), staged
+
+
+def test_files_become_visible_only_when_their_batch_commits(tmp_path):
+    store = _file_store(tmp_path)
+    manifest, staged = _stage(store, 1, ["2026-01-05", "2026-01-06"])
+    assert store.files() == [] and store.manifest(1) is None
+    store.commit(manifest, staged)
+    found = store.files()
+    assert [Path(f.path).read_bytes() for f in found] == [b"1/2026-01-05", b"1/2026-01-06"]
+    assert [f.date for f in store.files(start_date="2026-01-06")] == ["2026-01-06"]
+    assert [f.date for f in store.files(end_date="2026-01-05")] == ["2026-01-05"]
+    assert store.manifest(1) == manifest and store.manifests() == [manifest]
+    assert not store.staging_dir(1).exists()
+
+
+def test_a_recommitted_batch_replaces_its_files_instead_of_adding(tmp_path):
+    store = _file_store(tmp_path)
+    store.commit(*_stage(store, 4, ["2026-01-05", "2026-01-06"]))
+    store.commit(*_stage(store, 4, ["2026-01-06"]))  # the replay saw fewer dates
+    assert [f.date for f in store.files()] == ["2026-01-06"]
+    assert sorted(p.name for p in (tmp_path / "ex").rglob("*.tfrecord")) == [
+        "batch-00000004-part-00000.tfrecord"
+    ]
+
+
+def test_an_aborted_batch_leaves_nothing(tmp_path):
+    store = _file_store(tmp_path)
+    _stage(store, 2, ["2026-01-05"])
+    store.abort(2)
+    assert not store.staging_dir(2).exists() and store.files() == []
+
+
+def test_the_offline_examples_path_defaults_under_the_state_dir(tmp_path):
+    config = load_config(environ={"STREAMREC_STACK_STATE_DIR": str(tmp_path)})
+    assert stores.open_offline_examples(config).staging_dir(1).is_relative_to(tmp_path / "examples")
+    moved = dataclasses.replace(config, offline_examples=OfflineExamplesConfig(path="/x"))
+    assert stores.open_offline_examples(moved).staging_dir(1).is_relative_to("/x")
