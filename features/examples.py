@@ -10,40 +10,143 @@ yields the same examples.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import NamedTuple, Protocol
 
-import pandas as pd
-
+from streamrec.features.tfrecord import (
+    example_of,
+    feature_key,
+    int_entry,
+    string_entry,
+    strings_entry,
+)
+from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.ports.online_store import HistoryEntry
 
-EXAMPLE_COLUMNS = ("event_id", "timestamp", "user_id", "item_id", "event_type", "history", "date")
+_DAY_MS = 86_400_000
+
+
+class EventLike(Protocol):
+    event_id: str
+    user_id: str
+    item_id: str
+    event_type: str
+    timestamp: int
+
+
+class TrainingExample(NamedTuple):
+    """One example of the feature spec: an event's target and the user's earlier items."""
+
+    event_id: str
+    timestamp: int
+    user_id: str
+    item_id: str
+    event_type: str
+    history: list[str]  # most recent first
+
+    @property
+    def date(self) -> str:
+        return event_date(self.timestamp)
+
+    def features(self) -> dict[str, object]:
+        """The tf.train.Example features, in the feature spec's order."""
+        return {
+            spec.EVENT_ID: self.event_id,
+            spec.TIMESTAMP: self.timestamp,
+            spec.USER_ID: self.user_id,
+            spec.ITEM_ID: self.item_id,
+            spec.EVENT_TYPE: self.event_type,
+            spec.HISTORY: self.history,
+        }
+
+    def serialize(self) -> bytes:
+        """The tf.train.Example bytes: ``encode_example(self.features())``, about twice as fast.
+
+        The feature job writes a million of these at a time, so the entries of the ids that
+        repeat across examples (users, items, event types) are memoised whole.
+        """
+        return example_of(
+            (
+                string_entry(_KEY_EVENT_ID, self.event_id),
+                int_entry(_KEY_TIMESTAMP, self.timestamp),
+                _USER_ENTRIES.get(self.user_id)
+                or _memoised(_USER_ENTRIES, _KEY_USER_ID, self.user_id),
+                _ITEM_ENTRIES.get(self.item_id)
+                or _memoised(_ITEM_ENTRIES, _KEY_ITEM_ID, self.item_id),
+                _TYPE_ENTRIES.get(self.event_type)
+                or _memoised(_TYPE_ENTRIES, _KEY_EVENT_TYPE, self.event_type),
+                strings_entry(_KEY_HISTORY, self.history),
+            )
+        )
 
 
 def point_in_time_examples(
-    events: pd.DataFrame, prior: Sequence[HistoryEntry], history_length: int
-) -> pd.DataFrame:
-    """Examples for one user's events of a batch.
+    events: Sequence[EventLike],
+    prior: Mapping[str, Iterable[HistoryEntry]],
+    history_length: int,
+) -> list[TrainingExample]:
+    """One example per event, in the order given.
 
-    ``events`` has columns event_id, user_id, item_id, event_type and timestamp (ms);
-    ``prior`` is what the online store held for the user before this batch. Returns one row
-    per event, with ``history`` the previous ``history_length`` items, most recent first.
+    ``prior`` holds what the online store had for each user before these events (a missing
+    user had nothing). Each example's ``history`` is the user's previous ``history_length``
+    items, strictly earlier in event time, most recent first.
     """
-    timeline = {entry.event_id: entry for entry in prior}
-    for row in events.itertuples(index=False):
-        timeline[row.event_id] = HistoryEntry(int(row.timestamp), row.event_id, row.item_id)
-    ordered = sorted(timeline.values())
-    times = [entry.timestamp for entry in ordered]
-    histories = []
-    for timestamp in events["timestamp"]:
-        earlier = bisect_left(times, int(timestamp))
-        window = ordered[max(0, earlier - history_length) : earlier]
-        histories.append([entry.item_id for entry in reversed(window)])
-    examples = events.loc[:, ["event_id", "timestamp", "user_id", "item_id", "event_type"]].copy()
-    examples["history"] = histories
-    examples["date"] = [event_date(int(ts)) for ts in examples["timestamp"]]
-    return examples.reset_index(drop=True)
+    by_user: dict[str, list[EventLike]] = {}
+    for event in events:
+        by_user.setdefault(event.user_id, []).append(event)
+    histories: dict[str, list[str]] = {}
+    for user_id, user_events in by_user.items():
+        timeline = {entry.event_id: entry for entry in prior.get(user_id, ())}
+        for e in user_events:
+            timeline[e.event_id] = HistoryEntry(e.timestamp, e.event_id, e.item_id)
+        ordered = sorted(timeline.values())
+        times = [entry.timestamp for entry in ordered]
+        items = [entry.item_id for entry in ordered]
+        for e in user_events:
+            end = bisect_left(times, e.timestamp)
+            window = items[max(0, end - history_length) : end]
+            window.reverse()
+            histories[e.event_id] = window
+    return [
+        TrainingExample(
+            e.event_id, e.timestamp, e.user_id, e.item_id, e.event_type, histories[e.event_id]
+        )
+        for e in events
+    ]
+
+
+def _memoised(entries: dict[str, bytes], key: bytes, value: str) -> bytes:
+    if len(entries) >= _MEMO_MAX:
+        entries.clear()
+    entries[value] = entry = string_entry(key, value)
+    return entry
+
+
+_KEY_EVENT_ID, _KEY_TIMESTAMP, _KEY_USER_ID, _KEY_ITEM_ID, _KEY_EVENT_TYPE, _KEY_HISTORY = (
+    feature_key(name)
+    for name in (
+        spec.EVENT_ID,
+        spec.TIMESTAMP,
+        spec.USER_ID,
+        spec.ITEM_ID,
+        spec.EVENT_TYPE,
+        spec.HISTORY,
+    )
+)
+_USER_ENTRIES: dict[str, bytes] = {}
+_ITEM_ENTRIES: dict[str, bytes] = {}
+_TYPE_ENTRIES: dict[str, bytes] = {}
+_MEMO_MAX = 1_000_000
 
 
 def event_date(timestamp_ms: int) -> str:
-    return datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+    """The UTC date of an event time, as the examples' date partitions name it."""
+    day = timestamp_ms // _DAY_MS
+    date = _DATES.get(day)
+    if date is None:
+        date = _DATES[day] = datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
+    return date
+
+
+_DATES: dict[int, str] = {}

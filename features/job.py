@@ -1,18 +1,23 @@
 """The feature job: Kafka ``events`` -> point-in-time TFRecord examples + Redis user history.
 
-One Spark Structured Streaming query reads the topic with :mod:`.event_source` and handles
-each micro-batch in :meth:`FeatureJob._process_batch`, in this order:
+One Spark Structured Streaming query reads the topic with :mod:`.event_source`. Each
+micro-batch is one pass per Kafka partition (:mod:`.partition_task`: decode, deduplicate,
+route late events, build and stage examples), then, on the driver, in this order:
 
-1. decode and validate every record against event schema v1; refused records go to the
-   dead-letter topic with their reason (acknowledged before going on);
-2. build point-in-time examples per user, history from the online store plus the batch;
-3. write them through the TFRecord sink, whose manifest commits the batch;
-4. append the batch's events to the online store;
-5. mirror the batch's end offsets to the Kafka consumer group (for lag monitoring).
+1. commit the staged examples through the offline-examples port (the batch manifest);
+2. trim the histories that grew to their capacity;
+3. record the partitions' watermarks in the event ledger;
+4. commit the batch's end offsets to the consumer group ``features.consumer_group``.
 
 Only when all of it is durable does Spark record the batch in its checkpoint, so the next run
-starts after it. A crash in between replays the batch with the same id, and every step above
-is idempotent under replay except the dead letters, which may then repeat.
+starts after it. A crash in between replays the batch with the same id and the same offsets,
+and every step is idempotent under replay: claims and watermarks are recorded per batch, file
+names depend on the batch, history entries are unique per event, and a batch whose manifest
+exists is not written again. Only dead letters and late events may repeat.
+
+With ``until_idle`` the job runs until everything published before it started is processed,
+as the consumer group's offsets show, which also holds after a crash: the replayed batch is
+processed first, then the rest, capped per batch like the continuous worker.
 """
 
 from __future__ import annotations
@@ -24,46 +29,42 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
-from streamrec.features.dead_letter import RejectedRecord, send_dead_letters
 from streamrec.features.event_source import SOURCE_NAME, source_options
-from streamrec.features.examples import point_in_time_examples
-from streamrec.features.tfrecord_sink import SINK_NAME, sink_options
+from streamrec.features.partition_task import OUTPUT_DDL, PartitionOutcome, PartitionTask
 from streamrec.infra.config import Config
-from streamrec.infra.contracts.events import InvalidEvent, parse_event
-from streamrec.infra.errors import StoreUnavailable
-from streamrec.infra.ports.online_store import HistoryEntry, OnlineStore
-from streamrec.infra.stores import open_event_bus, open_offline_examples, open_online_store
+from streamrec.infra.contracts.feature_spec import BatchManifest
+from streamrec.infra.stores import (
+    open_event_bus,
+    open_event_ledger,
+    open_offline_examples,
+    open_online_store,
+)
 
 log = logging.getLogger(__name__)
-_BUCKETS_PER_PARTITION = 4
-
-_PARSED_SCHEMA = (
-    "event_id string, user_id string, item_id string, event_type string, timestamp long, "
-    "error string, key binary, value binary, partition int, offset long"
-)
-_EXAMPLE_SCHEMA = (
-    "event_id string, timestamp long, user_id string, item_id string, event_type string, "
-    "history array<string>, date string"
-)
 
 
 @dataclass(frozen=True)
 class BatchReport:
     batch_id: int
-    events: int
-    rejected: int
+    events: int  # records read
+    accepted: int  # events that became examples and history
+    rejected: int  # to the dead-letter topic
+    late: int  # to the late topic
+    duplicates: int  # dropped: the event was accepted before
     examples: int
     seconds: float
+    phases: dict[str, float]  # seconds spent in each step of the batch
 
     def describe(self) -> str:
         return (
-            f"batch {self.batch_id}: {self.events} events -> {self.examples} examples, "
-            f"{self.rejected} rejected to dead letters ({self.seconds:.1f}s)"
+            f"batch {self.batch_id}: {self.events} events, {self.accepted} accepted -> "
+            f"{self.examples} examples, "
+            f"{self.rejected} rejected, {self.late} late, {self.duplicates} duplicates "
+            f"({self.seconds:.1f}s)"
         )
 
 
@@ -75,107 +76,110 @@ class FeatureJob:
         self.spark = spark
         self.bus = open_event_bus(config)
         self.examples = open_offline_examples(config)
+        self.online_store = open_online_store(config)
+        self.ledger = open_event_ledger(config)
         self.reports: list[BatchReport] = []
 
-    def run(
-        self, until_idle: bool, trigger_seconds: float = 5.0, max_events_per_batch: int = 0
-    ) -> list[BatchReport]:
-        """Processes the topic; with ``until_idle``, stops once everything available is done."""
-        reader = self.spark.readStream.format(SOURCE_NAME).options(
-            **source_options(self.config, max_events_per_batch)
-        )
-        writer = (
-            reader.load()
+    def run(self, until_idle: bool) -> list[BatchReport]:
+        """Processes the topic; with ``until_idle``, stops once it has caught up.
+
+        Batches hold at most ``features.max_events_per_batch`` events; the continuous worker
+        looks for new events every ``features.trigger_seconds``.
+        """
+        interval = self.config.features.trigger_seconds
+        target = self.bus.end_offsets(self.config.kafka.events_topic) if until_idle else None
+        query = (
+            self.spark.readStream.format(SOURCE_NAME)
+            .options(**source_options(self.config))
+            .load()
             .writeStream.foreachBatch(self._process_batch)
             .option("checkpointLocation", str(self.config.features_checkpoint_dir))
             .queryName("streamrec-features")
+            .trigger(processingTime=f"{0 if until_idle else interval} seconds")
+            .start()
         )
-        if until_idle:
-            writer = writer.trigger(availableNow=True)
-        else:
-            writer = writer.trigger(processingTime=f"{trigger_seconds} seconds")
         with _stop_requested() as stop:
-            query = writer.start()
             try:
                 # Short waits keep the main thread free to notice SIGTERM/SIGINT.
-                while not stop.is_set():
-                    if query.awaitTermination(1):
+                while not stop.is_set() and not query.awaitTermination(0.5):
+                    if target is not None and self._caught_up(query, target):
                         break
             finally:
                 query.stop()  # an interrupted batch is not committed; the next run replays it
         return self.reports
 
+    def _caught_up(self, query: object, target: dict[int, int]) -> bool:
+        if query.status["isTriggerActive"]:  # let a running batch finish and be checkpointed
+            return False
+        if _replay_pending(self.config.features_checkpoint_dir):
+            return False
+        group, topic = self.config.features.consumer_group, self.config.kafka.events_topic
+        done = self.bus.committed_offsets(group, topic)
+        return all(done.get(partition, 0) >= end for partition, end in target.items())
+
     def _process_batch(self, records: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
-        parsed = records.mapInPandas(_parse_records, _PARSED_SCHEMA).persist()
-        try:
-            rejected = self._dead_letter(parsed.where(F.col("error").isNotNull()))
-            events = (
-                parsed.where(F.col("error").isNull())
-                .select("event_id", "user_id", "item_id", "event_type", "timestamp")
-                .dropDuplicates(["event_id"])
-                .persist()
-            )
-            accepted = events.count()
-            source = _source_offsets(parsed)
-            examples = self._write_examples(events, batch_id, source)
-            config = self.config
-            events.foreachPartition(lambda rows: _append_history(config, rows))
-            events.unpersist()
-            self._mirror_offsets(source)
-        finally:
-            parsed.unpersist()
-        report = BatchReport(batch_id, accepted, rejected, examples, time.monotonic() - started)
+        phases: dict[str, float] = {}
+        with _timed(phases, "tasks"):
+            committed = self.examples.manifest(batch_id)  # set when replaying a committed batch
+            task = PartitionTask(self.config, batch_id, write_examples=committed is None)
+            rows = records.mapInArrow(task, OUTPUT_DDL).collect()
+        outcomes = [PartitionOutcome.from_json(row.outcome) for row in rows]
+        with _timed(phases, "commit"):
+            if committed is None:
+                committed = self._commit_examples(batch_id, outcomes)
+        with _timed(phases, "history"):
+            self.online_store.trim_histories(u for outcome in outcomes for u in outcome.users)
+        with _timed(phases, "offsets"):
+            topic = self.config.kafka.events_topic
+            watermarks = {o.partition: o.watermark for o in outcomes if o.watermark is not None}
+            self.ledger.record_watermarks(topic, batch_id, watermarks)
+            ends = {o.partition: o.last_offset + 1 for o in outcomes}
+            self.bus.commit_offsets(self.config.features.consumer_group, topic, ends)
+        report = BatchReport(
+            batch_id,
+            events=sum(o.records for o in outcomes),
+            accepted=sum(o.accepted for o in outcomes),
+            rejected=sum(o.rejected for o in outcomes),
+            late=sum(o.late for o in outcomes),
+            duplicates=sum(o.duplicates for o in outcomes),
+            examples=committed.examples,
+            seconds=time.monotonic() - started,
+            phases=phases,
+        )
         self.reports.append(report)
-        log.info(report.describe())
+        log.info("%s; phases %s", report.describe(), phases)
         print(report.describe(), flush=True)
 
-    def _mirror_offsets(self, source: dict) -> None:
-        """Commits the batch's offsets to the consumer group, now that its output is durable."""
-        end = {int(partition): last + 1 for partition, (_, last) in source.items()}
-        group, topic = self.config.features.consumer_group, self.config.kafka.events_topic
-        try:
-            self.bus.commit_offsets(group, topic, end)
-        except StoreUnavailable as exc:
-            # Only a monitoring mirror: the checkpoint alone decides where the job resumes.
-            log.warning("could not mirror offsets to consumer group: %s", exc)
-
-    def _dead_letter(self, rejected: DataFrame) -> int:
-        rows = (
-            RejectedRecord(r.key, r.value, r.partition, r.offset, r.error)
-            for r in rejected.select(
-                "key", "value", "partition", "offset", "error"
-            ).toLocalIterator()
+    def _commit_examples(self, batch_id: int, outcomes: list[PartitionOutcome]) -> BatchManifest:
+        staged = [file for outcome in outcomes for file in outcome.files]
+        files = [file.example_file(batch_id) for file in staged]
+        manifest = BatchManifest(
+            batch_id=batch_id,
+            files=tuple(sorted(files, key=lambda f: f.path)),
+            source={str(o.partition): [o.first_offset, o.last_offset] for o in outcomes},
+            committed_at_ms=int(time.time() * 1000),
         )
-        kafka = self.config.kafka
-        return send_dead_letters(self.bus, kafka.dead_letter_topic, kafka.events_topic, rows)
+        staged_paths = {f.path: s.staged for f, s in zip(files, staged, strict=True)}
+        self.examples.commit(manifest, staged_paths)
+        return manifest
 
-    def _write_examples(self, events: DataFrame, batch_id: int, source: dict) -> int:
-        config, length = self.config, self.config.features.history_length
 
-        def examples_for_users(events: pd.DataFrame) -> pd.DataFrame:
-            users = events["user_id"].unique().tolist()
-            prior = _online_store(config).histories(users)  # one round trip for all users
-            return pd.concat(
-                [
-                    point_in_time_examples(user_events, prior[user], length)
-                    for user, user_events in events.groupby("user_id", sort=False)
-                ],
-                ignore_index=True,
-            )
+@contextlib.contextmanager
+def _timed(phases: dict[str, float], name: str) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    phases[name] = round(time.monotonic() - started, 3)
 
-        # Grouping by a bucket of users, not by user, amortises per-group overhead and the
-        # Redis round trip over many users; a user's events still land in a single group.
-        buckets = self.config.spark.shuffle_partitions * _BUCKETS_PER_PARTITION
-        bucket = F.pmod(F.hash("user_id"), F.lit(buckets))
-        examples = events.groupBy(bucket.alias("bucket")).applyInPandas(
-            examples_for_users, _EXAMPLE_SCHEMA
-        )
-        examples.write.format(SINK_NAME).mode("append").options(
-            **sink_options(self.config, batch_id, source)
-        ).save()
-        manifest = self.examples.manifest(batch_id)
-        return manifest.examples if manifest else 0
+
+def _replay_pending(checkpoint: Path) -> bool:
+    """True while Spark's checkpoint holds a planned batch that is not committed (a crash left
+    it), which the query replays before anything else."""
+
+    def latest(log: str) -> int:
+        return max((int(p.name) for p in (checkpoint / log).glob("[0-9]*")), default=-1)
+
+    return latest("offsets") > latest("commits")
 
 
 @contextlib.contextmanager
@@ -192,54 +196,3 @@ def _stop_requested() -> Iterator[threading.Event]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-
-
-_online_stores: dict[Config, OnlineStore] = {}
-
-
-def _online_store(config: Config) -> OnlineStore:
-    """One store (one connection pool) per Spark worker process and configuration."""
-    if config not in _online_stores:
-        _online_stores[config] = open_online_store(config)
-    return _online_stores[config]
-
-
-def _parse_records(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    for chunk in chunks:
-        rows = []
-        for key, value, partition, offset in zip(
-            chunk["key"], chunk["value"], chunk["partition"], chunk["offset"], strict=True
-        ):
-            try:
-                event = parse_event(value if value is not None else b"")
-                fields = (
-                    event.event_id,
-                    event.user_id,
-                    event.item_id,
-                    event.event_type,
-                    event.timestamp,
-                    None,
-                )
-            except InvalidEvent as exc:
-                fields = (None, None, None, None, None, str(exc))
-            rows.append((*fields, key, value, partition, offset))
-        yield pd.DataFrame(rows, columns=[c.split()[0] for c in _PARSED_SCHEMA.split(", ")])
-
-
-def _source_offsets(parsed: DataFrame) -> dict:
-    ranges = parsed.groupBy("partition").agg(
-        F.min("offset").alias("first"), F.max("offset").alias("last")
-    )
-    return {str(r.partition): [r.first, r.last] for r in ranges.collect()}
-
-
-def _append_history(config: Config, rows: Iterator) -> None:
-    store = _online_store(config)
-    batch = []
-    for row in rows:
-        batch.append((row.user_id, HistoryEntry(row.timestamp, row.event_id, row.item_id)))
-        if len(batch) >= 5000:
-            store.append_history(batch)
-            batch = []
-    if batch:
-        store.append_history(batch)

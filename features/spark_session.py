@@ -13,7 +13,6 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from streamrec.features.event_source import EventBusDataSource
-from streamrec.features.tfrecord_sink import TFRecordDataSource
 from streamrec.infra.config import Config
 
 _LOG4J = Path(__file__).with_name("log4j2.properties")
@@ -43,5 +42,4 @@ def build_spark_session(config: Config, app_name: str = "streamrec-features") ->
         .getOrCreate()
     )
     spark.dataSource.register(EventBusDataSource)
-    spark.dataSource.register(TFRecordDataSource)
     return spark

@@ -34,11 +34,127 @@ def masked_crc32c(data: bytes) -> int:
 
 
 def encode_example(features: Mapping[str, FeatureValue]) -> bytes:
-    """Serialises a tf.train.Example; str values become UTF-8 bytes, scalars one-element lists."""
-    example = tf_example_pb2.Example()
-    for name, value in features.items():
-        _fill(example.features.feature[name], name, value)
-    return example.SerializeToString()
+    """Serialises a tf.train.Example; str values become UTF-8 bytes, scalars one-element lists.
+
+    Written by hand rather than through the protobuf classes: for this fixed, shallow message
+    it is about three times faster, and features are written in the mapping's order, so equal
+    input always gives identical bytes (a rebuilt file is byte-identical). The unit tests check
+    the bytes against TensorFlow's own parser.
+    """
+    return example_of([_map_entry(name, value) for name, value in features.items()])
+
+
+def example_of(entries: Sequence[bytes]) -> bytes:
+    """The Example message holding these feature entries (see the ``*_entry`` functions)."""
+    body = b"".join(entries)
+    return b"\x0a" + _varint(len(body)) + body  # Example.features
+
+
+def feature_key(name: str) -> bytes:
+    """The leading bytes of every entry of feature ``name``; build them once per feature."""
+    data = name.encode()
+    return b"\x0a" + _varint(len(data)) + data + b"\x12"
+
+
+def string_entry(key: bytes, value: str) -> bytes:
+    """The entry of a feature holding one string, for :func:`example_of`."""
+    return _entry(key, _one_string(value))
+
+
+def int_entry(key: bytes, value: int) -> bytes:
+    return _entry(key, _ints([value]))
+
+
+def strings_entry(key: bytes, values: list[str]) -> bytes:
+    return _entry(key, _strings("", values) if values else b"\x0a\x00")
+
+
+def _map_entry(name: str, value: FeatureValue) -> bytes:
+    """One Features.feature map entry: key, then the Feature message."""
+    if isinstance(value, str):
+        feature = _one_string(value)
+    elif isinstance(value, list) and value and isinstance(value[0], str):
+        feature = _strings(name, value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        feature = _ints([value])
+    else:
+        feature = _feature(name, value)
+    return _entry(_KEYS.get(name) or _key(name), feature)
+
+
+def _entry(key: bytes, feature: bytes) -> bytes:
+    entry = key + _varint(len(feature)) + feature
+    return b"\x0a" + _varint(len(entry)) + entry
+
+
+def _key(name: str) -> bytes:
+    _KEYS[name] = key = feature_key(name)
+    return key
+
+
+def _one_string(value: str) -> bytes:
+    data = value.encode()
+    field = b"\x0a" + _varint(len(data)) + data
+    return b"\x0a" + _varint(len(field)) + field  # Feature.bytes_list with one value
+
+
+def _strings(name: str, values: list) -> bytes:
+    get = _STRING_FIELDS.get
+    try:
+        inner = b"".join([get(v) or _string_field(v) for v in values])
+    except (AttributeError, TypeError):
+        raise TypeError(_MIXED.format(name=name)) from None
+    return b"\x0a" + _varint(len(inner)) + inner  # Feature.bytes_list
+
+
+def _ints(values: Sequence[int]) -> bytes:
+    packed = b"".join([_varint(v & 0xFFFFFFFFFFFFFFFF) for v in values])
+    return b"\x1a" + _packed(packed)  # Feature.int64_list
+
+
+def _feature(name: str, value: FeatureValue) -> bytes:
+    values = value if isinstance(value, list | tuple) else (value,)
+    if all(isinstance(v, bytes | str) for v in values):
+        return _strings(name, list(values)) if values else b"\x0a\x00"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return _ints(values)
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return b"\x12" + _packed(struct.pack(f"<{len(values)}f", *values))  # Feature.float_list
+    raise TypeError(_MIXED.format(name=name))
+
+
+def _string_field(value: bytes | str) -> bytes:
+    """One length-delimited value of a BytesList. Ids repeat a lot, so fields are memoised."""
+    data = value if isinstance(value, bytes) else value.encode()
+    field = b"\x0a" + _varint(len(data)) + data
+    if len(_STRING_FIELDS) >= _STRING_FIELDS_MAX:
+        _STRING_FIELDS.clear()
+    _STRING_FIELDS[value] = field
+    return field
+
+
+def _packed(data: bytes) -> bytes:
+    """A list message with one packed repeated field 1, itself length-delimited."""
+    inner = b"\x0a" + _varint(len(data)) + data if data else b""
+    return _varint(len(inner)) + inner
+
+
+def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL[value]
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_MIXED = "feature {name!r}: values must be all bytes/str, all int or all float"
+_SMALL = [bytes([n]) for n in range(0x80)]
+_KEYS: dict[str, bytes] = {}
+_STRING_FIELDS: dict[bytes | str, bytes] = {}
+_STRING_FIELDS_MAX = 1_000_000
 
 
 def decode_example(data: bytes) -> dict[str, list]:
@@ -49,20 +165,6 @@ def decode_example(data: bytes) -> dict[str, list]:
         kind = feature.WhichOneof("kind")
         decoded[name] = list(getattr(feature, kind).value) if kind else []
     return decoded
-
-
-def _fill(feature: tf_example_pb2.Feature, name: str, value: FeatureValue) -> None:
-    values = list(value) if isinstance(value, list | tuple) else [value]
-    if all(isinstance(v, bytes | str) for v in values):
-        feature.bytes_list.value.extend(v.encode() if isinstance(v, str) else v for v in values)
-    elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        feature.int64_list.value.extend(values)
-    elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        feature.float_list.value.extend(float(v) for v in values)
-    else:
-        raise TypeError(f"feature {name!r}: values must be all bytes/str, all int or all float")
-    if not values:
-        feature.bytes_list.SetInParent()  # an empty list still records the feature as present
 
 
 def write_record(handle: BinaryIO, data: bytes) -> None:

@@ -48,7 +48,8 @@ class KafkaConfig:
 
     bootstrap: str = ""
     events_topic: str = "events"
-    dead_letter_topic: str = "events.dlq"
+    dead_letter_topic: str = "events.dlq"  # records that break the event schema, with the reason
+    late_topic: str = "events.late"  # events older than the horizon, with the reason
     partitions: int = 4
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""
@@ -98,6 +99,13 @@ class ResultCacheConfig:
 
 
 @dataclass(frozen=True)
+class EventLedgerConfig:
+    """The feature job's memory between batches: claimed event ids and partition watermarks."""
+
+    type: Literal["redis"] = "redis"
+
+
+@dataclass(frozen=True)
 class OfflineExamplesConfig:
     """Committed training examples; ``path`` must be visible to every Spark worker and trainer."""
 
@@ -118,6 +126,11 @@ class FeaturesConfig:
     history_length: int = 20
     online_history_length: int = 50
     consumer_group: str = "streamrec-features"
+    # Duplicates of an event_id are dropped within this much event time; an event older than
+    # its partition's watermark by more than this goes to the late topic instead.
+    dedup_horizon_hours: float = 24.0
+    max_events_per_batch: int = 200_000
+    trigger_seconds: float = 0.5  # how often the continuous worker looks for new events
 
 
 @dataclass(frozen=True)
@@ -146,6 +159,7 @@ class Config:
     redis: RedisConfig = field(default_factory=RedisConfig)
     online_store: OnlineStoreConfig = field(default_factory=OnlineStoreConfig)
     result_cache: ResultCacheConfig = field(default_factory=ResultCacheConfig)
+    event_ledger: EventLedgerConfig = field(default_factory=EventLedgerConfig)
     offline_examples: OfflineExamplesConfig = field(default_factory=OfflineExamplesConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)

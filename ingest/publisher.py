@@ -7,12 +7,14 @@ feature job's per-user history relies on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from tqdm import tqdm
 
 from streamrec.infra.config import Config
 from streamrec.infra.contracts.events import Event
 from streamrec.infra.stores import open_event_bus
+from streamrec.ingest.event_file import count_events, read_events
 
 
 def publish(
@@ -33,7 +35,14 @@ def publish(
         bar.close()
 
 
+def publish_file(config: Config, path: str | Path, progress: bool = False) -> int:
+    """Validates a whole JSON Lines file, then publishes it: a bad line stops it before any send."""
+    total = count_events(path)
+    open_event_bus(config).ping()
+    return publish(config, read_events(path), total=total, progress=progress)
+
+
 def _messages(events: Iterable[Event], bar: tqdm) -> Iterator[tuple[bytes, bytes]]:
     for event in events:
-        yield event.user_id.encode(), event.to_json().encode()
+        yield event.user_id.encode(), event.to_json_bytes()
         bar.update()

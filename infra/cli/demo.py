@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
-import shutil
-import socket
 import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamrec.infra.cli.stage_process import StageProcesses, stop_process
-from streamrec.infra.config import Config, render_toml
+from streamrec.infra.cli.scratch_run import ScratchRun
+from streamrec.infra.cli.stage_process import stop_process
+from streamrec.infra.config import Config
 from streamrec.infra.contracts.events import Event
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.local_stack.stack import LocalStack
@@ -76,13 +74,8 @@ def split_last_events(events: list[Event], per_user: int = 1) -> tuple[list[Even
 
 
 def run_demo(config: Config, size: DemoSize) -> dict:
-    run_dir = config.state_dir / "demo"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True)
-    demo_config = _isolated_config(config, run_dir)
-    config_file = run_dir / "streamrec.toml"
-    config_file.write_text(render_toml(demo_config))
-    stages = StageProcesses(config_file, run_dir / "logs")
+    run = ScratchRun.create(config, "demo")
+    run_dir, demo_config, stages = run.run_dir, run.config, run.stages
     timings: dict[str, float] = {}
 
     stack = LocalStack(config)
@@ -116,28 +109,6 @@ def run_demo(config: Config, size: DemoSize) -> dict:
     summary["run_dir"] = str(run_dir)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-def _isolated_config(config: Config, run_dir: Path) -> Config:
-    namespace = f"demo-{int(time.time())}"
-    return dataclasses.replace(
-        config,
-        stack=dataclasses.replace(config.stack, state_dir=str(config.state_dir)),
-        kafka=dataclasses.replace(
-            config.kafka,
-            events_topic=f"{namespace}-events",
-            dead_letter_topic=f"{namespace}-events.dlq",
-        ),
-        redis=dataclasses.replace(config.redis, key_prefix=f"streamrec-{namespace}"),
-        offline_examples=dataclasses.replace(
-            config.offline_examples, path=str(run_dir / "examples")
-        ),
-        features=dataclasses.replace(
-            config.features, checkpoint_dir=str(run_dir / "checkpoints" / "features")
-        ),
-        training=dataclasses.replace(config.training, model_dir=str(run_dir / "models")),
-        serving=dataclasses.replace(config.serving, host="127.0.0.1", port=_free_port()),
-    )
 
 
 def _dataset(size: DemoSize, run_dir: Path) -> tuple[list[Event], list[Event]]:
@@ -227,12 +198,6 @@ def _wait_serving(
 
 def _target(config: Config) -> str:
     return f"{config.serving.host}:{config.serving.port}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _say(message: str) -> None:

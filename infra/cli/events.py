@@ -52,13 +52,9 @@ def _generate(args: argparse.Namespace, config: Config) -> int:
 
 
 def _publish(args: argparse.Namespace, config: Config) -> int:
-    from streamrec.infra.stores import open_event_bus
-    from streamrec.ingest.event_file import count_events, read_events
-    from streamrec.ingest.publisher import publish
+    from streamrec.ingest.publisher import publish_file
 
-    total = count_events(args.file)  # validate everything before sending anything
-    open_event_bus(config).ping()
     show = not args.no_progress and sys.stderr.isatty()
-    sent = publish(config, read_events(args.file), total=total, progress=show)
+    sent = publish_file(config, args.file, progress=show)
     print(f"published {sent} events to {config.kafka.events_topic!r} at {config.kafka_bootstrap}")
     return 0

@@ -11,12 +11,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from streamrec.infra.cli import demo, events, features, serve, stack, train
+from streamrec.infra.cli import bench, demo, events, features, serve, stack, train
 from streamrec.infra.cli.runtime import configure_logging
 from streamrec.infra.config import Config, load_config, render_toml
 from streamrec.infra.errors import StreamrecError
 
-ROLES = (stack, events, features, train, serve, demo)
+ROLES = (stack, events, features, train, serve, demo, bench)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

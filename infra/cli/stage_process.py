@@ -90,7 +90,7 @@ def stop_process(process: subprocess.Popen, timeout: float = 15.0) -> None:
             process.wait()
     _signal_group(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _group_members(process.pid):
+    while group_members(process.pid):
         if time.monotonic() > deadline:
             _signal_group(process.pid, signal.SIGKILL)
             break
@@ -102,7 +102,7 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _group_members(pgid: int) -> list[int]:
+def group_members(pgid: int) -> list[int]:
     """Live (not zombie) processes of a process group, read from /proc."""
     members = []
     for stat in Path("/proc").glob("[0-9]*/stat"):

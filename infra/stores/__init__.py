@@ -6,6 +6,7 @@ Feast's online and offline stores do:
 
 - ``OnlineStore``, ``[online_store]``: ``redis``;
 - ``ResultCache``, ``[result_cache]``: ``redis``, or ``none`` to turn caching off;
+- ``EventLedger``, ``[event_ledger]``: ``redis``;
 - ``OfflineExamples``, ``[offline_examples]``: ``files`` (a local or shared POSIX filesystem);
 - ``EventBus``, ``[kafka]``: Kafka, the only event bus.
 
@@ -19,6 +20,7 @@ from collections.abc import Callable
 
 from streamrec.infra.config import Config
 from streamrec.infra.ports.event_bus import EventBus
+from streamrec.infra.ports.event_ledger import EventLedger
 from streamrec.infra.ports.offline_examples import OfflineExamples
 from streamrec.infra.ports.online_store import OnlineStore
 from streamrec.infra.ports.result_cache import ResultCache
@@ -42,6 +44,12 @@ def _no_result_cache(config: Config) -> ResultCache:
     return NoResultCache()
 
 
+def _redis_event_ledger(config: Config) -> EventLedger:
+    from streamrec.infra.stores.redis_event_ledger import RedisEventLedger
+
+    return RedisEventLedger(config)
+
+
 def _file_offline_examples(config: Config) -> OfflineExamples:
     from streamrec.infra.stores.file_offline_examples import FileOfflineExamples
 
@@ -53,6 +61,7 @@ RESULT_CACHES: dict[str, Callable[[Config], ResultCache]] = {
     "redis": _redis_result_cache,
     "none": _no_result_cache,
 }
+EVENT_LEDGERS: dict[str, Callable[[Config], EventLedger]] = {"redis": _redis_event_ledger}
 OFFLINE_EXAMPLES: dict[str, Callable[[Config], OfflineExamples]] = {"files": _file_offline_examples}
 
 
@@ -62,6 +71,10 @@ def open_online_store(config: Config) -> OnlineStore:
 
 def open_result_cache(config: Config) -> ResultCache:
     return RESULT_CACHES[config.result_cache.type](config)
+
+
+def open_event_ledger(config: Config) -> EventLedger:
+    return EVENT_LEDGERS[config.event_ledger.type](config)
 
 
 def open_offline_examples(config: Config) -> OfflineExamples:

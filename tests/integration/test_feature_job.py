@@ -17,6 +17,7 @@ from streamrec.features.job import FeatureJob
 from streamrec.features.tfrecord import decode_example, read_records
 from streamrec.infra.config import load_config, render_toml
 from streamrec.infra.contracts import feature_spec as spec
+from streamrec.infra.contracts.events import Event
 from streamrec.infra.local_stack.stack import LocalStack
 from streamrec.infra.stores import open_event_bus, open_offline_examples, open_online_store
 from streamrec.ingest.publisher import publish
@@ -61,9 +62,8 @@ def _examples(config):
     return found
 
 
-def _dead_letters(config):
+def _letters(config, topic):
     consumer = KafkaConsumer(bootstrap_servers=config.kafka_bootstrap, enable_auto_commit=False)
-    topic = config.kafka.dead_letter_topic
     consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
     consumer.seek_to_beginning()
     letters = []
@@ -95,7 +95,8 @@ def test_examples_history_and_dead_letters_then_only_new_events(job_config, spar
     _publish_raw(config, MALFORMED)
 
     reports = FeatureJob(config, spark).run(until_idle=True)
-    assert sum(r.events for r in reports) == len(FIRST)
+    assert sum(r.accepted for r in reports) == len(FIRST)
+    assert sum(r.events for r in reports) == len(FIRST) + len(MALFORMED)
     assert sum(r.rejected for r in reports) == len(MALFORMED)
 
     reference = _reference_histories(EVENTS, config.features.history_length)
@@ -107,7 +108,7 @@ def test_examples_history_and_dead_letters_then_only_new_events(job_config, spar
         assert example[spec.ITEM_ID] == [event.item_id.encode()]
         assert example[spec.TIMESTAMP] == [event.timestamp]
 
-    letters = _dead_letters(config)
+    letters = _letters(config, config.kafka.dead_letter_topic)
     assert len(letters) == 3
     reasons = " | ".join(sorted(letter["reason"] for letter in letters))
     assert (
@@ -137,13 +138,52 @@ def test_examples_history_and_dead_letters_then_only_new_events(job_config, spar
     # New events: only they are processed, and their history reaches back into the first run.
     publish(config, SECOND, progress=False)
     reports = FeatureJob(config, spark).run(until_idle=True)
-    assert sum(r.events for r in reports) == len(SECOND)
+    assert sum(r.accepted for r in reports) == len(SECOND)
     examples = _examples(config)
     assert set(examples) == {e.event_id for e in EVENTS}
     for event in SECOND:
         assert [h.decode() for h in examples[event.event_id][spec.HISTORY]] == reference[
             event.event_id
         ]
+
+
+def test_duplicates_across_batches_are_dropped_and_late_events_go_to_the_late_topic(
+    job_config, spark
+):
+    config = dataclasses.replace(
+        job_config, features=dataclasses.replace(job_config.features, dedup_horizon_hours=1)
+    )
+    open_event_bus(config).ensure_topic(config.kafka.late_topic)
+    publish(config, FIRST, progress=False)
+    FeatureJob(config, spark).run(until_idle=True)
+
+    newest = max(e.timestamp for e in FIRST)
+    recent = [Event(f"r-{n}", FIRST[n].user_id, "i-new", "click", newest + n) for n in range(10)]
+    publish(config, recent, progress=False)
+    FeatureJob(config, spark).run(until_idle=True)
+
+    again = recent[:5]  # the same events again, on their own partitions
+    moved = [dataclasses.replace(e, user_id=e.user_id + "-x") for e in recent[5:]]  # elsewhere
+    late = Event("late-1", FIRST[0].user_id, "i-late", "view", newest - 2 * 3_600_000)
+    fresh = [Event(f"f-{n}", FIRST[n].user_id, "i-new", "view", newest + 100 + n) for n in range(3)]
+    # Out of order but within the horizon: older than events of the previous batch.
+    out_of_order = Event("ooo", FIRST[0].user_id, "i-ooo", "view", newest - 60_000)
+    publish(config, [*again, *moved, late, *fresh, out_of_order], progress=False)
+    reports = FeatureJob(config, spark).run(until_idle=True)
+
+    assert sum(r.duplicates for r in reports) == len(again) + len(moved)
+    assert sum(r.late for r in reports) == 1
+    assert sum(r.accepted for r in reports) == len(fresh) + 1
+    examples = _examples(config)  # raises on a duplicate example
+    accepted = [*FIRST, *recent, *fresh, out_of_order]
+    assert set(examples) == {e.event_id for e in accepted}
+    reference = _reference_histories(accepted, config.features.history_length)
+    for event_id in ("ooo", *(e.event_id for e in fresh)):
+        assert [h.decode() for h in examples[event_id][spec.HISTORY]] == reference[event_id]
+
+    (letter,) = _letters(config, config.kafka.late_topic)
+    assert json.loads(letter["value"])["event_id"] == "late-1"
+    assert "more than 1h older than partition" in letter["reason"]
 
 
 def test_a_batch_replayed_after_a_crash_changes_nothing(job_config, spark):
@@ -195,14 +235,14 @@ def test_redis_down_fails_the_batch_and_loses_nothing(job_config, spark, tmp_pat
     redis_stack = LocalStack(own_redis)
     redis_stack.up()
     job = FeatureJob(config, spark)
-    original_write = job._write_examples
+    original_commit = job._commit_examples
 
-    def write_then_lose_redis(*args):
-        written = original_write(*args)
+    def commit_then_lose_redis(*args):
+        committed = original_commit(*args)
         redis_stack.down()
-        return written
+        return committed
 
-    job._write_examples = write_then_lose_redis
+    job._commit_examples = commit_then_lose_redis
     with pytest.raises(Exception, match=r"(?i)redis|connection"):
         job.run(until_idle=True)
     assert not list((Path(config.features_checkpoint_dir) / "commits").glob("[0-9]*"))

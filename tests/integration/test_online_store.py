@@ -16,9 +16,11 @@ def _store(config, capacity=3):
     return open_online_store(dataclasses.replace(config, features=features))
 
 
-def test_recent_items_are_newest_first_and_trimmed_to_capacity(config):
+def test_recent_items_are_newest_first_and_trimmed_to_capacity_on_request(config):
     store = _store(config)
     store.append_history([("u", HistoryEntry(t, f"e{t}", f"i{t}")) for t in (5, 1, 4, 2, 3)])
+    assert store.recent_items("u", 10) == ["i5", "i4", "i3", "i2", "i1"]  # not trimmed yet
+    store.trim_histories(["u", "nobody"])
     assert store.recent_items("u", 10) == ["i5", "i4", "i3"]
     assert store.recent_items("u", 2) == ["i5", "i4"]
     assert store.recent_items("nobody", 5) == []
@@ -32,10 +34,21 @@ def test_replayed_appends_change_nothing(config):
         ("v", HistoryEntry(1, "e3", "b")),
     ]
     store.append_history(batch)
-    before = store.histories(["u", "v"])
+    spans = {"u": (0, 10), "v": (0, 10)}
+    before = store.histories(spans, 5)
     store.append_history(batch)
-    assert store.histories(["u", "v"]) == before
+    assert store.histories(spans, 5) == before
     assert before["u"] == [HistoryEntry(1, "e1", "a"), HistoryEntry(2, "e2", "a")]
+
+
+def test_histories_hold_what_point_in_time_history_of_a_span_can_need(config):
+    store = _store(config, capacity=100)
+    store.append_history([("u", HistoryEntry(t, f"e{t}", f"i{t}")) for t in range(1, 21)])
+    found = store.histories({"u": (10, 15), "nobody": (1, 2)}, 3)
+    # the 3 newest before 10, then everything from 10 up to, not including, 15
+    assert [e.timestamp for e in found["u"]] == [7, 8, 9, 10, 11, 12, 13, 14]
+    assert found["u"][0] == HistoryEntry(7, "e7", "i7")
+    assert found["nobody"] == []
 
 
 def test_keys_follow_the_feature_spec(config):
@@ -56,7 +69,8 @@ def test_redis_down_is_store_unavailable_for_every_operation(config):
         store.ping()
     operations = [
         lambda: store.append_history([("u", HistoryEntry(1, "e1", "a"))]),
-        lambda: store.histories(["u"]),
+        lambda: store.trim_histories(["u"]),
+        lambda: store.histories({"u": (0, 1)}, 5),
         lambda: store.recent_items("u", 3),
     ]
     for operation in operations:

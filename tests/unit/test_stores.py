@@ -8,6 +8,7 @@ import pytest
 
 from streamrec.infra import stores
 from streamrec.infra.config import (
+    EventLedgerConfig,
     KafkaConfig,
     OfflineExamplesConfig,
     OnlineStoreConfig,
@@ -26,6 +27,7 @@ from streamrec.infra.stores.redis_connection import redis_client
     [
         (OnlineStoreConfig, stores.ONLINE_STORES),
         (ResultCacheConfig, stores.RESULT_CACHES),
+        (EventLedgerConfig, stores.EVENT_LEDGERS),
         (OfflineExamplesConfig, stores.OFFLINE_EXAMPLES),
     ],
 )

@@ -53,3 +53,22 @@ def test_tensorflow_reads_our_files_as_tf_train_example(tmp_path):
     assert example.features.feature["user_id"].bytes_list.value == [b"u1"]
     assert example.features.feature["timestamp"].int64_list.value == [17]
     assert example.features.feature["history"].bytes_list.value == [b"i2", b"i1"]
+
+
+def test_hand_written_bytes_parse_as_the_protobuf_message_with_every_value_kind():
+    import tensorflow as tf
+
+    data = encode_example(
+        {"s": ["x" * 300, ""], "i": [0, -1, 2**40], "f": [0.25, -3.0], "e": [], "one": 127}
+    )
+    feature = tf.train.Example.FromString(data).features.feature
+    assert feature["s"].bytes_list.value == [b"x" * 300, b""]
+    assert feature["i"].int64_list.value == [0, -1, 2**40]
+    assert feature["f"].float_list.value == [0.25, -3.0]
+    assert feature["e"].WhichOneof("kind") == "bytes_list" and not feature["e"].bytes_list.value
+    assert feature["one"].int64_list.value == [127]
+
+
+def test_equal_features_encode_to_identical_bytes():
+    features = {"user_id": "u1", "timestamp": 17, "history": ["i2", "i1"]}
+    assert encode_example(features) == encode_example(dict(features))

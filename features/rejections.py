@@ -1,9 +1,13 @@
-"""The dead-letter topic: every record the feature job refuses, with the reason, never dropped.
+"""Records the feature job turns away, each sent to a topic with the reason, never dropped.
 
-Each dead letter keeps the original key and carries a JSON value::
+Records that break the event schema go to the dead-letter topic; valid events older than the
+deduplication horizon go to the late topic. Both carry the original key and a JSON value::
 
     {"reason": "...", "source": {"topic": "events", "partition": 2, "offset": 1234},
      "value": "<original value>", "value_encoding": "utf-8" | "base64", "rejected_at_ms": ...}
+
+A replayed batch sends its letters again; ``source`` identifies a letter, so a consumer can
+drop the repeats.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ class RejectedRecord(NamedTuple):
     reason: str
 
 
-def dead_letter_value(record: RejectedRecord, source_topic: str) -> bytes:
+def rejection_value(record: RejectedRecord, source_topic: str) -> bytes:
     raw = record.value or b""
     try:
         value, encoding = raw.decode("utf-8"), "utf-8"
@@ -41,10 +45,10 @@ def dead_letter_value(record: RejectedRecord, source_topic: str) -> bytes:
     return json.dumps(letter, ensure_ascii=False).encode()
 
 
-def send_dead_letters(
+def send_rejections(
     bus: EventBus, topic: str, source_topic: str, records: Iterable[RejectedRecord]
 ) -> int:
     """Publishes the records and returns once the broker acknowledged all of them."""
     return bus.publish(
-        topic, ((record.key, dead_letter_value(record, source_topic)) for record in records)
+        topic, ((record.key, rejection_value(record, source_topic)) for record in records)
     )

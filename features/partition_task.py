@@ -1,0 +1,199 @@
+"""The work of one micro-batch on one Kafka partition, done in a single pass on an executor.
+
+A task receives one partition's offset range of the batch from :mod:`.event_source` (a user's
+events are all in one partition, because events are keyed by ``user_id``) and, in order:
+
+1. reads the range from the event bus, decodes and validates each record against the event
+   schema; refused records become dead letters;
+2. keeps the first record of each ``event_id`` in the batch;
+3. sends events older than the partition's watermark (the newest event time it had carried
+   before them) minus the horizon to the late topic;
+4. claims the rest in the event ledger; a lost claim is a duplicate from an earlier batch or
+   another partition, counted and dropped;
+5. builds the point-in-time examples of the accepted events and stages them as TFRecord files
+   (skipped when a replayed batch's examples are already committed);
+6. appends the accepted events to the users' histories in the online store, untrimmed;
+7. sends the dead letters and late events, waiting for the broker's acknowledgement.
+
+It returns one outcome row. The driver commits the examples and only then trims the histories
+to their capacity, so a replay of the batch still finds every entry the first attempt found.
+Every decision above depends only on the batch and on state recorded before it, so a replayed
+batch decides exactly as the first attempt did.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import pyarrow as pa
+
+from streamrec.features.example_files import StagedExampleWriter, StagedFile
+from streamrec.features.examples import point_in_time_examples
+from streamrec.features.rejections import RejectedRecord, send_rejections
+from streamrec.infra.config import Config
+from streamrec.infra.contracts.events import Event, InvalidEvent, parse_event
+from streamrec.infra.ports.event_bus import BusRecord
+from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.stores import (
+    open_event_bus,
+    open_event_ledger,
+    open_offline_examples,
+    open_online_store,
+)
+
+OUTPUT_DDL = "outcome string"
+_OUTPUT_SCHEMA = pa.schema([("outcome", pa.string())])
+_HOUR_MS = 3_600_000
+
+
+@dataclass
+class PartitionOutcome:
+    """What one task did, reported to the driver."""
+
+    partition: int
+    first_offset: int
+    last_offset: int
+    records: int = 0
+    rejected: int = 0
+    late: int = 0
+    duplicates: int = 0
+    accepted: int = 0
+    watermark: int | None = None  # after this batch
+    files: list[StagedFile] = field(default_factory=list)
+    users: list[str] = field(default_factory=list)  # whose histories grew
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> PartitionOutcome:
+        record = json.loads(text)
+        record["files"] = [StagedFile(**f) for f in record["files"]]
+        return cls(**record)
+
+
+@dataclass(frozen=True)
+class PartitionTask:
+    """The task function of one micro-batch (picklable: Spark ships it to the executors)."""
+
+    config: Config
+    batch_id: int
+    write_examples: bool
+
+    def __call__(self, ranges: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        bus = open_event_bus(self.config)
+        for batch in ranges:
+            for topic, partition, start, end in zip(*batch.to_pydict().values(), strict=True):
+                records = [r for chunk in bus.read(topic, partition, start, end) for r in chunk]
+                if records:
+                    outcome = self._process(records)
+                    yield pa.RecordBatch.from_pylist(
+                        [{"outcome": outcome.to_json()}], _OUTPUT_SCHEMA
+                    )
+
+    def _process(self, records: list[BusRecord]) -> PartitionOutcome:
+        partition = records[0].partition
+        outcome = PartitionOutcome(partition, records[0].offset, records[-1].offset, len(records))
+        events, rejected = _decode(records)
+        events, outcome.duplicates = _first_per_event_id(events)
+        events, late, outcome.watermark = self._split_late(partition, events)
+        accepted = self._claim(partition, events)
+        outcome.duplicates += len(events) - len(accepted)
+        outcome.rejected, outcome.late, outcome.accepted = len(rejected), len(late), len(accepted)
+        events = [event for event, _ in accepted]
+        if self.write_examples and events:
+            outcome.files = self._stage_examples(partition, events)
+        entries = [(e.user_id, HistoryEntry(e.timestamp, e.event_id, e.item_id)) for e in events]
+        open_online_store(self.config).append_history(entries)
+        outcome.users = list(dict.fromkeys(e.user_id for e in events))
+        kafka = self.config.kafka
+        bus = open_event_bus(self.config)
+        send_rejections(bus, kafka.dead_letter_topic, kafka.events_topic, rejected)
+        send_rejections(bus, kafka.late_topic, kafka.events_topic, late)
+        return outcome
+
+    def _split_late(
+        self, partition: int, events: list[tuple[Event, BusRecord]]
+    ) -> tuple[list[tuple[Event, BusRecord]], list[RejectedRecord], int | None]:
+        """Late: older than the partition's watermark when it arrived, minus the horizon.
+
+        The watermark is the newest event time the partition had carried before the record
+        (offset order), so a stream that replays history in time order is not late.
+        """
+        topic = self.config.kafka.events_topic
+        watermark = open_event_ledger(self.config).watermarks(topic, self.batch_id).get(partition)
+        horizon = self.config.features.dedup_horizon_hours
+        horizon_ms = int(horizon * _HOUR_MS)
+        on_time, late = [], []
+        for event, record in events:
+            if watermark is not None and event.timestamp < watermark - horizon_ms:
+                late.append(_late(record, event, watermark, horizon))
+            else:
+                on_time.append((event, record))
+                watermark = (
+                    event.timestamp if watermark is None else max(watermark, event.timestamp)
+                )
+        return on_time, late, watermark
+
+    def _claim(
+        self, partition: int, events: list[tuple[Event, BusRecord]]
+    ) -> list[tuple[Event, BusRecord]]:
+        claims = [(e.event_id, f"{self.batch_id}:{partition}:{r.offset}") for e, r in events]
+        ttl = int(self.config.features.dedup_horizon_hours * 3600 * 2)  # a margin over the horizon
+        held = open_event_ledger(self.config).claim(claims, ttl)
+        return [event for event, won in zip(events, held, strict=True) if won]
+
+    def _stage_examples(self, partition: int, events: list[Event]) -> list[StagedFile]:
+        spans: dict[str, tuple[int, int]] = {}
+        for e in events:
+            first, last = spans.get(e.user_id, (e.timestamp, e.timestamp))
+            spans[e.user_id] = (min(first, e.timestamp), max(last, e.timestamp))
+        length = self.config.features.history_length
+        prior = open_online_store(self.config).histories(spans, length)
+        examples = point_in_time_examples(events, prior, length)
+        staging = open_offline_examples(self.config).staging_dir(self.batch_id)
+        writer = StagedExampleWriter(staging, part=partition)
+        try:
+            for example in examples:
+                writer.write(example)
+        finally:
+            files = writer.close()
+        return files
+
+
+def _decode(
+    records: list[BusRecord],
+) -> tuple[list[tuple[Event, BusRecord]], list[RejectedRecord]]:
+    events, rejected = [], []
+    for record in records:
+        try:
+            events.append((parse_event(record.value if record.value is not None else b""), record))
+        except InvalidEvent as exc:
+            rejected.append(_rejected(record, str(exc)))
+    return events, rejected
+
+
+def _rejected(record: BusRecord, reason: str) -> RejectedRecord:
+    return RejectedRecord(record.key, record.value, record.partition, record.offset, reason)
+
+
+def _late(record: BusRecord, event: Event, watermark: int, horizon_hours: float) -> RejectedRecord:
+    reason = (
+        f"late: event time {event.timestamp} is more than {horizon_hours:g}h older than "
+        f"partition {record.partition}'s watermark {watermark}"
+    )
+    return _rejected(record, reason)
+
+
+def _first_per_event_id(
+    events: list[tuple[Event, BusRecord]],
+) -> tuple[list[tuple[Event, BusRecord]], int]:
+    seen: set[str] = set()
+    first = []
+    for event, record in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            first.append((event, record))
+    return first, len(events) - len(first)

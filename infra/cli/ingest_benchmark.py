@@ -1,0 +1,216 @@
+"""``streamrec bench ingest``: ingestion and the feature job, each beside raw Kafka, in one run.
+
+On this shared machine absolute rates drift from run to run, so every figure comes with its
+baseline measured minutes apart in the same run: our publisher against a bare kafka-python
+producer sending the same keyed messages with ``acks=all``, and the feature job against a bare
+kafka-python consumer reading the same topic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from streamrec.infra.cli.scratch_run import ScratchRun
+from streamrec.infra.cli.stage_process import stop_process
+from streamrec.infra.config import Config
+from streamrec.infra.contracts.events import Event
+from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.infra.stores import open_event_bus, open_online_store
+from streamrec.infra.stores.kafka_event_bus import client_settings
+from streamrec.ingest.event_file import write_events
+from streamrec.ingest.publisher import publish_file
+from streamrec.ingest.synthetic import SyntheticSpec, generate
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestBenchmark:
+    events: int = 1_000_000
+    latency_seconds: float = 20.0
+    latency_rate: int = 2000  # steady input events/s while event-to-Redis latency is measured
+
+
+def run_ingest_benchmark(config: Config, bench: IngestBenchmark, say: Callable) -> dict:
+    run = ScratchRun.create(config, "bench-ingest")
+    stack = LocalStack(config)
+    started = stack.up()
+    try:
+        return _measure(run, bench, say)
+    finally:
+        if started:
+            stack.down(only=started)
+
+
+def _measure(run: ScratchRun, bench: IngestBenchmark, say: Callable) -> dict:
+    config, n = run.config, bench.events
+    say(f"generating {n} synthetic events")
+    users = max(1000, n // 50)
+    sample = generate(SyntheticSpec(users=users, items=max(1000, n // 200), events=n, seed=1))
+    path = run.run_dir / "events.jsonl"
+    write_events(path, sample)
+    results: dict[str, object] = {"events": n}
+    say("raw kafka-python producer (keyed, acks=all)")
+    results["raw_produce_events_per_s"] = _raw_produce(config, sample)
+    say("streamrec events publish (validation included)")
+    results["publish_events_per_s"] = n / _seconds(lambda: publish_file(config, path))
+    del sample
+    say("raw kafka-python consumer")
+    results["raw_consume_events_per_s"] = _raw_consume(config, n)
+    say("feature job --until-idle (Kafka -> TFRecords + Redis)")
+    results.update(_feature_job(config, n))
+    say(f"event -> Redis latency at {bench.latency_rate} events/s")
+    results.update(_event_to_redis(run, bench))
+    results["publish_vs_raw_produce"] = (
+        results["publish_events_per_s"] / results["raw_produce_events_per_s"]
+    )
+    results["job_vs_raw_consume"] = (
+        results["job_events_per_s"] / results["raw_consume_events_per_s"]
+    )
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in results.items()}
+
+
+def _seconds(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def _raw_produce(config: Config, sample: list[Event]) -> float:
+    topic = f"{config.kafka.events_topic}-raw"
+    open_event_bus(config).ensure_topic(topic)
+    messages = [(e.user_id.encode(), e.to_json_bytes()) for e in sample]
+    producer = KafkaProducer(**client_settings(config), acks="all")
+
+    def send_all() -> None:
+        for key, value in messages:
+            producer.send(topic, key=key, value=value)
+        producer.flush()
+
+    try:
+        return len(messages) / _seconds(send_all)
+    finally:
+        producer.close()
+
+
+def _raw_consume(config: Config, expected: int) -> float:
+    consumer = KafkaConsumer(**client_settings(config), enable_auto_commit=False)
+    topic = config.kafka.events_topic
+    consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
+    consumer.seek_to_beginning()
+    seen = 0
+
+    def read_all() -> None:
+        nonlocal seen
+        while seen < expected:
+            seen += sum(len(records) for records in consumer.poll(timeout_ms=1000).values())
+
+    try:
+        return expected / _seconds(read_all)
+    finally:
+        consumer.close()
+
+
+def _feature_job(config: Config, n: int) -> dict:
+    from streamrec.features.job import FeatureJob
+    from streamrec.features.spark_session import build_spark_session
+
+    for topic in (config.kafka.dead_letter_topic, config.kafka.late_topic):
+        open_event_bus(config).ensure_topic(topic)
+    startup_started = time.perf_counter()
+    spark = build_spark_session(config, app_name="streamrec-bench")
+    startup = time.perf_counter() - startup_started
+    try:
+        job = FeatureJob(config, spark)
+        seconds = _seconds(lambda: job.run(until_idle=True))
+    finally:
+        spark.stop()
+    accepted = sum(r.accepted for r in job.reports)
+    if accepted != n:
+        raise RuntimeError(f"the feature job accepted {accepted} of {n} events")
+    return {
+        "job_events_per_s": n / seconds,
+        "job_with_spark_start_events_per_s": n / (seconds + startup),
+        "job_spark_start_s": startup,
+        "job_batches": len(job.reports),
+    }
+
+
+def _event_to_redis(run: ScratchRun, bench: IngestBenchmark) -> dict:
+    worker = run.stages.start("features-worker", ["features", "run"])
+    try:
+        probe = _LatencyProbe(run.config)
+        probe.wait_until_ready(timeout=180)
+        latencies = probe.measure(bench.latency_rate, bench.latency_seconds)
+    finally:
+        stop_process(worker)
+    latencies.sort()
+    return {
+        "event_to_redis_p50_s": statistics.median(latencies),
+        "event_to_redis_p95_s": latencies[int(0.95 * (len(latencies) - 1))],
+        "event_to_redis_samples": len(latencies),
+    }
+
+
+class _LatencyProbe:
+    """Sends a steady stream plus probe events, and times each probe until it is in Redis."""
+
+    def __init__(self, config: Config) -> None:
+        self.topic = config.kafka.events_topic
+        self.producer = KafkaProducer(**client_settings(config), acks="all", linger_ms=0)
+        self.store = open_online_store(config)
+        self.run_id = uuid.uuid4().hex[:8]
+        self.sent: dict[str, float] = {}
+        self.seen: dict[str, float] = {}
+
+    def wait_until_ready(self, timeout: float) -> None:
+        """Waits for the worker's first batch, so Spark's start-up is not counted."""
+        user = self._send_probe()
+        deadline = time.monotonic() + timeout
+        while not self.store.recent_items(user, 1):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the feature worker processed nothing within the timeout")
+            time.sleep(0.1)
+        self.sent.clear()
+
+    def measure(self, rate: int, seconds: float) -> list[float]:
+        stop = threading.Event()
+        watcher = threading.Thread(target=self._watch, args=(stop,), daemon=True)
+        watcher.start()
+        tick, sent, started = 0.01, 0, time.monotonic()
+        last_probe = started
+        while (now := time.monotonic()) - started < seconds:
+            while sent < rate * (now - started):  # keep to the rate, whatever sleep() does
+                sent += 1
+                self._send(f"load-{self.run_id}-{sent % 5000}", sent)
+            if now - last_probe >= 0.1:  # ten probes a second
+                self._send_probe()
+                last_probe = now
+            time.sleep(tick)
+        self.producer.flush()
+        time.sleep(3)  # the last probes' batch
+        stop.set()
+        watcher.join()
+        return [self.seen[user] - sent for user, sent in self.sent.items() if user in self.seen]
+
+    def _send_probe(self) -> str:
+        user = f"probe-{self.run_id}-{len(self.sent)}"
+        self.sent[user] = time.monotonic()
+        self._send(user, len(self.sent))
+        return user
+
+    def _send(self, user: str, n: int) -> None:
+        event = Event(f"{user}-{n}", user, f"i-{n % 1000}", "view", int(time.time() * 1000))
+        self.producer.send(self.topic, key=user.encode(), value=event.to_json_bytes())
+
+    def _watch(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            for user in [u for u in list(self.sent) if u not in self.seen]:
+                if self.store.recent_items(user, 1):
+                    self.seen[user] = time.monotonic()
+            time.sleep(0.005)
