@@ -29,7 +29,7 @@ proto: $(STAMP)
 	rm -rf $(PROTO_ROOT) && mkdir -p $(PROTO_ROOT)/streamrec
 	ln -s $(CURDIR)/infra $(CURDIR)/features $(PROTO_ROOT)/streamrec/
 	cd $(PROTO_ROOT) && $(CURDIR)/$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. \
-		--grpc_python_out=. streamrec/infra/contracts/recommend.proto
+		--grpc_python_out=. streamrec/infra/contracts/recommend.proto streamrec/infra/contracts/ingest.proto
 	cd $(PROTO_ROOT) && $(CURDIR)/$(BIN)/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. \
 		streamrec/features/tf_example.proto
 	rm -rf $(PROTO_ROOT)

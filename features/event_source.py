@@ -30,6 +30,7 @@ from streamrec.infra.stores import open_event_bus
 
 SOURCE_NAME = "streamrec-events"
 SCHEMA = "topic string, partition int, start_offset long, end_offset long"
+MIN_EVENTS_PER_TASK = 20_000
 
 
 def source_options(config: Config) -> dict[str, str]:
@@ -40,10 +41,12 @@ def source_options(config: Config) -> dict[str, str]:
     }
 
 
-class OffsetRange(InputPartition):
-    def __init__(self, topic: str, partition: int, start: int, end: int) -> None:
-        super().__init__((topic, partition, start, end))
-        self.topic, self.partition, self.start, self.end = topic, partition, start, end
+class OffsetRanges(InputPartition):
+    """The ranges one task processes: ``(topic, partition, start, end)`` each."""
+
+    def __init__(self, ranges: list[tuple[str, int, int, int]]) -> None:
+        super().__init__(ranges)
+        self.ranges = ranges
 
 
 class EventBusDataSource(DataSource):
@@ -79,15 +82,32 @@ class EventStreamReader(DataSourceStreamReader):
             return capped_offsets(start, latest, limit.max_rows)
         return {p: max(end, start.get(p, 0)) for p, end in latest.items()}
 
-    def partitions(self, start: dict, end: dict) -> list[OffsetRange]:
-        return [
-            OffsetRange(self.topic, int(p), start.get(p, 0), stop)
+    def partitions(self, start: dict, end: dict) -> list[OffsetRanges]:
+        ranges = [
+            (self.topic, int(p), start.get(p, 0), stop)
             for p, stop in sorted(end.items(), key=lambda kv: int(kv[0]))
             if stop > start.get(p, 0)
         ]
+        return [OffsetRanges(group) for group in group_ranges(ranges, MIN_EVENTS_PER_TASK)]
 
-    def read(self, partition: OffsetRange) -> Iterator[tuple]:
-        yield partition.topic, partition.partition, partition.start, partition.end
+    def read(self, partition: OffsetRanges) -> Iterator[tuple]:
+        yield from partition.ranges
+
+
+def group_ranges(ranges: list[tuple], min_events: int) -> list[list[tuple]]:
+    """Ranges dealt into as many tasks as hold ``min_events`` each, at least one, at most one
+    per range: a small batch in one task, a large one spread over every partition.
+
+    Spark spends about 0.1 s on each task of a batch whatever its size, which decides the
+    event-to-Redis latency of the continuous worker. The grouping depends only on the ranges,
+    so a replayed batch is grouped the same way.
+    """
+    total = sum(end - start for _, _, start, end in ranges)
+    tasks = max(1, min(len(ranges), total // min_events))
+    groups: list[list[tuple]] = [[] for _ in range(tasks)]
+    for index, offset_range in enumerate(ranges):
+        groups[index % tasks].append(offset_range)
+    return groups
 
 
 def capped_offsets(start: dict, latest: dict, max_events: int) -> dict:

@@ -58,6 +58,7 @@ class KafkaConfig:
     ssl_cafile: str = ""  # PEM file of the CA that signed the brokers' certificates
     request_timeout_ms: int = 15_000
     connect_timeout_ms: int = 5_000  # how long a new client may try to reach any broker
+    delivery_timeout_ms: int = 120_000  # how long a sent message may be retried before it fails
 
     def __post_init__(self) -> None:
         sasl = self.security_protocol.startswith("SASL_")
@@ -65,6 +66,11 @@ class KafkaConfig:
             raise ValueError(
                 f"security_protocol {self.security_protocol} needs sasl_mechanism, "
                 "sasl_username and sasl_password"
+            )
+        if self.delivery_timeout_ms < self.request_timeout_ms + 100:
+            raise ValueError(
+                f"delivery_timeout_ms ({self.delivery_timeout_ms}) must exceed request_timeout_ms "
+                f"({self.request_timeout_ms}) by 100 or more: a send needs time for one request"
             )
         if not sasl and self.sasl_mechanism:
             raise ValueError(
@@ -145,6 +151,18 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    """The event API server (gRPC ``LogEvents``) for backends that do not write to Kafka."""
+
+    host: str = "127.0.0.1"
+    port: int = 50052
+    workers: int = 8
+    max_events_per_request: int = 1000
+    max_request_bytes: int = 4 * 1024 * 1024
+    ack_timeout_seconds: float = 30.0  # used when the caller set no deadline
+
+
+@dataclass(frozen=True)
 class ServingConfig:
     host: str = "127.0.0.1"
     port: int = 50051
@@ -162,6 +180,7 @@ class Config:
     event_ledger: EventLedgerConfig = field(default_factory=EventLedgerConfig)
     offline_examples: OfflineExamplesConfig = field(default_factory=OfflineExamplesConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     serving: ServingConfig = field(default_factory=ServingConfig)

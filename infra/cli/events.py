@@ -1,4 +1,4 @@
-"""``streamrec events generate | publish``: synthetic streams, and event files sent to Kafka."""
+"""``streamrec events generate | publish | serve``: synthetic streams, files, the event API."""
 
 from __future__ import annotations
 
@@ -30,6 +30,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     publish.add_argument("--no-progress", action="store_true")
     publish.set_defaults(handler=_publish)
 
+    serve = actions.add_parser(
+        "serve", help="run the event API server (gRPC LogEvents) for backends without Kafka"
+    )
+    serve.set_defaults(handler=_serve)
+
 
 def _generate(args: argparse.Namespace, config: Config) -> int:
     from streamrec.ingest.event_file import write_events
@@ -57,4 +62,11 @@ def _publish(args: argparse.Namespace, config: Config) -> int:
     show = not args.no_progress and sys.stderr.isatty()
     sent = publish_file(config, args.file, progress=show)
     print(f"published {sent} events to {config.kafka.events_topic!r} at {config.kafka_bootstrap}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, config: Config) -> int:
+    from streamrec.ingest.event_service import serve_forever
+
+    serve_forever(config)
     return 0

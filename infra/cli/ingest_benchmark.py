@@ -24,6 +24,7 @@ from streamrec.infra.contracts.events import Event
 from streamrec.infra.local_stack.stack import LocalStack
 from streamrec.infra.stores import open_event_bus, open_online_store
 from streamrec.infra.stores.kafka_event_bus import client_settings
+from streamrec.ingest import EventProducer
 from streamrec.ingest.event_file import write_events
 from streamrec.ingest.publisher import publish_file
 from streamrec.ingest.synthetic import SyntheticSpec, generate
@@ -59,6 +60,8 @@ def _measure(run: ScratchRun, bench: IngestBenchmark, say: Callable) -> dict:
     results["raw_produce_events_per_s"] = _raw_produce(config, sample)
     say("streamrec events publish (validation included)")
     results["publish_events_per_s"] = n / _seconds(lambda: publish_file(config, path))
+    say("EventProducer client (validation included)")
+    results["producer_client_events_per_s"] = _producer_client(config, sample)
     del sample
     say("raw kafka-python consumer")
     results["raw_consume_events_per_s"] = _raw_consume(config, n)
@@ -66,9 +69,10 @@ def _measure(run: ScratchRun, bench: IngestBenchmark, say: Callable) -> dict:
     results.update(_feature_job(config, n))
     say(f"event -> Redis latency at {bench.latency_rate} events/s")
     results.update(_event_to_redis(run, bench))
-    results["publish_vs_raw_produce"] = (
-        results["publish_events_per_s"] / results["raw_produce_events_per_s"]
-    )
+    for name in ("publish", "producer_client"):
+        results[f"{name}_vs_raw_produce"] = (
+            results[f"{name}_events_per_s"] / results["raw_produce_events_per_s"]
+        )
     results["job_vs_raw_consume"] = (
         results["job_events_per_s"] / results["raw_consume_events_per_s"]
     )
@@ -96,6 +100,20 @@ def _raw_produce(config: Config, sample: list[Event]) -> float:
         return len(messages) / _seconds(send_all)
     finally:
         producer.close()
+
+
+def _producer_client(config: Config, sample: list[Event]) -> float:
+    topic = f"{config.kafka.events_topic}-client"
+
+    def send_all() -> None:
+        with EventProducer(config, topic=topic) as producer:
+            for event in sample:
+                producer.send(event)
+            failed = producer.flush()
+        if failed:
+            raise RuntimeError(f"{len(failed)} events were not acknowledged")
+
+    return len(sample) / _seconds(send_all)
 
 
 def _raw_consume(config: Config, expected: int) -> float:

@@ -25,6 +25,33 @@ class TopicNotFound(StoreUnavailable):
     """The topic does not exist (yet): nothing was ever published to it."""
 
 
+class Delivery(Protocol):
+    """The outcome of one sent message, known once the broker has answered for it.
+
+    Lighter than a ``concurrent.futures.Future``, whose lock and condition cost as much as
+    sending the message.
+    """
+
+    def wait(self, timeout_seconds: float | None = None) -> bool:
+        """Waits for the outcome (at most ``timeout_seconds``); True once it is known."""
+
+    def failure(self) -> StoreUnavailable | None:
+        """Why the message was not acknowledged; None if it was, or if that is not known yet."""
+
+
+class BusProducer(Protocol):
+    """Sends messages to one topic in batches, keeping each key's messages in order."""
+
+    def send(self, key: bytes | None, value: bytes) -> Delivery:
+        """Queues a message; its delivery says when the broker acknowledged it, or why not."""
+
+    def flush(self, timeout_seconds: float) -> None:
+        """Waits until every queued message is acknowledged or has failed."""
+
+    def close(self) -> None:
+        """Flushes, then releases the connection."""
+
+
 class EventBus(Protocol):
     """Raises :class:`~streamrec.infra.errors.StoreUnavailable` when the bus cannot answer."""
 
@@ -39,6 +66,9 @@ class EventBus(Protocol):
 
     def read(self, topic: str, partition: int, start: int, end: int) -> Iterator[list[BusRecord]]:
         """The records of one partition in ``[start, end)``, in offset order, in chunks."""
+
+    def producer(self, topic: str) -> BusProducer:
+        """A producer for ``topic``, for callers that need each message's outcome."""
 
     def publish(self, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
         """Sends ``(key, value)`` messages and returns once every one is acknowledged.

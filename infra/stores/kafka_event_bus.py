@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -17,13 +18,27 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.future import Future as KafkaFuture
 from kafka.structs import OffsetAndMetadata
 
 from streamrec.infra.config import Config
 from streamrec.infra.errors import StoreUnavailable
 from streamrec.infra.ports.event_bus import BusRecord, TopicNotFound
 
+# acks=all, retried with backoff until delivery_timeout_ms, in order per key. kafka-python
+# turns idempotence on where the broker supports it (0.11 and later), so a retried send is not
+# written twice; one request in flight keeps a key's messages in order even where it does not.
+# Batches of up to 256 KiB, held at most 5 ms, gave 1.6x the defaults' throughput here.
+_PRODUCER = {
+    "acks": "all",
+    "linger_ms": 5,
+    "batch_size": 256 * 1024,
+    "retry_backoff_ms": 100,
+    "max_in_flight_requests_per_connection": 1,
+}
 _CHUNK = 4096
+_IDLE_CONSUMERS: dict[str, list[KafkaConsumer]] = {}
+_POOL_LOCK = threading.Lock()
 _STALL_SECONDS = 60.0
 _FLUSH_SECONDS = 60.0
 
@@ -114,29 +129,30 @@ class KafkaEventBus:
                 if chunk:
                     yield chunk
 
+    def producer(self, topic: str) -> KafkaBusProducer:
+        settings = {**_PRODUCER, "delivery_timeout_ms": self._config.kafka.delivery_timeout_ms}
+        return KafkaBusProducer(
+            self._connected(KafkaProducer, "starting a producer", **settings), topic
+        )
+
     def publish(self, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
-        failures: list[BaseException] = []
-        sent = 0
+        deliveries: list[_KafkaDelivery] = []
         producer = None  # created on the first message: most dead-letter batches are empty
-        with self._kafka_errors(f"publishing to {topic!r}"):
-            try:
-                for key, value in messages:
-                    producer = producer or self._producer()
-                    producer.send(topic, key=key, value=value).add_errback(failures.append)
-                    sent += 1
-                if producer is not None:
-                    producer.flush(timeout=_FLUSH_SECONDS)
-            except KafkaError as exc:
-                failures.append(exc)
-            finally:
-                if producer is not None:
-                    producer.close(timeout=10)
+        try:
+            for key, value in messages:
+                producer = producer or self.producer(topic)
+                deliveries.append(producer.send(key, value))
+        finally:
+            if producer is not None:
+                producer.close()
+        failures = [d.failure() for d in deliveries if not d.wait(0) or d.failure() is not None]
         if failures:
+            sent = len(deliveries)
             raise StoreUnavailable(
                 f"{len(failures)} of {sent} messages to {topic!r} were not acknowledged by Kafka "
                 f"({failures[0]}); {sent - len(failures)} were published"
             )
-        return sent
+        return len(deliveries)
 
     def commit_offsets(self, group: str, topic: str, offsets: Mapping[int, int]) -> None:
         commit = {
@@ -157,33 +173,28 @@ class KafkaEventBus:
             found = {p: consumer.committed(TopicPartition(topic, p)) for p in partitions}
         return {p: offset for p, offset in found.items() if offset is not None}
 
-    def _producer(self) -> KafkaProducer:
-        """acks=all, retried with backoff until ``delivery_timeout_ms``, in order per key.
-
-        kafka-python turns idempotence on where the broker supports it (0.11 and later), so a
-        retried send is not written twice; one request in flight keeps a key's messages in
-        order even where it does not. Batches of up to 256 KiB, held at most 5 ms, give about
-        1.6x the throughput of the defaults here.
-        """
-        return self._connected(
-            KafkaProducer,
-            "starting a producer",
-            acks="all",
-            linger_ms=5,
-            batch_size=256 * 1024,
-            retry_backoff_ms=100,
-            max_in_flight_requests_per_connection=1,
-        )
-
     @contextlib.contextmanager
     def _consumer(self, **overrides: Any) -> Iterator[KafkaConsumer]:
-        consumer = self._connected(
-            KafkaConsumer, "starting a consumer", **{"enable_auto_commit": False, **overrides}
-        )
+        """A consumer from this process's pool, returned after a clean use.
+
+        The feature job plans every micro-batch with ``end_offsets`` and reads each range with
+        ``read``; connecting a new consumer for each took longer than the work itself.
+        """
+        key = repr(sorted({**self._settings, **overrides}.items()))
+        with _POOL_LOCK:
+            idle = _IDLE_CONSUMERS.setdefault(key, [])
+            consumer = idle.pop() if idle else None
+        if consumer is None:
+            settings = {"enable_auto_commit": False, **overrides}
+            consumer = self._connected(KafkaConsumer, "starting a consumer", **settings)
         try:
             yield consumer
-        finally:
-            consumer.close()
+        except BaseException:
+            consumer.close()  # its state is unknown: never reuse it
+            raise
+        consumer.unsubscribe()
+        with _POOL_LOCK:
+            _IDLE_CONSUMERS[key].append(consumer)
 
     def _connected(self, client: type, doing: str, **overrides: Any) -> Any:
         """A new kafka-python client; failing to reach any broker means Kafka is unreachable."""
@@ -206,6 +217,63 @@ class KafkaEventBus:
             raise StoreUnavailable(
                 f"Kafka at {self._config.kafka_bootstrap} failed {doing}: {exc!r}"
             ) from None
+
+
+class KafkaBusProducer:
+    """A kafka-python producer for one topic, reporting failures as StoreUnavailable."""
+
+    def __init__(self, producer: KafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+
+    def send(self, key: bytes | None, value: bytes) -> _KafkaDelivery:
+        try:
+            return _KafkaDelivery(
+                self._producer.send(self._topic, key=key, value=value), self._topic
+            )
+        except (KafkaError, OSError) as exc:
+            return _KafkaDelivery(_failed(exc), self._topic)
+
+    def flush(self, timeout_seconds: float) -> None:
+        try:
+            self._producer.flush(timeout=timeout_seconds)
+        except (KafkaError, OSError) as exc:
+            raise StoreUnavailable(
+                f"Kafka did not take every message to {self._topic!r}: {exc!r}"
+            ) from None
+
+    def close(self) -> None:
+        try:
+            self.flush(_FLUSH_SECONDS)
+        finally:
+            self._producer.close(timeout=10)
+
+
+class _KafkaDelivery:
+    __slots__ = ("_future", "_topic")
+
+    def __init__(self, future: KafkaFuture, topic: str) -> None:
+        self._future = future
+        self._topic = topic
+
+    def wait(self, timeout_seconds: float | None = None) -> bool:
+        if not self._future.is_done:
+            with contextlib.suppress(KafkaError):  # a failure is read from the future below
+                self._future.get(timeout=timeout_seconds)
+        return self._future.is_done
+
+    def failure(self) -> StoreUnavailable | None:
+        if not self._future.is_done or self._future.exception is None:
+            return None
+        return StoreUnavailable(
+            f"Kafka did not acknowledge a message to {self._topic!r}: {self._future.exception!r}"
+        )
+
+
+def _failed(exc: BaseException) -> KafkaFuture:
+    future = KafkaFuture()
+    future.failure(exc)
+    return future
 
 
 def _high_watermark(consumer: KafkaConsumer, tp: TopicPartition, listed_end: int) -> int:

@@ -113,6 +113,10 @@ def test_sections_with_underscores_take_environment_overrides():
             {"STREAMREC_KAFKA_SASL_MECHANISM": "PLAIN"},
             "does not use SASL (use SASL_SSL or SASL_PLAINTEXT)",
         ),
+        (
+            {"STREAMREC_KAFKA_DELIVERY_TIMEOUT_MS": "1000"},
+            "delivery_timeout_ms (1000) must exceed request_timeout_ms (15000)",
+        ),
     ],
 )
 def test_invalid_choices_and_combinations_are_one_line_errors(environ, message):

@@ -18,6 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
             ["recommend_pb2.py", "recommend_pb2.pyi", "recommend_pb2_grpc.py"],
             True,
         ),
+        (
+            "infra/contracts/ingest.proto",
+            ["ingest_pb2.py", "ingest_pb2.pyi", "ingest_pb2_grpc.py"],
+            True,
+        ),
         ("features/tf_example.proto", ["tf_example_pb2.py", "tf_example_pb2.pyi"], False),
     ],
 )
