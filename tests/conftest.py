@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +11,18 @@ from streamrec.infra.cli.runtime import prepare_tensorflow
 
 # Before any test module imports TensorFlow, as every entry point does: TFRS needs tf-keras.
 prepare_tensorflow()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+RETAIL_EXCERPT = ROOT / "tests" / "fixtures" / "online-retail-2010-12-excerpt.csv"
+
+
+def shared_dataset(name: str) -> Path:
+    """A file of ../shared/datasets (see its README); the test is skipped where it is absent."""
+    for folder in (ROOT.parent / "shared" / "datasets", Path("/work/shared/datasets")):
+        if (folder / name).is_file():
+            return folder / name
+    pytest.skip(f"{name} is not in ../shared/datasets on this machine")
 
 
 def free_port() -> int:

@@ -7,6 +7,7 @@ import sys
 
 from streamrec.infra.config import Config
 from streamrec.infra.errors import StreamrecError
+from streamrec.infra.stores import open_event_bus
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -29,6 +30,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     publish.add_argument("file", metavar="FILE")
     publish.add_argument("--no-progress", action="store_true")
     publish.set_defaults(handler=_publish)
+
+    add_import_command(actions)
 
     serve = actions.add_parser(
         "serve", help="run the event API server (gRPC LogEvents) for backends without Kafka"
@@ -63,6 +66,76 @@ def _publish(args: argparse.Namespace, config: Config) -> int:
     sent = publish_file(config, args.file, progress=show)
     print(f"published {sent} events to {config.kafka.events_topic!r} at {config.kafka_bootstrap}")
     return 0
+
+
+def add_import_command(actions: argparse._SubParsersAction) -> None:
+    imports = actions.add_parser(
+        "import", help="publish history from a CSV, JSON Lines or Parquet file (gzip or plain)"
+    )
+    imports.add_argument("file", metavar="FILE")
+    imports.add_argument("--format", choices=("csv", "jsonl", "parquet"), required=True)
+    imports.add_argument(
+        "--map",
+        required=True,
+        metavar="FIELD=COL,...",
+        help="user_id=COL,item_id=COL,timestamp=COL[,event_type=COL]",
+    )
+    imports.add_argument("--event-type", help="the event type of every row (or map a column)")
+    imports.add_argument(
+        "--timestamp-format",
+        default="iso",
+        help="iso (default), epoch_ms, epoch_s or a strptime pattern such as '%%d/%%m/%%Y %%H:%%M'",
+    )
+    imports.add_argument("--event-id-from", metavar="COLS", help="columns that identify a row")
+    imports.add_argument(
+        "--where", action="append", default=[], metavar="EXPR", help="keep rows where COL OP VALUE"
+    )
+    imports.add_argument("--encoding", default="utf-8", help="text encoding (default utf-8)")
+    imports.add_argument("--report", metavar="FILE", help="rejected rows (JSON Lines)")
+    imports.set_defaults(handler=_import)
+
+
+def _import(args: argparse.Namespace, config: Config) -> int:
+    import json
+    from pathlib import Path
+
+    from streamrec.ingest.importer import import_file
+    from streamrec.ingest.row_mapping import RowFilter, RowMapping
+    from streamrec.ingest.tabular_files import TabularFile
+
+    mapping = RowMapping(
+        columns=_pairs(args.map),
+        event_type=args.event_type,
+        timestamp_format=args.timestamp_format,
+        event_id_from=tuple(c for c in (args.event_id_from or "").split(",") if c),
+        where=tuple(RowFilter.parse(text) for text in args.where),
+    )
+    source = TabularFile(args.file, args.format, args.encoding)
+    name = Path(args.file).name.split(".")[0]
+    report_file = (
+        Path(args.report)
+        if args.report
+        else config.state_dir / "imports" / f"{name}.rejected.jsonl"
+    )
+    open_event_bus(config).ping()
+    show = _progress if sys.stderr.isatty() else (lambda _: None)
+    report = import_file(config, source, mapping, report_file, progress=show)
+    print(json.dumps(report.summary()))
+    return 0
+
+
+def _pairs(text: str) -> dict[str, str]:
+    pairs = {}
+    for part in text.split(","):
+        field, equals, column = part.partition("=")
+        if not equals or not field.strip() or not column.strip():
+            raise StreamrecError(f"--map {text!r}: expected FIELD=COLUMN pairs separated by commas")
+        pairs[field.strip()] = column.strip()
+    return pairs
+
+
+def _progress(report: object) -> None:
+    print(f"  {report.rows} rows, {report.imported} events so far", file=sys.stderr, flush=True)
 
 
 def _serve(args: argparse.Namespace, config: Config) -> int:

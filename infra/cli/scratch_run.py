@@ -48,6 +48,7 @@ def _isolated(config: Config, run_dir: Path, namespace: str) -> Config:
             events_topic=f"{namespace}-events",
             dead_letter_topic=f"{namespace}-events.dlq",
             late_topic=f"{namespace}-events.late",
+            imports_topic=f"{namespace}-events.imports",
         ),
         redis=dataclasses.replace(config.redis, key_prefix=f"streamrec-{namespace}"),
         offline_examples=dataclasses.replace(

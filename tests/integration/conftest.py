@@ -43,7 +43,11 @@ def config(stack, tmp_path) -> Config:
     return dataclasses.replace(
         stack,
         kafka=dataclasses.replace(
-            stack.kafka, events_topic=f"{name}-events", dead_letter_topic=f"{name}-dlq"
+            stack.kafka,
+            events_topic=f"{name}-events",
+            dead_letter_topic=f"{name}-dlq",
+            late_topic=f"{name}-late",
+            imports_topic=f"{name}-imports",
         ),
         redis=dataclasses.replace(stack.redis, key_prefix=f"test-{name}"),
         offline_examples=dataclasses.replace(
