@@ -6,7 +6,8 @@ route late events, build and stage examples), then, on the driver, in this order
 
 1. commit the staged examples through the offline-examples port (the batch manifest);
 2. trim the histories that grew to their capacity;
-3. record the partitions' watermarks in the event ledger;
+3. record the partitions' watermarks in the event ledger, and slide the item popularity
+   windows to the newest of them;
 4. commit the batch's end offsets to the consumer group ``features.consumer_group``.
 
 Only when all of it is durable does Spark record the batch in its checkpoint, so the next run
@@ -34,6 +35,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from streamrec.features.event_source import SOURCE_NAME, source_options
+from streamrec.features.metrics import FeatureJobMetrics
 from streamrec.features.partition_task import OUTPUT_DDL, PartitionOutcome, PartitionTask
 from streamrec.infra.config import Config
 from streamrec.infra.contracts.feature_spec import BatchManifest
@@ -71,9 +73,12 @@ class BatchReport:
 class FeatureJob:
     """The feature-worker role: one streaming query over the events topic."""
 
-    def __init__(self, config: Config, spark: SparkSession) -> None:
+    def __init__(
+        self, config: Config, spark: SparkSession, metrics: FeatureJobMetrics | None = None
+    ) -> None:
         self.config = config
         self.spark = spark
+        self.metrics = metrics
         self.bus = open_event_bus(config)
         self.examples = open_offline_examples(config)
         self.online_store = open_online_store(config)
@@ -134,6 +139,9 @@ class FeatureJob:
             topic = self.config.kafka.events_topic
             watermarks = {o.partition: o.watermark for o in outcomes if o.watermark is not None}
             self.ledger.record_watermarks(topic, batch_id, watermarks)
+            newest = max(self.ledger.watermarks(topic, batch_id + 1).values(), default=None)
+            if newest is not None:
+                self.online_store.advance_item_windows(newest)
             ends = {o.partition: o.last_offset + 1 for o in outcomes}
             self.bus.commit_offsets(self.config.features.consumer_group, topic, ends)
         report = BatchReport(
@@ -150,6 +158,22 @@ class FeatureJob:
         self.reports.append(report)
         log.info("%s; phases %s", report.describe(), phases)
         print(report.describe(), flush=True)
+        if self.metrics is not None:
+            self._record_metrics(report, outcomes)
+
+    def _record_metrics(self, report: BatchReport, outcomes: list[PartitionOutcome]) -> None:
+        counts = {
+            "accepted": report.accepted,
+            "rejected": report.rejected,
+            "late": report.late,
+            "duplicate": report.duplicates,
+        }
+        latencies = [s for outcome in outcomes for s in outcome.publish_to_redis_seconds]
+        self.metrics.record_batch(counts, report.examples, report.seconds, report.phases, latencies)
+        group, topic = self.config.features.consumer_group, self.config.kafka.events_topic
+        self.metrics.record_lag(
+            self.bus.end_offsets(topic), self.bus.committed_offsets(group, topic)
+        )
 
     def _commit_examples(self, batch_id: int, outcomes: list[PartitionOutcome]) -> BatchManifest:
         staged = [file for outcome in outcomes for file in outcome.files]

@@ -12,7 +12,9 @@ events are all in one partition, because events are keyed by ``user_id``) and, i
    another partition, counted and dropped;
 5. builds the point-in-time examples of the accepted events and stages them as TFRecord files
    (skipped when a replayed batch's examples are already committed);
-6. appends the accepted events to the users' histories in the online store, untrimmed;
+6. appends the accepted events to the users' histories in the online store, untrimmed, and
+   counts them into the item popularity windows and frequencies (once per batch and
+   partition, so a replay does not count them again);
 7. sends the dead letters and late events, waiting for the broker's acknowledgement.
 
 It returns one outcome row. The driver commits the examples and only then trims the histories
@@ -24,6 +26,7 @@ batch decides exactly as the first attempt did.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
@@ -35,7 +38,7 @@ from streamrec.features.rejections import RejectedRecord, send_rejections
 from streamrec.infra.config import Config
 from streamrec.infra.contracts.events import Event, InvalidEvent, parse_event
 from streamrec.infra.ports.event_bus import BusRecord
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent
 from streamrec.infra.stores import (
     open_event_bus,
     open_event_ledger,
@@ -63,6 +66,8 @@ class PartitionOutcome:
     watermark: int | None = None  # after this batch
     files: list[StagedFile] = field(default_factory=list)
     users: list[str] = field(default_factory=list)  # whose histories grew
+    # Seconds from publish (the Kafka record's time) to the history append, for a sample.
+    publish_to_redis_seconds: list[float] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -106,7 +111,11 @@ class PartitionTask:
         if self.write_examples and events:
             outcome.files = self._stage_examples(partition, events)
         entries = [(e.user_id, HistoryEntry(e.timestamp, e.event_id, e.item_id)) for e in events]
-        open_online_store(self.config).append_history(entries)
+        online_store = open_online_store(self.config)
+        online_store.append_history(entries)
+        outcome.publish_to_redis_seconds = _latency_sample([r for _, r in accepted])
+        once = f"{self.config.kafka.events_topic}:{self.batch_id}:{partition}"
+        online_store.add_item_events(once, [ItemEvent(e.item_id, e.timestamp) for e in events])
         outcome.users = list(dict.fromkeys(e.user_id for e in events))
         kafka = self.config.kafka
         bus = open_event_bus(self.config)
@@ -177,6 +186,13 @@ def _decode(
 
 def _rejected(record: BusRecord, reason: str) -> RejectedRecord:
     return RejectedRecord(record.key, record.value, record.partition, record.offset, reason)
+
+
+def _latency_sample(records: list[BusRecord], size: int = 200) -> list[float]:
+    """Seconds since each record was published, for up to ``size`` records spread evenly."""
+    now_ms = time.time() * 1000
+    step = max(1, len(records) // size)
+    return [round((now_ms - r.timestamp) / 1000, 4) for r in records[::step][:size]]
 
 
 def _late(record: BusRecord, event: Event, watermark: int, horizon_hours: float) -> RejectedRecord:

@@ -138,6 +138,25 @@ class FeaturesConfig:
     dedup_horizon_hours: float = 24.0
     max_events_per_batch: int = 200_000
     trigger_seconds: float = 0.5  # how often the continuous worker looks for new events
+    metrics_port: int = 9108  # Prometheus /metrics of the feature worker; 0 turns it off
+    popularity_windows: str = "1h,1d,7d"  # sliding event-time windows of item counts
+    frequency_half_life_hours: float = 24.0  # of the decayed item counts behind logQ
+
+    def __post_init__(self) -> None:
+        self.window_lengths_ms()  # a malformed window is a config error, found at start
+
+    def window_lengths_ms(self) -> dict[str, int]:
+        """The popularity windows by name ("1h"), in ms: a number and a unit, m, h or d."""
+        units = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
+        windows = {}
+        for name in (part.strip() for part in self.popularity_windows.split(",")):
+            number, unit = name[:-1], name[-1:]
+            if not number.isdigit() or unit not in units or int(number) == 0:
+                raise ValueError(
+                    f"popularity_windows: {name!r} is not a duration like 30m, 1h or 7d"
+                )
+            windows[name] = int(number) * units[unit]
+        return windows
 
 
 @dataclass(frozen=True)

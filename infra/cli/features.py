@@ -39,11 +39,15 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         bus.ensure_topic(topic)
 
     from streamrec.features.job import FeatureJob
+    from streamrec.features.metrics import FeatureJobMetrics
     from streamrec.features.spark_session import build_spark_session
 
+    metrics = FeatureJobMetrics()
+    if config.features.metrics_port:
+        metrics.serve(config.features.metrics_port)
     spark = build_spark_session(config)
     try:
-        reports = FeatureJob(config, spark).run(until_idle=args.until_idle)
+        reports = FeatureJob(config, spark, metrics).run(until_idle=args.until_idle)
     except Exception as exc:
         if type(exc).__name__ != "StreamingQueryException":
             raise

@@ -58,6 +58,7 @@ def _isolated(config: Config, run_dir: Path, namespace: str) -> Config:
             config.features,
             checkpoint_dir=str(run_dir / "checkpoints" / "features"),
             consumer_group=f"{namespace}-features",
+            metrics_port=_free_port(),
         ),
         training=dataclasses.replace(config.training, model_dir=str(run_dir / "models")),
         serving=dataclasses.replace(config.serving, host="127.0.0.1", port=_free_port()),

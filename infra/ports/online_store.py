@@ -1,7 +1,9 @@
-"""The online store port: fresh per-user state that serving and the feature job read.
+"""The online store port: fresh state that serving, training and the feature job read.
 
-Today it holds each user's recent events (the feature spec's user history); item popularity
-and frequency features will be added here too, so that serving has one place to read from.
+It holds each user's recent events (the feature spec's user history) and, per item, counts
+over sliding event-time windows (popularity, for cold start) and an exponentially decayed
+count (the frequency estimates behind training's sampling-bias correction). Item features
+say which event time they are current to, so a reader can tell how fresh they are.
 """
 
 from __future__ import annotations
@@ -14,6 +16,18 @@ class HistoryEntry(NamedTuple):
     timestamp: int  # event time, ms since epoch
     event_id: str
     item_id: str
+
+
+class ItemEvent(NamedTuple):
+    item_id: str
+    timestamp: int  # event time, ms since epoch
+
+
+class Ranking(NamedTuple):
+    """Items with scores, best first, and the event time the scores are current to."""
+
+    items: list[tuple[str, float]]
+    current_to: int | None
 
 
 class OnlineStore(Protocol):
@@ -45,3 +59,20 @@ class OnlineStore(Protocol):
 
     def recent_items(self, user_id: str, limit: int) -> list[str]:
         """The user's ``limit`` most recent item ids, most recent first."""
+
+    def add_item_events(self, once_key: str, events: Iterable[ItemEvent]) -> bool:
+        """Counts events into the item windows and frequencies, once per ``once_key``.
+
+        The key names the work (a batch's partition): adding again under it changes nothing,
+        so a replayed batch is not counted twice. Returns False if it was already counted.
+        """
+
+    def advance_item_windows(self, watermark: int) -> None:
+        """Slides every window to end at ``watermark`` (event time) and records it as the
+        time item features are current to."""
+
+    def popular_items(self, window: str, k: int) -> Ranking:
+        """The ``k`` items with the most events in ``window`` (a configured window, e.g. "1d")."""
+
+    def item_frequencies(self) -> Ranking:
+        """Every item's share of the decayed event count (they sum to 1), most frequent first."""

@@ -14,9 +14,10 @@ import orjson
 
 from streamrec.infra.config import Config
 from streamrec.infra.contracts.feature_spec import user_history_key
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent, Ranking
 from streamrec.infra.stores import redis_connection
 from streamrec.infra.stores.redis_connection import redis_client, redis_errors
+from streamrec.infra.stores.redis_item_statistics import RedisItemStatistics
 
 _APPEND = """
 for key, entries in pairs(cjson.decode(ARGV[1])) do
@@ -56,6 +57,7 @@ class RedisOnlineStore:
         self._client = redis_client(config)
         self._prefix = config.redis.key_prefix
         self._capacity = config.features.online_history_length
+        self._items = RedisItemStatistics(config, self._client)
         self._append = self._client.register_script(_APPEND)
         self._histories = self._client.register_script(_HISTORIES)
 
@@ -104,6 +106,18 @@ class RedisOnlineStore:
         with redis_errors(self._config, "online store"):
             rows = self._client.zrevrange(key, 0, limit - 1)
         return [orjson.loads(member)[0] for member in rows]
+
+    def add_item_events(self, once_key: str, events: Iterable[ItemEvent]) -> bool:
+        return self._items.add(once_key, events)
+
+    def advance_item_windows(self, watermark: int) -> None:
+        self._items.advance(watermark)
+
+    def popular_items(self, window: str, k: int) -> Ranking:
+        return self._items.popular(window, k)
+
+    def item_frequencies(self) -> Ranking:
+        return self._items.frequencies()
 
 
 def _entries(flat: list, newest_first: bool = False) -> list[HistoryEntry]:

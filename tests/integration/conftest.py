@@ -54,7 +54,10 @@ def config(stack, tmp_path) -> Config:
             stack.offline_examples, path=str(tmp_path / "examples")
         ),
         features=dataclasses.replace(
-            stack.features, checkpoint_dir=str(tmp_path / "checkpoint"), history_length=5
+            stack.features,
+            checkpoint_dir=str(tmp_path / "checkpoint"),
+            history_length=5,
+            metrics_port=0,
         ),
         training=dataclasses.replace(stack.training, model_dir=str(tmp_path / "models")),
     )

@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
@@ -125,6 +125,16 @@ def test_examples_history_and_dead_letters_then_only_new_events(job_config, spar
     ]
     assert store.recent_items(user, 50) == expected
 
+    # Item popularity over the last day (whole hours, the window's buckets) and frequencies.
+    newest, hour = max(e.timestamp for e in FIRST), 3_600_000
+    live_from = (newest - 24 * hour) // hour + 1
+    recent = Counter(e.item_id for e in FIRST if e.timestamp // hour >= live_from)
+    popular = store.popular_items("1d", 1000)
+    assert dict(popular.items) == {item: float(n) for item, n in recent.items()}
+    assert popular.current_to == newest
+    shares = dict(store.item_frequencies().items)
+    assert set(shares) == {e.item_id for e in FIRST} and abs(sum(shares.values()) - 1) < 1e-9
+
     # Offsets are mirrored to the consumer group once the batch is durable.
     bus, topic = open_event_bus(config), config.kafka.events_topic
     committed = bus.committed_offsets(config.features.consumer_group, topic)
@@ -195,6 +205,7 @@ def test_a_batch_replayed_after_a_crash_changes_nothing(job_config, spark):
     history_key = spec.user_history_key(config.redis.key_prefix, EVENTS[-1].user_id)
     client = redis.Redis.from_url(config.redis_url)
     history_before = client.zrange(history_key, 0, -1, withscores=True)
+    popular_before = open_online_store(config).popular_items("7d", 1000)
 
     # A crash after the outputs were written but before Spark recorded the batch as done:
     commits = sorted(
@@ -208,6 +219,7 @@ def test_a_batch_replayed_after_a_crash_changes_nothing(job_config, spark):
     assert _examples(config) == before
     assert sorted(p.name for p in Path(config.examples_dir).rglob("*.tfrecord")) == files_before
     assert client.zrange(history_key, 0, -1, withscores=True) == history_before
+    assert open_online_store(config).popular_items("7d", 1000) == popular_before  # not twice
     assert not list(Path(config.examples_dir).glob("_staging/*"))
 
 
@@ -272,8 +284,11 @@ def _cli(config, tmp_path, *argv):
     )
 
 
-def test_continuous_worker_caps_batches_and_stops_cleanly_on_sigterm(job_config, tmp_path):
-    config = job_config
+def test_continuous_worker_caps_batches_serves_metrics_and_stops_on_sigterm(job_config, tmp_path):
+    metrics_port = free_port()
+    config = dataclasses.replace(
+        job_config, features=dataclasses.replace(job_config.features, metrics_port=metrics_port)
+    )
     publish(config, FIRST, progress=False)
     config_file = tmp_path / "worker.toml"
     config_file.write_text(render_toml(config))
@@ -300,6 +315,9 @@ def test_continuous_worker_caps_batches_and_stops_cleanly_on_sigterm(job_config,
         first = read_batches_until(len(FIRST))
         publish(config, SECOND, progress=False)  # arrives while the worker runs
         second = read_batches_until(len(SECOND))
+        metrics = _scrape_until(
+            metrics_port, lambda m: _lag(m) == 0 and _accepted(m) == len(EVENTS)
+        )
     finally:
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(timeout=60)
@@ -307,3 +325,35 @@ def test_continuous_worker_caps_batches_and_stops_cleanly_on_sigterm(job_config,
     assert max(first + second) <= 120 and len(first) >= 3 and sum(first + second) == len(EVENTS)
     assert f"{len(first + second)} batch(es)" in worker.stdout.read()
     assert set(_examples(config)) == {e.event_id for e in EVENTS}
+    assert _accepted(metrics) == len(EVENTS)
+    assert metrics["streamrec_features_examples_total"] == len(EVENTS)
+    assert metrics["streamrec_features_event_to_redis_seconds_count"] > 0
+    assert metrics["streamrec_features_batch_seconds_count"] == len(first + second)
+    lags = [k for k in metrics if k.startswith("streamrec_features_lag_events{")]
+    assert len(lags) == config.kafka.partitions and _lag(metrics) == 0
+
+
+def _accepted(metrics):
+    return metrics.get('streamrec_features_events_total{outcome="accepted"}', 0)
+
+
+def _lag(metrics):
+    return sum(v for k, v in metrics.items() if k.startswith("streamrec_features_lag_events{"))
+
+
+def _scrape_until(port, done, timeout=30):
+    """The worker's metrics once ``done(metrics)`` holds (or the time is up)."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        samples = {}
+        for line in page.read().decode().splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                samples[key] = float(value)
+        if done(samples) or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.2)

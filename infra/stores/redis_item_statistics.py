@@ -1,0 +1,174 @@
+"""Item popularity windows and decayed frequencies in Redis, for the Redis online store.
+
+**Windows.** Each window (``features.popularity_windows``) has a sorted set of counts per item,
+``{prefix}:pop:{window}``, and buckets of about a 24th of its length, ``...:b:{index}``. New
+events are added to both; when the event-time watermark passes the end of a bucket's
+window, the bucket is subtracted from the window and deleted. ``...:live`` holds the first
+bucket still counted: an event for an older bucket is too old for the window.
+
+**Frequencies.** ``{prefix}:freq`` holds each item's exponentially decayed event count with
+the given half-life, kept by forward decay: an event at time ``t`` adds
+``2 ** ((t - landmark) / half_life)`` and nothing is ever multiplied at write time, so adding
+is exact whatever the order. When the watermark is 100 half-lives past the landmark, the
+scores are rescaled to a new landmark before floats could overflow.
+
+Adding is guarded by a once-key (``{prefix}:applied:{key}``) set in the same Lua call, so a
+replayed batch is never counted twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import orjson
+import redis
+
+from streamrec.infra.config import Config
+from streamrec.infra.ports.online_store import ItemEvent, Ranking
+from streamrec.infra.stores.redis_connection import redis_errors
+
+_MINUTE_MS = 60_000
+_ONCE_TTL_SECONDS = 14 * 86_400  # longer than a batch can wait to be replayed
+
+_ADD = """
+local P = ARGV[1]
+if not redis.call('SET', P .. ':applied:' .. ARGV[2], 1, 'NX', 'EX', ARGV[3]) then return 0 end
+local entries = cjson.decode(ARGV[6])
+for _, w in ipairs(cjson.decode(ARGV[4])) do
+  local window = P .. ':pop:' .. w[1]
+  local live = tonumber(redis.call('GET', window .. ':live') or '-1e300')
+  for _, e in ipairs(entries) do
+    local b = math.floor(e[2] / w[2])
+    if b >= live then
+      redis.call('ZINCRBY', window .. ':b:' .. b, e[3], e[1])
+      redis.call('ZINCRBY', window, e[3], e[1])
+    end
+  end
+end
+local meta = P .. ':freq:meta'
+local landmark = tonumber(redis.call('HGET', meta, 'landmark') or '')
+if not landmark then
+  landmark = entries[1][2]
+  redis.call('HSET', meta, 'landmark', landmark)
+end
+local half_life, total = tonumber(ARGV[5]), 0
+for _, e in ipairs(entries) do
+  local weight = e[3] * math.pow(2, (e[2] - landmark) / half_life)
+  redis.call('ZINCRBY', P .. ':freq', weight, e[1])
+  total = total + weight
+end
+redis.call('HINCRBYFLOAT', meta, 'total', total)
+return 1
+"""
+
+_ADVANCE = """
+local P, watermark = ARGV[1], tonumber(ARGV[2])
+for _, w in ipairs(cjson.decode(ARGV[3])) do
+  local window, size, length = P .. ':pop:' .. w[1], w[2], w[3]
+  local live_from = math.floor((watermark - length) / size) + 1
+  local live = tonumber(redis.call('GET', window .. ':live') or '')
+  local first = live or tonumber(redis.call('GET', window .. ':lowest') or live_from)
+  for b = first, live_from - 1 do
+    local bucket = window .. ':b:' .. b
+    if redis.call('EXISTS', bucket) == 1 then
+      redis.call('ZUNIONSTORE', window, 2, window, bucket, 'WEIGHTS', 1, -1)
+      redis.call('DEL', bucket)
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', window, '-inf', 0)
+  if live == nil or live_from > live then redis.call('SET', window .. ':live', live_from) end
+end
+local meta, half_life = P .. ':freq:meta', tonumber(ARGV[4])
+local landmark = tonumber(redis.call('HGET', meta, 'landmark') or '')
+if landmark and watermark - landmark > 100 * half_life then
+  local factor = math.pow(2, (landmark - watermark) / half_life)
+  redis.call('ZUNIONSTORE', P .. ':freq', 1, P .. ':freq', 'WEIGHTS', factor)
+  local total = tonumber(redis.call('HGET', meta, 'total') or '0') * factor
+  redis.call('HSET', meta, 'landmark', watermark, 'total', total)
+end
+redis.call('HSET', P .. ':items:current_to', 'watermark', watermark)
+return 1
+"""
+
+
+class RedisItemStatistics:
+    def __init__(self, config: Config, client: redis.Redis) -> None:
+        self._config = config
+        self._client = client
+        self._prefix = config.redis.key_prefix
+        lengths = config.features.window_lengths_ms()
+        self._windows = [
+            [name, max(_MINUTE_MS, length // 24 // _MINUTE_MS * _MINUTE_MS), length]
+            for name, length in lengths.items()
+        ]
+        self._half_life_ms = config.features.frequency_half_life_hours * 3_600_000
+        self._add = client.register_script(_ADD)
+        self._advance = client.register_script(_ADVANCE)
+
+    def add(self, once_key: str, events: Iterable[ItemEvent]) -> bool:
+        # Minutes are the finest bucket, so counting per item and minute loses nothing.
+        counts = Counter((e.item_id, e.timestamp // _MINUTE_MS * _MINUTE_MS) for e in events)
+        if not counts:
+            return True
+        entries = orjson.dumps([[item, minute, n] for (item, minute), n in counts.items()])
+        windows = orjson.dumps([[name, size] for name, size, _ in self._windows])
+        lowest = min(minute for _, minute in counts)
+        with redis_errors(self._config, "online store"):
+            self._note_lowest_buckets(lowest)
+            added = self._add(
+                args=[
+                    self._prefix,
+                    once_key,
+                    _ONCE_TTL_SECONDS,
+                    windows,
+                    self._half_life_ms,
+                    entries,
+                ]
+            )
+        return bool(added)
+
+    def advance(self, watermark: int) -> None:
+        with redis_errors(self._config, "online store"):
+            self._advance(
+                args=[self._prefix, watermark, orjson.dumps(self._windows), self._half_life_ms]
+            )
+
+    def popular(self, window: str, k: int) -> Ranking:
+        if window not in {name for name, _, _ in self._windows}:
+            known = ", ".join(name for name, _, _ in self._windows)
+            raise ValueError(f"no popularity window {window!r} (configured: {known})")
+        with redis_errors(self._config, "online store"):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.zrevrange(f"{self._prefix}:pop:{window}", 0, k - 1, withscores=True)
+            pipe.hget(f"{self._prefix}:items:current_to", "watermark")
+            rows, current_to = pipe.execute()
+        return Ranking([(item.decode(), score) for item, score in rows], _int(current_to))
+
+    def frequencies(self) -> Ranking:
+        with redis_errors(self._config, "online store"):
+            pipe = self._client.pipeline(transaction=False)
+            pipe.zrevrange(f"{self._prefix}:freq", 0, -1, withscores=True)
+            pipe.hget(f"{self._prefix}:freq:meta", "total")
+            pipe.hget(f"{self._prefix}:items:current_to", "watermark")
+            rows, total, current_to = pipe.execute()
+        total = float(total or 0) or 1.0
+        return Ranking([(item.decode(), score / total) for item, score in rows], _int(current_to))
+
+    def _note_lowest_buckets(self, minute: int) -> None:
+        """Remembers each window's lowest bucket, where sliding starts the first time."""
+        pipe = self._client.pipeline(transaction=False)
+        for name, size, _ in self._windows:
+            key = f"{self._prefix}:pop:{name}:lowest"
+            pipe.eval(_KEEP_LOWEST, 1, key, minute // size)
+        pipe.execute()
+
+
+_KEEP_LOWEST = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '')
+if current == nil or tonumber(ARGV[1]) < current then redis.call('SET', KEYS[1], ARGV[1]) end
+"""
+
+
+def _int(value: bytes | None) -> int | None:
+    return int(float(value)) if value is not None else None
