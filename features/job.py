@@ -16,6 +16,9 @@ and every step is idempotent under replay: claims and watermarks are recorded pe
 names depend on the batch, history entries are unique per event, and a batch whose manifest
 exists is not written again. Only dead letters and late events may repeat.
 
+Between micro-batches the driver also applies new records of the item catalog topic to the
+online store (:mod:`.item_catalog`).
+
 With ``until_idle`` the job runs until everything published before it started is processed,
 as the consumer group's offsets show, which also holds after a crash: the replayed batch is
 processed first, then the rest, capped per batch like the continuous worker.
@@ -35,6 +38,7 @@ from pathlib import Path
 from pyspark.sql import DataFrame, SparkSession
 
 from streamrec.features.event_source import SOURCE_NAME, source_options
+from streamrec.features.item_catalog import sync_item_catalog
 from streamrec.features.metrics import FeatureJobMetrics
 from streamrec.features.partition_task import OUTPUT_DDL, PartitionOutcome, PartitionTask
 from streamrec.infra.config import Config
@@ -84,6 +88,7 @@ class FeatureJob:
         self.online_store = open_online_store(config)
         self.ledger = open_event_ledger(config)
         self.reports: list[BatchReport] = []
+        self.items_read = 0  # item records applied to the catalog
 
     def run(self, until_idle: bool) -> list[BatchReport]:
         """Processes the topic; with ``until_idle``, stops once it has caught up.
@@ -107,6 +112,7 @@ class FeatureJob:
             try:
                 # Short waits keep the main thread free to notice SIGTERM/SIGINT.
                 while not stop.is_set() and not query.awaitTermination(0.5):
+                    self.items_read += sync_item_catalog(self.config, self.bus, self.online_store)
                     if target is not None and self._caught_up(query, target):
                         break
             finally:

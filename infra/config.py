@@ -51,6 +51,7 @@ class KafkaConfig:
     dead_letter_topic: str = "events.dlq"  # records that break the event schema, with the reason
     late_topic: str = "events.late"  # events older than the horizon, with the reason
     imports_topic: str = "events.imports"  # progress of `streamrec events import`
+    items_topic: str = "items"  # the item catalog (item schema v1), keyed by item_id
     partitions: int = 4
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""

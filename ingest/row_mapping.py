@@ -142,7 +142,7 @@ class RowMapping:
         event_type = self.event_type or self._text(row, self.columns["event_type"]).lower()
         timestamp = self._timestamp(self._required(row, "timestamp"))
         identity = (
-            [_normalised(self._text(row, c)) for c in self.event_id_from]
+            [normalised_id(self._text(row, c)) for c in self.event_id_from]
             if self.event_id_from
             else [user_id, item_id, event_type, str(timestamp)]
         )
@@ -160,7 +160,7 @@ class RowMapping:
             raise RowRejected("invalid event", str(exc)) from None
 
     def _id(self, row: SourceRow, name: str) -> str:
-        return _normalised(self._required(row, name))
+        return normalised_id(self._required(row, name))
 
     def _required(self, row: SourceRow, name: str) -> str:
         column = self.columns[name]
@@ -185,14 +185,14 @@ class RowMapping:
     def _timestamp(self, text: str) -> int:
         known = self._times.get(text)
         if known is None:
-            known = _parse_time(text.strip(), self.timestamp_format)
+            known = parse_time(text.strip(), self.timestamp_format)
             if len(self._times) > 100_000:
                 self._times.clear()
             self._times[text] = known
         return known
 
 
-def _normalised(value: str) -> str:
+def normalised_id(value: str) -> str:
     value = value.strip()
     integral = _INTEGRAL_FLOAT.match(value)
     return integral.group(1) if integral else value
@@ -202,7 +202,7 @@ def _number_text(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
-def _parse_time(text: str, format: str) -> int:
+def parse_time(text: str, format: str) -> int:
     try:
         if format == "epoch_ms":
             return int(float(text))

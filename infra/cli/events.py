@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from streamrec.infra.cli.arguments import field_map
 from streamrec.infra.config import Config
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.stores import open_event_bus
@@ -104,7 +105,7 @@ def _import(args: argparse.Namespace, config: Config) -> int:
     from streamrec.ingest.tabular_files import TabularFile
 
     mapping = RowMapping(
-        columns=_pairs(args.map),
+        columns=field_map(args.map),
         event_type=args.event_type,
         timestamp_format=args.timestamp_format,
         event_id_from=tuple(c for c in (args.event_id_from or "").split(",") if c),
@@ -122,16 +123,6 @@ def _import(args: argparse.Namespace, config: Config) -> int:
     report = import_file(config, source, mapping, report_file, progress=show)
     print(json.dumps(report.summary()))
     return 0
-
-
-def _pairs(text: str) -> dict[str, str]:
-    pairs = {}
-    for part in text.split(","):
-        field, equals, column = part.partition("=")
-        if not equals or not field.strip() or not column.strip():
-            raise StreamrecError(f"--map {text!r}: expected FIELD=COLUMN pairs separated by commas")
-        pairs[field.strip()] = column.strip()
-    return pairs
 
 
 def _progress(report: object) -> None:

@@ -46,8 +46,9 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     if config.features.metrics_port:
         metrics.serve(config.features.metrics_port)
     spark = build_spark_session(config)
+    job = FeatureJob(config, spark, metrics)
     try:
-        reports = FeatureJob(config, spark, metrics).run(until_idle=args.until_idle)
+        reports = job.run(until_idle=args.until_idle)
     except Exception as exc:
         if type(exc).__name__ != "StreamingQueryException":
             raise
@@ -60,7 +61,8 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         f"{sum(r.examples for r in reports)} examples in {config.examples_dir}; "
         f"{sum(r.rejected for r in reports)} rejected to {kafka.dead_letter_topic!r}, "
         f"{sum(r.late for r in reports)} late to {kafka.late_topic!r}, "
-        f"{sum(r.duplicates for r in reports)} duplicates dropped"
+        f"{sum(r.duplicates for r in reports)} duplicates dropped; "
+        f"{job.items_read} item record(s) to the catalog"
     )
     return 0
 

@@ -49,6 +49,7 @@ def _isolated(config: Config, run_dir: Path, namespace: str) -> Config:
             dead_letter_topic=f"{namespace}-events.dlq",
             late_topic=f"{namespace}-events.late",
             imports_topic=f"{namespace}-events.imports",
+            items_topic=f"{namespace}-items",
         ),
         redis=dataclasses.replace(config.redis, key_prefix=f"streamrec-{namespace}"),
         offline_examples=dataclasses.replace(

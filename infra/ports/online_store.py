@@ -1,6 +1,7 @@
 """The online store port: fresh state that serving, training and the feature job read.
 
-It holds each user's recent events (the feature spec's user history) and, per item, counts
+It holds each user's recent events (the feature spec's user history), the item catalog
+(item schema v1: categories and availability, which serving filters on) and, per item, counts
 over sliding event-time windows (popularity, for cold start) and an exponentially decayed
 count (the frequency estimates behind training's sampling-bias correction). Item features
 say which event time they are current to, so a reader can tell how fresh they are.
@@ -8,8 +9,10 @@ say which event time they are current to, so a reader can tell how fresh they ar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple, Protocol
+
+from streamrec.infra.contracts.items import Item
 
 
 class HistoryEntry(NamedTuple):
@@ -76,3 +79,18 @@ class OnlineStore(Protocol):
 
     def item_frequencies(self) -> Ranking:
         """Every item's share of the decayed event count (they sum to 1), most frequent first."""
+
+    def put_items(self, items: Iterable[Item]) -> int:
+        """Stores item records, each replacing the item's previous record whole."""
+
+    def items(self, item_ids: Sequence[str]) -> dict[str, Item]:
+        """The records of these items; items without one are absent."""
+
+    def catalog(self) -> Iterator[Item]:
+        """Every item record, in no particular order."""
+
+    def items_in_categories(self, categories: Sequence[str]) -> set[str]:
+        """The ids of items in any of these categories."""
+
+    def unavailable_items(self) -> set[str]:
+        """The ids of items marked unavailable."""

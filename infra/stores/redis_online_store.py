@@ -8,15 +8,17 @@ entry in Python took longer than Redis took to store them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import orjson
 
 from streamrec.infra.config import Config
 from streamrec.infra.contracts.feature_spec import user_history_key
+from streamrec.infra.contracts.items import Item
 from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent, Ranking
 from streamrec.infra.stores import redis_connection
 from streamrec.infra.stores.redis_connection import redis_client, redis_errors
+from streamrec.infra.stores.redis_item_catalog import RedisItemCatalog
 from streamrec.infra.stores.redis_item_statistics import RedisItemStatistics
 
 _APPEND = """
@@ -58,6 +60,7 @@ class RedisOnlineStore:
         self._prefix = config.redis.key_prefix
         self._capacity = config.features.online_history_length
         self._items = RedisItemStatistics(config, self._client)
+        self._catalog = RedisItemCatalog(config, self._client)
         self._append = self._client.register_script(_APPEND)
         self._histories = self._client.register_script(_HISTORIES)
 
@@ -118,6 +121,21 @@ class RedisOnlineStore:
 
     def item_frequencies(self) -> Ranking:
         return self._items.frequencies()
+
+    def put_items(self, items: Iterable[Item]) -> int:
+        return self._catalog.put(items)
+
+    def items(self, item_ids: Sequence[str]) -> dict[str, Item]:
+        return self._catalog.get(item_ids)
+
+    def catalog(self) -> Iterator[Item]:
+        return self._catalog.scan()
+
+    def items_in_categories(self, categories: Sequence[str]) -> set[str]:
+        return self._catalog.in_categories(categories)
+
+    def unavailable_items(self) -> set[str]:
+        return self._catalog.unavailable()
 
 
 def _entries(flat: list, newest_first: bool = False) -> list[HistoryEntry]:

@@ -48,6 +48,7 @@ def config(stack, tmp_path) -> Config:
             dead_letter_topic=f"{name}-dlq",
             late_topic=f"{name}-late",
             imports_topic=f"{name}-imports",
+            items_topic=f"{name}-items",
         ),
         redis=dataclasses.replace(stack.redis, key_prefix=f"test-{name}"),
         offline_examples=dataclasses.replace(
