@@ -29,10 +29,10 @@ class StagedFile:
     min_timestamp: int = 2**63 - 1
     max_timestamp: int = 0
 
-    def example_file(self, batch_id: int) -> ExampleFile:
-        """How the manifest describes this file once committed."""
+    def example_file(self, name: str) -> ExampleFile:
+        """How the manifest of the batch ``name`` describes this file once committed."""
         return ExampleFile(
-            path=spec.data_file_path(self.date, batch_id, self.part),
+            path=spec.data_file_path(self.date, name, self.part),
             date=self.date,
             examples=self.examples,
             min_timestamp=self.min_timestamp,

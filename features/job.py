@@ -42,7 +42,7 @@ from streamrec.features.item_catalog import sync_item_catalog
 from streamrec.features.metrics import FeatureJobMetrics
 from streamrec.features.partition_task import OUTPUT_DDL, PartitionOutcome, PartitionTask
 from streamrec.infra.config import Config
-from streamrec.infra.contracts.feature_spec import BatchManifest
+from streamrec.infra.contracts.feature_spec import BatchManifest, batch_name
 from streamrec.infra.stores import (
     open_event_bus,
     open_event_ledger,
@@ -132,7 +132,7 @@ class FeatureJob:
         started = time.monotonic()
         phases: dict[str, float] = {}
         with _timed(phases, "tasks"):
-            committed = self.examples.manifest(batch_id)  # set when replaying a committed batch
+            committed = self.examples.manifest(batch_name(batch_id))  # replaying a committed one
             task = PartitionTask(self.config, batch_id, write_examples=committed is None)
             rows = records.mapInArrow(task, OUTPUT_DDL).collect()
         outcomes = [PartitionOutcome.from_json(row.outcome) for row in rows]
@@ -183,7 +183,7 @@ class FeatureJob:
 
     def _commit_examples(self, batch_id: int, outcomes: list[PartitionOutcome]) -> BatchManifest:
         staged = [file for outcome in outcomes for file in outcome.files]
-        files = [file.example_file(batch_id) for file in staged]
+        files = [file.example_file(batch_name(batch_id)) for file in staged]
         manifest = BatchManifest(
             batch_id=batch_id,
             files=tuple(sorted(files, key=lambda f: f.path)),

@@ -32,11 +32,13 @@ from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
 
+from streamrec.features.event_decisions import Decoded, decode, first_per_event_id, split_late
 from streamrec.features.example_files import StagedExampleWriter, StagedFile
 from streamrec.features.examples import point_in_time_examples
-from streamrec.features.rejections import RejectedRecord, send_rejections
+from streamrec.features.rejections import send_rejections
 from streamrec.infra.config import Config
-from streamrec.infra.contracts.events import Event, InvalidEvent, parse_event
+from streamrec.infra.contracts import feature_spec as spec
+from streamrec.infra.contracts.events import Event
 from streamrec.infra.ports.event_bus import BusRecord
 from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent
 from streamrec.infra.stores import (
@@ -48,7 +50,6 @@ from streamrec.infra.stores import (
 
 OUTPUT_DDL = "outcome string"
 _OUTPUT_SCHEMA = pa.schema([("outcome", pa.string())])
-_HOUR_MS = 3_600_000
 
 
 @dataclass
@@ -101,9 +102,12 @@ class PartitionTask:
     def _process(self, records: list[BusRecord]) -> PartitionOutcome:
         partition = records[0].partition
         outcome = PartitionOutcome(partition, records[0].offset, records[-1].offset, len(records))
-        events, rejected = _decode(records)
-        events, outcome.duplicates = _first_per_event_id(events)
-        events, late, outcome.watermark = self._split_late(partition, events)
+        events, rejected = decode(records)
+        events, outcome.duplicates = first_per_event_id(events)
+        topic = self.config.kafka.events_topic
+        watermark = open_event_ledger(self.config).watermarks(topic, self.batch_id).get(partition)
+        horizon = self.config.features.dedup_horizon_hours
+        events, late, outcome.watermark = split_late(events, watermark, horizon)
         accepted = self._claim(partition, events)
         outcome.duplicates += len(events) - len(accepted)
         outcome.rejected, outcome.late, outcome.accepted = len(rejected), len(late), len(accepted)
@@ -123,32 +127,7 @@ class PartitionTask:
         send_rejections(bus, kafka.late_topic, kafka.events_topic, late)
         return outcome
 
-    def _split_late(
-        self, partition: int, events: list[tuple[Event, BusRecord]]
-    ) -> tuple[list[tuple[Event, BusRecord]], list[RejectedRecord], int | None]:
-        """Late: older than the partition's watermark when it arrived, minus the horizon.
-
-        The watermark is the newest event time the partition had carried before the record
-        (offset order), so a stream that replays history in time order is not late.
-        """
-        topic = self.config.kafka.events_topic
-        watermark = open_event_ledger(self.config).watermarks(topic, self.batch_id).get(partition)
-        horizon = self.config.features.dedup_horizon_hours
-        horizon_ms = int(horizon * _HOUR_MS)
-        on_time, late = [], []
-        for event, record in events:
-            if watermark is not None and event.timestamp < watermark - horizon_ms:
-                late.append(_late(record, event, watermark, horizon))
-            else:
-                on_time.append((event, record))
-                watermark = (
-                    event.timestamp if watermark is None else max(watermark, event.timestamp)
-                )
-        return on_time, late, watermark
-
-    def _claim(
-        self, partition: int, events: list[tuple[Event, BusRecord]]
-    ) -> list[tuple[Event, BusRecord]]:
+    def _claim(self, partition: int, events: list[Decoded]) -> list[Decoded]:
         claims = [(e.event_id, f"{self.batch_id}:{partition}:{r.offset}") for e, r in events]
         ttl = int(self.config.features.dedup_horizon_hours * 3600 * 2)  # a margin over the horizon
         held = open_event_ledger(self.config).claim(claims, ttl)
@@ -162,7 +141,7 @@ class PartitionTask:
         length = self.config.features.history_length
         prior = open_online_store(self.config).histories(spans, length)
         examples = point_in_time_examples(events, prior, length)
-        staging = open_offline_examples(self.config).staging_dir(self.batch_id)
+        staging = open_offline_examples(self.config).staging_dir(spec.batch_name(self.batch_id))
         writer = StagedExampleWriter(staging, part=partition)
         try:
             for example in examples:
@@ -172,44 +151,8 @@ class PartitionTask:
         return files
 
 
-def _decode(
-    records: list[BusRecord],
-) -> tuple[list[tuple[Event, BusRecord]], list[RejectedRecord]]:
-    events, rejected = [], []
-    for record in records:
-        try:
-            events.append((parse_event(record.value if record.value is not None else b""), record))
-        except InvalidEvent as exc:
-            rejected.append(_rejected(record, str(exc)))
-    return events, rejected
-
-
-def _rejected(record: BusRecord, reason: str) -> RejectedRecord:
-    return RejectedRecord(record.key, record.value, record.partition, record.offset, reason)
-
-
 def _latency_sample(records: list[BusRecord], size: int = 200) -> list[float]:
     """Seconds since each record was published, for up to ``size`` records spread evenly."""
     now_ms = time.time() * 1000
     step = max(1, len(records) // size)
     return [round((now_ms - r.timestamp) / 1000, 4) for r in records[::step][:size]]
-
-
-def _late(record: BusRecord, event: Event, watermark: int, horizon_hours: float) -> RejectedRecord:
-    reason = (
-        f"late: event time {event.timestamp} is more than {horizon_hours:g}h older than "
-        f"partition {record.partition}'s watermark {watermark}"
-    )
-    return _rejected(record, reason)
-
-
-def _first_per_event_id(
-    events: list[tuple[Event, BusRecord]],
-) -> tuple[list[tuple[Event, BusRecord]], int]:
-    seen: set[str] = set()
-    first = []
-    for event, record in events:
-        if event.event_id not in seen:
-            seen.add(event.event_id)
-            first.append((event, record))
-    return first, len(events) - len(first)

@@ -28,6 +28,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     run.set_defaults(handler=_run)
 
+    backfill = actions.add_parser(
+        "backfill", help="rebuild the examples of a date range (Spark batch job)"
+    )
+    backfill.add_argument("--start", required=True, metavar="DATE", help="first date, YYYY-MM-DD")
+    backfill.add_argument("--end", required=True, metavar="DATE", help="last date, YYYY-MM-DD")
+    backfill.add_argument(
+        "--source",
+        default="topic",
+        metavar="topic|FILE",
+        help="the events topic (default) or a JSON Lines file of events",
+    )
+    backfill.set_defaults(handler=_backfill)
+
 
 def _run(args: argparse.Namespace, config: Config) -> int:
     config = _with_overrides(config, args)
@@ -63,6 +76,42 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         f"{sum(r.late for r in reports)} late to {kafka.late_topic!r}, "
         f"{sum(r.duplicates for r in reports)} duplicates dropped; "
         f"{job.items_read} item record(s) to the catalog"
+    )
+    return 0
+
+
+def _backfill(args: argparse.Namespace, config: Config) -> int:
+    from datetime import date
+    from pathlib import Path
+
+    for name in ("start", "end"):
+        try:
+            date.fromisoformat(getattr(args, name))
+        except ValueError:
+            raise StreamrecError(
+                f"--{name} {getattr(args, name)!r} is not a date (YYYY-MM-DD)"
+            ) from None
+    if args.start > args.end:
+        raise StreamrecError(f"--start {args.start} is after --end {args.end}")
+    file = None if args.source == "topic" else Path(args.source)
+    if file is not None and not file.is_file():
+        raise StreamrecError(f"--source {args.source}: no such file (or say topic)")
+    if file is None:
+        open_event_bus(config).ping()
+        _require_topic(open_event_bus(config), config.kafka.events_topic)
+
+    from streamrec.features.backfill import run_backfill
+    from streamrec.features.spark_session import build_spark_session
+
+    spark = build_spark_session(config, app_name="streamrec-backfill")
+    try:
+        report = run_backfill(config, spark, args.start, args.end, file)
+    finally:
+        spark.stop()
+    print(
+        f"backfill {report.name}: {report.examples} examples in {report.files} file(s) from "
+        f"{report.events} events ({report.refused} refused, {report.late} late, "
+        f"{report.duplicates} duplicates) in {report.seconds:.1f}s"
     )
     return 0
 

@@ -3,11 +3,13 @@
 **Training examples (offline store).** One tf.train.Example per accepted event, in TFRecord
 files under ``EXAMPLES_DIR``::
 
-    EXAMPLES_DIR/date=YYYY-MM-DD/batch-BBBBBBBB-part-PPPPP.tfrecord   (date of the event, UTC)
-    EXAMPLES_DIR/_manifests/batch-BBBBBBBB.json                        (one per committed batch)
+    EXAMPLES_DIR/date=YYYY-MM-DD/NAME-part-PPPPP.tfrecord   (date of the event, UTC)
+    EXAMPLES_DIR/_manifests/NAME.json                        (one per committed batch)
 
-A batch's files are readable once, and only once, its manifest exists; readers list manifests,
-never directories, so a half-written batch is invisible. Each example holds:
+``NAME`` is ``batch-BBBBBBBB`` for a micro-batch of the stream and ``backfill-START_END`` for a
+backfill of the dates ``START`` to ``END``. A batch's files are readable once, and only once, its
+manifest exists; readers list manifests, never directories, so a half-written batch is
+invisible. Each example holds:
 
 ==============  ============  ===========================================================
 feature         type          meaning
@@ -22,9 +24,9 @@ history         bytes list    the user's previous items, most recent first, at m
                               ``timestamp`` (point in time: no leakage from the future)
 ==============  ============  ===========================================================
 
-**Examples manifest v1.** ``_manifests/batch-BBBBBBBB.json`` is a JSON object::
+**Examples manifest v2.** ``_manifests/NAME.json`` is a JSON object::
 
-    {"manifest_version": 1, "feature_spec_version": 1, "batch_id": 3,
+    {"manifest_version": 2, "feature_spec_version": 1, "batch_id": 3,
      "committed_at_ms": 1767571200000, "source": {"0": [0, 999]},
      "files": [{"path": "date=2026-01-05/batch-00000003-part-00000.tfrecord",
                 "date": "2026-01-05", "examples": 1000,
@@ -32,6 +34,11 @@ history         bytes list    the user's previous items, most recent first, at m
 
 ``source`` records the input offsets per partition (first and last), ``path`` is relative to
 ``EXAMPLES_DIR``. It is written last, atomically, after every file it names is durable.
+
+A backfill's manifest has ``"batch_id": -1`` and ``"backfill": {"start_date", "end_date",
+"through_batch"}``: for each date from start to end it replaces the files of stream batches
+up to ``through_batch`` (the batches it was rebuilt from). When backfills overlap, the one
+committed last holds a date. Version 1 manifests are version 2 ones without backfills.
 
 **User history (online store).** Redis sorted set ``{prefix}:user_history:{user_id}``: score is
 the event time in ms, member the JSON array ``[item_id, event_id]`` (unique per event, so
@@ -51,7 +58,8 @@ from dataclasses import asdict, dataclass, field
 from streamrec.infra.errors import StreamrecError, UnknownContractVersion
 
 FEATURE_SPEC_VERSION = 1
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+READABLE_MANIFEST_VERSIONS = (1, 2)
 
 EVENT_ID = "event_id"
 TIMESTAMP = "timestamp"
@@ -70,17 +78,30 @@ def user_history_key(prefix: str, user_id: str) -> str:
     return f"{prefix}:user_history:{user_id}"
 
 
-def manifest_name(batch_id: int) -> str:
-    return f"batch-{batch_id:08d}.json"
+def batch_name(batch_id: int) -> str:
+    """The name of a stream micro-batch's manifest and files."""
+    return f"batch-{batch_id:08d}"
 
 
-def data_file_name(batch_id: int, part: int) -> str:
-    return f"batch-{batch_id:08d}-part-{part:05d}{TFRECORD_SUFFIX}"
+def backfill_name(start_date: str, end_date: str) -> str:
+    return f"backfill-{start_date}_{end_date}"
 
 
-def data_file_path(date: str, batch_id: int, part: int) -> str:
+def data_file_path(date: str, name: str, part: int) -> str:
     """Where a batch's file of one date lives, relative to ``EXAMPLES_DIR``."""
-    return f"{PARTITION_PREFIX}{date}/{data_file_name(batch_id, part)}"
+    return f"{PARTITION_PREFIX}{date}/{name}-part-{part:05d}{TFRECORD_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """The dates a backfill rebuilt, and the last stream batch it rebuilt them from."""
+
+    start_date: str
+    end_date: str
+    through_batch: int  # -1: no stream batch had been committed
+
+    def covers(self, date: str) -> bool:
+        return self.start_date <= date <= self.end_date
 
 
 @dataclass(frozen=True)
@@ -98,12 +119,19 @@ class ExampleFile:
 class BatchManifest:
     """The commit record of one feature-job batch: the only thing that makes its files visible."""
 
-    batch_id: int
+    batch_id: int  # -1 for a backfill
     files: tuple[ExampleFile, ...]
-    source: Mapping[str, list[int]] = field(default_factory=dict)
+    source: Mapping[str, object] = field(default_factory=dict)
     committed_at_ms: int = 0
+    backfill: Backfill | None = None
     feature_spec_version: int = FEATURE_SPEC_VERSION
     manifest_version: int = MANIFEST_VERSION
+
+    @property
+    def name(self) -> str:
+        if self.backfill is not None:
+            return backfill_name(self.backfill.start_date, self.backfill.end_date)
+        return batch_name(self.batch_id)
 
     @property
     def examples(self) -> int:
@@ -112,6 +140,8 @@ class BatchManifest:
     def to_json(self) -> str:
         record = asdict(self)
         record["source"] = dict(self.source)
+        if self.backfill is None:
+            del record["backfill"]
         record["examples"] = self.examples  # for people reading the file; derived on load
         return json.dumps(record, indent=1, sort_keys=True)
 
@@ -122,24 +152,23 @@ class BatchManifest:
             record = json.loads(text)
             # Manifests written before the field existed have exactly the version 1 layout.
             manifest_version = record.get("manifest_version", 1)
-            _check_version(f"manifest version of {origin}", manifest_version, MANIFEST_VERSION)
-            _check_version(
-                f"feature spec version of {origin}",
-                record.get("feature_spec_version"),
-                FEATURE_SPEC_VERSION,
-            )
+            if manifest_version not in READABLE_MANIFEST_VERSIONS:
+                _refuse(f"manifest version of {origin}", manifest_version, MANIFEST_VERSION)
+            if record.get("feature_spec_version") != FEATURE_SPEC_VERSION:
+                what = f"feature spec version of {origin}"
+                _refuse(what, record.get("feature_spec_version"), FEATURE_SPEC_VERSION)
+            backfill = record.get("backfill")
             return cls(
                 batch_id=int(record["batch_id"]),
                 files=tuple(ExampleFile(**entry) for entry in record["files"]),
                 source=record.get("source", {}),
                 committed_at_ms=int(record.get("committed_at_ms", 0)),
+                backfill=Backfill(**backfill) if backfill else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise StreamrecError(f"{origin} is not a valid examples manifest: {exc}") from None
 
 
-def _check_version(what: str, found: object, supported: int) -> None:
-    if found != supported:
-        raise UnknownContractVersion(
-            what, found, supported, "upgrade streamrec, or rebuild the examples with this version"
-        )
+def _refuse(what: str, found: object, supported: int) -> None:
+    fix = "upgrade streamrec, or rebuild the examples with this version"
+    raise UnknownContractVersion(what, found, supported, fix)

@@ -18,17 +18,17 @@ from streamrec.infra.contracts.feature_spec import BatchManifest, ExampleFile
 
 
 class OfflineExamples(Protocol):
-    def staging_dir(self, batch_id: int) -> Path:
+    def staging_dir(self, name: str) -> Path:
         """Where a batch's writers put files before the commit (shared by every worker)."""
 
     def commit(self, manifest: BatchManifest, staged: Mapping[str, str]) -> None:
         """Publishes a batch: ``staged`` maps each manifest file's path to its staged file."""
 
-    def abort(self, batch_id: int) -> None:
+    def abort(self, name: str) -> None:
         """Discards what was staged for a batch that will not be committed."""
 
-    def manifest(self, batch_id: int) -> BatchManifest | None:
-        """The batch's manifest if it was committed."""
+    def manifest(self, name: str) -> BatchManifest | None:
+        """The manifest of the batch of that name (feature spec) if it was committed."""
 
     def manifests(self) -> list[BatchManifest]:
         """Every committed batch, in batch order."""

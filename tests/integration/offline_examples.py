@@ -11,7 +11,7 @@ from streamrec.features.example_files import StagedExampleWriter
 from streamrec.features.examples import point_in_time_examples
 from streamrec.infra.config import Config
 from streamrec.infra.contracts.events import Event
-from streamrec.infra.contracts.feature_spec import BatchManifest
+from streamrec.infra.contracts.feature_spec import BatchManifest, batch_name
 from streamrec.infra.stores import open_offline_examples
 
 
@@ -19,11 +19,12 @@ def write_offline_examples(config: Config, events: list[Event], batch_id: int = 
     """Commits one batch holding every event's point-in-time example; returns how many."""
     examples = point_in_time_examples(events, {}, config.features.history_length)
     store = open_offline_examples(config)
-    writer = StagedExampleWriter(store.staging_dir(batch_id), part=0)
+    name = batch_name(batch_id)
+    writer = StagedExampleWriter(store.staging_dir(name), part=0)
     for example in examples:
         writer.write(example)
     staged = writer.close()
-    files = [file.example_file(batch_id) for file in staged]
+    files = [file.example_file(name) for file in staged]
     manifest = BatchManifest(batch_id=batch_id, files=tuple(files))
     store.commit(manifest, {f.path: s.staged for f, s in zip(files, staged, strict=True)})
     return len(examples)

@@ -89,4 +89,4 @@ def test_train_stops_on_examples_of_a_newer_manifest(isolated_env, capsys, monke
     assert main(["train"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
-    assert "manifest version of" in err and "is 99, but this streamrec reads version 1" in err
+    assert "manifest version of" in err and "is 99, but this streamrec reads version 2" in err

@@ -15,7 +15,14 @@ from streamrec.infra.config import (
     ResultCacheConfig,
     load_config,
 )
-from streamrec.infra.contracts.feature_spec import BatchManifest, ExampleFile, data_file_path
+from streamrec.infra.contracts.feature_spec import (
+    Backfill,
+    BatchManifest,
+    ExampleFile,
+    backfill_name,
+    batch_name,
+    data_file_path,
+)
 from streamrec.infra.errors import StoreUnavailable
 from streamrec.infra.ports.result_cache import RankedItems
 from streamrec.infra.stores.kafka_event_bus import client_settings
@@ -82,11 +89,11 @@ def _file_store(tmp_path):
 
 
 def _stage(store, batch_id, dates):
-    staging = store.staging_dir(batch_id)
+    staging = store.staging_dir(batch_name(batch_id))
     staging.mkdir(parents=True, exist_ok=True)
     files, staged = [], {}
     for n, date in enumerate(dates):
-        path = data_file_path(date, batch_id, n)
+        path = data_file_path(date, batch_name(batch_id), n)
         staged[path] = str(staging / f"{n}.tfrecord")
         Path(staged[path]).write_bytes(f"{batch_id}/{date}".encode())
         files.append(ExampleFile(path, date, 1, 10, 10))
@@ -96,14 +103,14 @@ def _stage(store, batch_id, dates):
 def test_files_become_visible_only_when_their_batch_commits(tmp_path):
     store = _file_store(tmp_path)
     manifest, staged = _stage(store, 1, ["2026-01-05", "2026-01-06"])
-    assert store.files() == [] and store.manifest(1) is None
+    assert store.files() == [] and store.manifest("batch-00000001") is None
     store.commit(manifest, staged)
     found = store.files()
     assert [Path(f.path).read_bytes() for f in found] == [b"1/2026-01-05", b"1/2026-01-06"]
     assert [f.date for f in store.files(start_date="2026-01-06")] == ["2026-01-06"]
     assert [f.date for f in store.files(end_date="2026-01-05")] == ["2026-01-05"]
-    assert store.manifest(1) == manifest and store.manifests() == [manifest]
-    assert not store.staging_dir(1).exists()
+    assert store.manifest("batch-00000001") == manifest and store.manifests() == [manifest]
+    assert not store.staging_dir("batch-00000001").exists()
 
 
 def test_a_recommitted_batch_replaces_its_files_instead_of_adding(tmp_path):
@@ -119,12 +126,48 @@ def test_a_recommitted_batch_replaces_its_files_instead_of_adding(tmp_path):
 def test_an_aborted_batch_leaves_nothing(tmp_path):
     store = _file_store(tmp_path)
     _stage(store, 2, ["2026-01-05"])
-    store.abort(2)
-    assert not store.staging_dir(2).exists() and store.files() == []
+    store.abort("batch-00000002")
+    assert not store.staging_dir("batch-00000002").exists() and store.files() == []
 
 
 def test_the_offline_examples_path_defaults_under_the_state_dir(tmp_path):
     config = load_config(environ={"STREAMREC_STACK_STATE_DIR": str(tmp_path)})
-    assert stores.open_offline_examples(config).staging_dir(1).is_relative_to(tmp_path / "examples")
+    assert (
+        stores.open_offline_examples(config).staging_dir("b").is_relative_to(tmp_path / "examples")
+    )
     moved = dataclasses.replace(config, offline_examples=OfflineExamplesConfig(path="/x"))
-    assert stores.open_offline_examples(moved).staging_dir(1).is_relative_to("/x")
+    assert stores.open_offline_examples(moved).staging_dir("b").is_relative_to("/x")
+
+
+def _backfill(store, start, end, through_batch, dates, committed_at_ms):
+    name = backfill_name(start, end)
+    staging = store.staging_dir(name)
+    staging.mkdir(parents=True, exist_ok=True)
+    files, staged = [], {}
+    for date in dates:
+        path = data_file_path(date, name, 0)
+        staged[path] = str(staging / f"{date}.tfrecord")
+        Path(staged[path]).write_bytes(f"{name}/{date}".encode())
+        files.append(ExampleFile(path, date, 1, 10, 10))
+    backfill = Backfill(start, end, through_batch)
+    store.commit(BatchManifest(-1, tuple(files), {}, committed_at_ms, backfill), staged)
+
+
+def test_a_backfill_replaces_the_batches_it_was_rebuilt_from_on_its_dates(tmp_path):
+    store = _file_store(tmp_path)
+    days = ["2026-01-05", "2026-01-06", "2026-01-07"]
+    store.commit(*_stage(store, 1, days))
+    store.commit(*_stage(store, 2, days[1:]))
+    _backfill(store, days[0], days[1], through_batch=1, dates=days[:2], committed_at_ms=5)
+    seen = {(f.date, Path(f.path).read_bytes().decode()) for f in store.files()}
+    assert seen == {
+        (days[0], "backfill-2026-01-05_2026-01-06/2026-01-05"),
+        (days[1], "backfill-2026-01-05_2026-01-06/2026-01-06"),
+        (days[1], "2/2026-01-06"),  # committed after the backfill's source: kept
+        (days[2], "1/2026-01-07"),  # not covered
+        (days[2], "2/2026-01-07"),
+    }
+    _backfill(store, days[1], days[1], through_batch=2, dates=days[1:2], committed_at_ms=9)
+    assert {Path(f.path).read_bytes().decode() for f in store.files(days[1], days[1])} == {
+        "backfill-2026-01-06_2026-01-06/2026-01-06"  # the later backfill holds the date
+    }
