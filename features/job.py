@@ -89,6 +89,7 @@ class FeatureJob:
         self.ledger = open_event_ledger(config)
         self.reports: list[BatchReport] = []
         self.items_read = 0  # item records applied to the catalog
+        self.seconds = 0.0  # the last run's duration, from the query's start
 
     def run(self, until_idle: bool) -> list[BatchReport]:
         """Processes the topic; with ``until_idle``, stops once it has caught up.
@@ -96,6 +97,7 @@ class FeatureJob:
         Batches hold at most ``features.max_events_per_batch`` events; the continuous worker
         looks for new events every ``features.trigger_seconds``.
         """
+        started = time.monotonic()
         interval = self.config.features.trigger_seconds
         target = self.bus.end_offsets(self.config.kafka.events_topic) if until_idle else None
         query = (
@@ -117,6 +119,7 @@ class FeatureJob:
                         break
             finally:
                 query.stop()  # an interrupted batch is not committed; the next run replays it
+                self.seconds = time.monotonic() - started
         return self.reports
 
     def _caught_up(self, query: object, target: dict[int, int]) -> bool:

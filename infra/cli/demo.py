@@ -89,12 +89,12 @@ def run_demo(config: Config, size: DemoSize) -> dict:
         _say(f"publishing {len(train_events)} events to {demo_config.kafka.events_topic!r}")
         timings["publish"] = stages.run(
             "publish", ["events", "publish", str(run_dir / "train.jsonl")]
-        )
+        ).seconds
         _say("feature job (Spark): events -> point-in-time TFRecords + Redis history")
-        timings["features"] = stages.run("features", ["features", "run", "--until-idle"])
+        timings["features"] = stages.run("features", ["features", "run", "--until-idle"]).seconds
         _say("training the two-tower model (TFRS)")
         train_args = ["train"] + (["--epochs", str(size.epochs)] if size.epochs else [])
-        timings["train"] = stages.run("train", train_args)
+        timings["train"] = stages.run("train", train_args).seconds
         _say(f"starting the ranking service on {_target(demo_config)}")
         began = time.monotonic()
         server = stages.start("serve", ["serve"])

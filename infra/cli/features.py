@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import time
 
 from streamrec.infra.config import Config
 from streamrec.infra.errors import StreamrecError
@@ -26,6 +28,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--max-events-per-batch", type=int, help="cap a micro-batch, 0: no cap (features.*)"
     )
+    run.add_argument("--json", action="store_true", help="end with a JSON summary line")
     run.set_defaults(handler=_run)
 
     backfill = actions.add_parser(
@@ -58,7 +61,9 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     metrics = FeatureJobMetrics()
     if config.features.metrics_port:
         metrics.serve(config.features.metrics_port)
+    spark_started = time.monotonic()
     spark = build_spark_session(config)
+    spark_seconds = time.monotonic() - spark_started
     job = FeatureJob(config, spark, metrics)
     try:
         reports = job.run(until_idle=args.until_idle)
@@ -68,6 +73,9 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         raise StreamrecError(f"feature job failed: {_root_cause(exc)}") from None
     finally:
         spark.stop()
+    if args.json:
+        print(json.dumps(_summary(reports, job, spark_seconds)))
+        return 0
     kafka = config.kafka
     print(
         f"features: {len(reports)} batch(es), {sum(r.events for r in reports)} events -> "
@@ -78,6 +86,19 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         f"{job.items_read} item record(s) to the catalog"
     )
     return 0
+
+
+def _summary(reports: list, job: object, spark_seconds: float) -> dict:
+    return {
+        "batches": len(reports),
+        **{
+            name: sum(getattr(r, name) for r in reports)
+            for name in ("events", "accepted", "examples", "rejected", "late", "duplicates")
+        },
+        "items": job.items_read,
+        "seconds": round(job.seconds, 3),
+        "spark_start_seconds": round(spark_seconds, 3),
+    }
 
 
 def _backfill(args: argparse.Namespace, config: Config) -> int:

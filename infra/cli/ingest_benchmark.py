@@ -9,6 +9,7 @@ kafka-python consumer reading the same topic.
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 import threading
 import time
@@ -66,7 +67,7 @@ def _measure(run: ScratchRun, bench: IngestBenchmark, say: Callable) -> dict:
     say("raw kafka-python consumer")
     results["raw_consume_events_per_s"] = _raw_consume(config, n)
     say("feature job --until-idle (Kafka -> TFRecords + Redis)")
-    results.update(_feature_job(config, n))
+    results.update(_feature_job(run, n))
     say(f"event -> Redis latency at {bench.latency_rate} events/s")
     results.update(_event_to_redis(run, bench))
     for name in ("publish", "producer_client"):
@@ -134,28 +135,20 @@ def _raw_consume(config: Config, expected: int) -> float:
         consumer.close()
 
 
-def _feature_job(config: Config, n: int) -> dict:
-    from streamrec.features.job import FeatureJob
-    from streamrec.features.spark_session import build_spark_session
-
-    for topic in (config.kafka.dead_letter_topic, config.kafka.late_topic):
-        open_event_bus(config).ensure_topic(topic)
-    startup_started = time.perf_counter()
-    spark = build_spark_session(config, app_name="streamrec-bench")
-    startup = time.perf_counter() - startup_started
-    try:
-        job = FeatureJob(config, spark)
-        seconds = _seconds(lambda: job.run(until_idle=True))
-    finally:
-        spark.stop()
-    accepted = sum(r.accepted for r in job.reports)
-    if accepted != n:
-        raise RuntimeError(f"the feature job accepted {accepted} of {n} events")
+def _feature_job(run: ScratchRun, n: int) -> dict:
+    """The feature worker as an operator runs it: its own process, Spark and all."""
+    for topic in (run.config.kafka.dead_letter_topic, run.config.kafka.late_topic):
+        open_event_bus(run.config).ensure_topic(topic)
+    result = run.stages.run("features", ["features", "run", "--until-idle", "--json"], echo=False)
+    summary = json.loads(result.output[-1])
+    if summary["accepted"] != n:
+        raise RuntimeError(f"the feature job accepted {summary['accepted']} of {n} events")
     return {
-        "job_events_per_s": n / seconds,
-        "job_with_spark_start_events_per_s": n / (seconds + startup),
-        "job_spark_start_s": startup,
-        "job_batches": len(job.reports),
+        "job_events_per_s": n / summary["seconds"],
+        "job_with_spark_start_events_per_s": n
+        / (summary["seconds"] + summary["spark_start_seconds"]),
+        "job_spark_start_s": summary["spark_start_seconds"],
+        "job_batches": summary["batches"],
     }
 
 

@@ -14,10 +14,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from streamrec.infra.config import CONFIG_FILE_ENV, ENV_PREFIX
 from streamrec.infra.errors import StreamrecError
+
+
+@dataclass(frozen=True)
+class StageResult:
+    seconds: float
+    output: list[str]  # the stage's standard output, line by line
 
 
 class StageProcesses:
@@ -37,9 +44,10 @@ class StageProcesses:
     def command(self, args: Sequence[str]) -> list[str]:
         return [sys.executable, "-m", "streamrec.infra.cli", *args]
 
-    def run(self, name: str, args: Sequence[str]) -> float:
-        """Runs a stage to completion, echoing its output; returns its duration in seconds."""
+    def run(self, name: str, args: Sequence[str], echo: bool = True) -> StageResult:
+        """Runs a stage to completion, echoing its output; returns its duration and output."""
         started = time.monotonic()
+        lines: list[str] = []
         log_file = self.log_dir / f"{name}.log"
         with log_file.open("w") as log:
             process = subprocess.Popen(
@@ -52,7 +60,9 @@ class StageProcesses:
             )
             try:
                 for line in process.stdout:
-                    print(self.echo_prefix + line.rstrip(), flush=True)
+                    lines.append(line.rstrip())
+                    if echo:
+                        print(self.echo_prefix + lines[-1], flush=True)
                 code = process.wait()
             except BaseException:
                 stop_process(process)
@@ -61,7 +71,7 @@ class StageProcesses:
             raise StreamrecError(
                 f"stage '{name}' failed (exit {code}): {_error_line(log_file)}; log: {log_file}"
             )
-        return time.monotonic() - started
+        return StageResult(time.monotonic() - started, lines)
 
     def start(self, name: str, args: Sequence[str]) -> subprocess.Popen:
         """Starts a long-running stage (a server) with all output going to its log file."""

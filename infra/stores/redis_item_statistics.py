@@ -34,31 +34,19 @@ _ONCE_TTL_SECONDS = 14 * 86_400  # longer than a batch can wait to be replayed
 _ADD = """
 local P = ARGV[1]
 if not redis.call('SET', P .. ':applied:' .. ARGV[2], 1, 'NX', 'EX', ARGV[3]) then return 0 end
-local entries = cjson.decode(ARGV[6])
-for _, w in ipairs(cjson.decode(ARGV[4])) do
+local work = cjson.decode(ARGV[4])
+for _, w in ipairs(work['windows']) do
   local window = P .. ':pop:' .. w[1]
   local live = tonumber(redis.call('GET', window .. ':live') or '-1e300')
-  for _, e in ipairs(entries) do
-    local b = math.floor(e[2] / w[2])
-    if b >= live then
-      redis.call('ZINCRBY', window .. ':b:' .. b, e[3], e[1])
-      redis.call('ZINCRBY', window, e[3], e[1])
+  for _, e in ipairs(w[2]) do
+    if e[1] >= live then
+      redis.call('ZINCRBY', window .. ':b:' .. e[1], e[3], e[2])
+      redis.call('ZINCRBY', window, e[3], e[2])
     end
   end
 end
-local meta = P .. ':freq:meta'
-local landmark = tonumber(redis.call('HGET', meta, 'landmark') or '')
-if not landmark then
-  landmark = entries[1][2]
-  redis.call('HSET', meta, 'landmark', landmark)
-end
-local half_life, total = tonumber(ARGV[5]), 0
-for _, e in ipairs(entries) do
-  local weight = e[3] * math.pow(2, (e[2] - landmark) / half_life)
-  redis.call('ZINCRBY', P .. ':freq', weight, e[1])
-  total = total + weight
-end
-redis.call('HINCRBYFLOAT', meta, 'total', total)
+for _, e in ipairs(work['weights']) do redis.call('ZINCRBY', P .. ':freq', e[2], e[1]) end
+redis.call('HINCRBYFLOAT', P .. ':freq:meta', 'total', work['total'])
 return 1
 """
 
@@ -71,10 +59,11 @@ for _, w in ipairs(cjson.decode(ARGV[3])) do
   local first = live or tonumber(redis.call('GET', window .. ':lowest') or live_from)
   for b = first, live_from - 1 do
     local bucket = window .. ':b:' .. b
-    if redis.call('EXISTS', bucket) == 1 then
-      redis.call('ZUNIONSTORE', window, 2, window, bucket, 'WEIGHTS', 1, -1)
-      redis.call('DEL', bucket)
+    local counts = redis.call('ZRANGE', bucket, 0, -1, 'WITHSCORES')
+    for i = 1, #counts, 2 do
+      redis.call('ZINCRBY', window, -tonumber(counts[i + 1]), counts[i])
     end
+    redis.call('DEL', bucket)
   end
   redis.call('ZREMRANGEBYSCORE', window, '-inf', 0)
   if live == nil or live_from > live then redis.call('SET', window .. ':live', live_from) end
@@ -107,26 +96,44 @@ class RedisItemStatistics:
         self._advance = client.register_script(_ADVANCE)
 
     def add(self, once_key: str, events: Iterable[ItemEvent]) -> bool:
-        # Minutes are the finest bucket, so counting per item and minute loses nothing.
-        counts = Counter((e.item_id, e.timestamp // _MINUTE_MS * _MINUTE_MS) for e in events)
-        if not counts:
+        """Counts are summed here per window bucket and item before they travel, which makes
+        the Lua call's work proportional to distinct (bucket, item) pairs, not to events.
+
+        Buckets that end before the newest of these events minus a window's length are left
+        out of that window: the watermark is at least that new, so sliding would subtract them
+        again at once. When a backlog is replayed, that is most of the short windows' work.
+        """
+        events = list(events)
+        if not events:
             return True
-        entries = orjson.dumps([[item, minute, n] for (item, minute), n in counts.items()])
-        windows = orjson.dumps([[name, size] for name, size, _ in self._windows])
-        lowest = min(minute for _, minute in counts)
+        landmark = self._landmark(min(e.timestamp for e in events))
+        newest = max(e.timestamp for e in events)
+        windows = []
+        for name, size, length in self._windows:
+            live_from = (newest - length) // size + 1
+            buckets = ((e.timestamp // size, e.item_id) for e in events)
+            counts = Counter(key for key in buckets if key[0] >= live_from)
+            windows.append([name, [[b, item, n] for (b, item), n in counts.items()]])
+        weights: dict[str, float] = {}
+        for e in events:
+            weight = 2.0 ** ((e.timestamp - landmark) / self._half_life_ms)
+            weights[e.item_id] = weights.get(e.item_id, 0.0) + weight
+        work = {
+            "windows": windows,
+            "weights": list(weights.items()),
+            "total": sum(weights.values()),
+        }
         with redis_errors(self._config, "online store"):
-            self._note_lowest_buckets(lowest)
-            added = self._add(
-                args=[
-                    self._prefix,
-                    once_key,
-                    _ONCE_TTL_SECONDS,
-                    windows,
-                    self._half_life_ms,
-                    entries,
-                ]
-            )
+            self._note_lowest_buckets(min(e.timestamp for e in events))
+            added = self._add(args=[self._prefix, once_key, _ONCE_TTL_SECONDS, orjson.dumps(work)])
         return bool(added)
+
+    def _landmark(self, candidate: int) -> int:
+        """The decay's reference time: the first writer sets it, every writer then reads it."""
+        key = f"{self._prefix}:freq:meta"
+        with redis_errors(self._config, "online store"):
+            self._client.hsetnx(key, "landmark", candidate)
+            return int(float(self._client.hget(key, "landmark")))
 
     def advance(self, watermark: int) -> None:
         with redis_errors(self._config, "online store"):
