@@ -114,6 +114,13 @@ class EventLedgerConfig:
 
 
 @dataclass(frozen=True)
+class ModelRegistryConfig:
+    """Exported model versions and the ``current`` pointer serving follows."""
+
+    type: Literal["files"] = "files"
+
+
+@dataclass(frozen=True)
 class OfflineExamplesConfig:
     """Committed training examples; ``path`` must be visible to every Spark worker and trainer."""
 
@@ -163,12 +170,24 @@ class FeaturesConfig:
 @dataclass(frozen=True)
 class TrainingConfig:
     model_dir: str = ""
+    query_encoder: Literal["mean", "gru", "transformer"] = "transformer"
     embedding_dim: int = 64
-    epochs: int = 6
-    batch_size: int = 512
-    learning_rate: float = 0.05
-    validation_fraction: float = 0.05
+    epochs: int = 10
+    batch_size: int = 128  # global windows per step, over all replicas; each position a query
+    learning_rate: float = 0.002
+    temperature: float = 0.1
+    logq: bool = True  # correct the in-batch softmax for item frequency
+    extra_negatives: int = 0  # items drawn uniformly from the catalog, beside in-batch ones
+    holdout_fraction: float = 0.1  # the newest share of the examples, never trained on
+    promotion_metric: str = "recall@10"
+    promotion_tolerance: float = 0.02  # relative: 0.02 promotes at 98% of the serving version
     seed: int = 7
+    # auto: MultiWorkerMirroredStrategy when TF_CONFIG names several tasks, MirroredStrategy
+    # with several local GPUs, else one device.
+    strategy: Literal["auto", "one_device", "mirrored", "multi_worker"] = "auto"
+    checkpoint_every_steps: int = 200  # a killed run resumes from the last one
+    mixed_precision: bool = False  # float16 compute, float32 weights: a GPU option
+    jit_compile: bool = False  # XLA: a GPU option; correct but rarely faster on CPU
 
 
 @dataclass(frozen=True)
@@ -200,6 +219,7 @@ class Config:
     result_cache: ResultCacheConfig = field(default_factory=ResultCacheConfig)
     event_ledger: EventLedgerConfig = field(default_factory=EventLedgerConfig)
     offline_examples: OfflineExamplesConfig = field(default_factory=OfflineExamplesConfig)
+    model_registry: ModelRegistryConfig = field(default_factory=ModelRegistryConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)

@@ -14,11 +14,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from streamrec.infra.config import Config
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
 from streamrec.infra.contracts.events import MAX_ID_LENGTH
-from streamrec.infra.contracts.export_layout import latest_version
 from streamrec.infra.errors import StoreUnavailable, StreamrecError
 from streamrec.infra.ports.online_store import OnlineStore
 from streamrec.infra.ports.result_cache import RankedItems, ResultCache
-from streamrec.infra.stores import open_online_store, open_result_cache
+from streamrec.infra.stores import open_model_registry, open_online_store, open_result_cache
 from streamrec.serving.retrieval_model import RetrievalModel
 
 log = logging.getLogger(__name__)
@@ -131,9 +130,12 @@ class RankingServer:
 
 
 def load_latest_model(config: Config) -> RetrievalModel:
-    version = latest_version(config.model_dir)
+    version = open_model_registry(config).current()
     if version is None:
-        raise StreamrecError(f"no model in {config.model_dir}; run `streamrec train` first")
+        raise StreamrecError(
+            f"no model version serves from {config.model_dir}: run `streamrec train` (it promotes "
+            "a version that passes the gate) or `streamrec models promote VERSION`"
+        )
     return RetrievalModel(version)
 
 

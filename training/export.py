@@ -21,14 +21,14 @@ from streamrec.infra.contracts.export_layout import (
     USER_ID_INPUT,
     ModelVersion,
     latest_version,
+    write_checksums,
 )
-from streamrec.training.towers import QueryTower
 
 
 class QueryServing(tf.Module):
     """The query tower behind a fixed serving signature, as TF Serving and streamrec call it."""
 
-    def __init__(self, tower: QueryTower, history_length: int) -> None:
+    def __init__(self, tower: tf.keras.Model, history_length: int) -> None:
         super().__init__()
         self.tower = tower
         self.serve = tf.function(
@@ -46,11 +46,12 @@ class QueryServing(tf.Module):
 
 def export_model(
     model_dir: Path,
-    query_tower: QueryTower,
+    query_tower: tf.keras.Model,
     history_length: int,
     item_ids: Sequence[str],
     item_embeddings: np.ndarray,
     metadata: dict,
+    logs: Path | None = None,
 ) -> ModelVersion:
     """Writes everything into a hidden staging directory, then renames it to the next version."""
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -62,6 +63,9 @@ def export_model(
         probe.item_ids_file.parent.mkdir(parents=True)
         probe.item_ids_file.write_text("".join(f"{item}\n" for item in item_ids))
         np.save(probe.item_embeddings_file, np.asarray(item_embeddings, dtype=np.float32))
+        query_tower.save_weights(str(probe.weights_prefix))
+        if logs is not None and logs.is_dir():
+            shutil.copytree(logs, staging / "logs")
         return _publish(
             model_dir, staging, {"export_format_version": EXPORT_FORMAT_VERSION, **metadata}
         )
@@ -77,6 +81,7 @@ def _publish(model_dir: Path, staging: Path, metadata: dict) -> ModelVersion:
         ModelVersion(staging).metadata_file.write_text(
             json.dumps({**metadata, "version": version}, indent=2)
         )
+        write_checksums(staging)
         target = model_dir / str(version)
         try:
             os.rename(staging, target)  # atomic, and fails if another export took this version

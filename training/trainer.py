@@ -1,9 +1,16 @@
-"""The trainer role: committed examples -> fitted two-tower model -> new exported version."""
+"""The trainer role, a short sequence of named steps:
+
+data window -> vocabulary -> windows -> fit -> evaluate -> export -> gate and promote.
+
+Each step lives in its own module; this one only passes results along and records what was
+decided, so that a version's metadata tells where it came from and why it serves or not.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
+import shutil
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -12,25 +19,31 @@ import tensorflow as tf
 
 from streamrec.infra.config import Config, TrainingConfig
 from streamrec.infra.contracts import feature_spec as spec
-from streamrec.infra.contracts.export_layout import HISTORY_PADDING, ModelVersion
-from streamrec.infra.contracts.feature_spec import ExampleFile
+from streamrec.infra.contracts.export_layout import ModelVersion
 from streamrec.infra.errors import StreamrecError
-from streamrec.infra.stores import open_offline_examples
-from streamrec.training.dataset import TimeSplit, collect, example_dataset
-from streamrec.training.evaluation import popularity_recall_at_k, recall_at_k, target_ranks
+from streamrec.infra.stores import open_model_registry
+from streamrec.training.data_window import DataWindow, committed_files, load_window
+from streamrec.training.distribution import cluster_role, distribution_strategy
+from streamrec.training.evaluate import EmbeddingScorer, Evaluation
 from streamrec.training.export import export_model
-from streamrec.training.towers import CandidateTower, QueryTower
-from streamrec.training.two_tower import TwoTowerModel
+from streamrec.training.exported_model import exported_scorer
+from streamrec.training.fit import fit
+from streamrec.training.fit_callbacks import LOG_DIR, log_evaluation, run_directory
+from streamrec.training.gate import Decision, decide
+from streamrec.training.queries import Catalog
+from streamrec.training.sequences import training_windows
+from streamrec.training.vocabulary import Vocabulary
 
-EVAL_K = 10
-_CHUNK = 4096  # examples per batch when scanning, embedding or evaluating (not training)
+GATE_PROTOCOL = "temporal"
+GATE_KS = (10, 50)
+_CHUNK = 1024
 
 
 @dataclass(frozen=True)
-class Vocabulary:
-    users: list[str]
-    items: list[str]
-    item_counts: dict[str, int]  # how often each item is a training target
+class TrainingResult:
+    version: ModelVersion
+    decision: Decision
+    evaluation: dict
 
 
 def train(
@@ -38,156 +51,130 @@ def train(
     params: TrainingConfig,
     start_date: str | None = None,
     end_date: str | None = None,
-) -> ModelVersion:
-    """Fits a model on the committed examples in ``[start_date, end_date]`` and exports it."""
+    warm_start: bool = False,
+) -> TrainingResult | None:
+    """Fits, evaluates and exports a new version; promotes it if the gate says so.
+
+    ``warm_start`` continues from the serving version's weights, if one serves.
+
+    Returns None on a non-chief worker of a multi-worker run: it only helps the fit.
+    """
     started = time.monotonic()
+    role = cluster_role()  # a bad TF_CONFIG fails here, before any data is read
+    distribution_strategy(params.strategy, role)  # and before TensorFlow runs anything
+    length = config.features.history_length
     files = committed_files(config, start_date, end_date)
-    tf.keras.utils.set_random_seed(params.seed)
-    history_length = config.features.history_length
-    split = TimeSplit.from_files(files, params.validation_fraction)
-    vocabulary = build_vocabulary(
-        example_dataset(files, history_length, _CHUNK, keep="train", split=split)
+    window = load_window(files, length, params.holdout_fraction)
+    vocabulary = _vocabulary(window)
+    train = window.train_mask
+    print(f"train: {vocabulary.users} users, {len(vocabulary.items)} items, {train.sum()} events")
+    windows = training_windows(
+        window.events[spec.USER_ID][train],
+        window.events[spec.ITEM_ID][train],
+        vocabulary.index(),
+        length + 1,
     )
-    if not vocabulary.items:
-        raise StreamrecError("the training window holds no examples; widen the date range")
-    print(
-        f"train: {len(vocabulary.users)} users, {len(vocabulary.items)} items, {len(files)} files"
+    registry = open_model_registry(config)
+    incumbent = registry.current()
+    warm_from = _warm_start_version(incumbent) if warm_start else None
+    run_dir = run_directory(
+        config.model_dir,
+        {
+            "files": [str(f.path) for f in files],
+            "params": asdict(params),
+            "length": length,
+            "warm_from": warm_from and warm_from.version,
+        },
     )
-
-    strategy = distribution_strategy()
-    train_data = example_dataset(
-        files,
-        history_length,
-        params.batch_size * strategy.num_replicas_in_sync,  # the global batch
-        keep="train",
-        split=split,
-        shuffle_seed=params.seed,
+    fitted = fit(windows, vocabulary, length, params, run_dir, role, warm_from)
+    if not role.is_chief:
+        return None
+    model = fitted.model
+    candidate = EmbeddingScorer("candidate", _encoder(model.query_tower), model.item_embeddings())
+    evaluation = _evaluate(window, vocabulary, candidate, incumbent)
+    log_evaluation(run_dir, evaluation, step=params.epochs)
+    decision = decide(
+        evaluation,
+        "candidate",
+        f"version {incumbent.version}" if incumbent else None,
+        params.promotion_metric,
+        params.promotion_tolerance,
     )
-    with strategy.scope():
-        model = TwoTowerModel(
-            QueryTower(vocabulary.users, vocabulary.items, params.embedding_dim),
-            CandidateTower(vocabulary.items, params.embedding_dim),
-        )
-        model.compile(optimizer=tf.keras.optimizers.Adagrad(params.learning_rate))
-    fitted = model.fit(train_data, epochs=params.epochs, verbose=2)
-
-    item_embeddings = embed_items(model.candidate_tower, vocabulary.items)
-    validation = collect(
-        example_dataset(files, history_length, _CHUNK, keep="validation", split=split)
+    metadata = _metadata(
+        config, params, window, vocabulary, fitted.summary, evaluation, decision, incumbent
     )
-    metrics = {
-        "train_loss": float(fitted.history["loss"][-1]),
-        **evaluate(model.query_tower, vocabulary, item_embeddings, validation),
-    }
-    metadata = {
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": "two_tower",
-        "feature_spec_version": spec.FEATURE_SPEC_VERSION,
-        "history_length": history_length,
-        "embedding_dim": params.embedding_dim,
-        "users": len(vocabulary.users),
-        "items": len(vocabulary.items),
-        "data": describe_data(config, files, split),
-        "parameters": {**asdict(params), "replicas": strategy.num_replicas_in_sync},
-        "metrics": metrics,
-        "training_seconds": round(time.monotonic() - started, 1),
-    }
-    return export_model(
+    metadata["training_seconds"] = round(time.monotonic() - started, 1)
+    version = export_model(
         config.model_dir,
         model.query_tower,
-        history_length,
+        length,
         vocabulary.items,
-        item_embeddings,
+        model.item_embeddings(),
         metadata,
+        logs=run_dir / LOG_DIR,
     )
+    shutil.rmtree(run_dir, ignore_errors=True)
+    if decision.promote:
+        registry.promote(version.version, decision.reason)
+    return TrainingResult(version, decision, evaluation)
 
 
-def committed_files(
-    config: Config, start_date: str | None, end_date: str | None
-) -> list[ExampleFile]:
-    files = open_offline_examples(config).files(start_date, end_date)
-    if not files:
-        window = (
-            f" between {start_date or '...'} and {end_date or '...'}"
-            if start_date or end_date
-            else ""
-        )
+def _warm_start_version(incumbent: ModelVersion | None) -> ModelVersion | None:
+    if incumbent is None:  # a schedule's first run: nothing to continue from yet
+        print("warm start: no version serves yet, so this run starts from scratch")
+    return incumbent
+
+
+def _vocabulary(window: DataWindow) -> Vocabulary:
+    train = window.train_mask
+    if not train.any():
         raise StreamrecError(
-            f"no committed training examples in {config.examples_dir}{window}; "
-            "run `streamrec features run --until-idle` first"
+            "the training window holds no examples before its hold-out; widen the date range"
         )
-    return files
-
-
-def distribution_strategy() -> tf.distribute.Strategy:
-    """All local GPUs when there are several; otherwise the default (one device) strategy."""
-    if len(tf.config.list_physical_devices("GPU")) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
-
-
-def build_vocabulary(dataset: tf.data.Dataset) -> Vocabulary:
-    """Every user and item of the examples; items ordered from most to least frequent target."""
-    users: set[str] = set()
-    items: set[str] = set()
-    targets: Counter[str] = Counter()
-    for batch in dataset.as_numpy_iterator():
-        users.update(u.decode() for u in np.unique(batch[spec.USER_ID]))
-        targets.update(i.decode() for i in batch[spec.ITEM_ID])
-        items.update(i.decode() for i in np.unique(batch[spec.HISTORY]))
-    items.update(targets)
-    items.discard(HISTORY_PADDING)
-    ordered = sorted(items, key=lambda item: (-targets[item], item))
-    return Vocabulary(sorted(users), ordered, dict(targets))
-
-
-def embed_items(tower: CandidateTower, item_ids: list[str]) -> np.ndarray:
-    return np.concatenate(
-        [
-            tower(tf.constant(item_ids[i : i + _CHUNK])).numpy()
-            for i in range(0, len(item_ids), _CHUNK)
-        ]
+    return Vocabulary.from_events(
+        window.events[spec.USER_ID][train], window.events[spec.ITEM_ID][train]
     )
 
 
-def evaluate(
-    query_tower: QueryTower, vocabulary: Vocabulary, item_embeddings: np.ndarray, data: dict
-) -> dict[str, float]:
-    """Validation Recall@10 of the model and of most-popular, by full ranking over all items."""
-    if not data:
-        return {"validation_examples": 0}
-    queries = np.concatenate(
-        [
-            query_tower(
-                {
-                    spec.USER_ID: data[spec.USER_ID][i : i + _CHUNK],
-                    spec.HISTORY: data[spec.HISTORY][i : i + _CHUNK],
-                }
-            ).numpy()
-            for i in range(0, len(data[spec.USER_ID]), _CHUNK)
-        ]
-    )
-    index = {item: row for row, item in enumerate(vocabulary.items)}
-    targets_text = [t.decode() for t in data[spec.ITEM_ID]]
-    targets = np.array([index.get(t, -1) for t in targets_text])
-    ranks = target_ranks(queries, item_embeddings, targets)
-    return {
-        "validation_examples": len(targets),
-        f"validation_recall_at_{EVAL_K}": recall_at_k(ranks, EVAL_K),
-        f"validation_popularity_recall_at_{EVAL_K}": popularity_recall_at_k(
-            vocabulary.item_counts, targets_text, EVAL_K
-        ),
-    }
+def _encoder(tower: tf.keras.Model):
+    def encode(users: np.ndarray, histories: np.ndarray) -> np.ndarray:
+        return np.concatenate(
+            [
+                tower({"history": tf.constant(histories[i : i + _CHUNK])}).numpy()
+                for i in range(0, len(histories), _CHUNK)
+            ]
+        )
+
+    return encode
 
 
-def describe_data(config: Config, files: list[ExampleFile], split: TimeSplit) -> dict:
+def _evaluate(
+    window: DataWindow,
+    vocabulary: Vocabulary,
+    candidate: EmbeddingScorer,
+    incumbent: ModelVersion | None,
+) -> dict:
+    catalog = Catalog(np.asarray(vocabulary.items))
+    scorers = [candidate]
+    if incumbent is not None:
+        scorers.append(exported_scorer(incumbent, catalog))
+    return Evaluation.prepare(window, catalog, GATE_PROTOCOL).run(scorers, GATE_KS)
+
+
+def _metadata(config, params, window, vocabulary, fitted, evaluation, decision, incumbent) -> dict:
     return {
-        "examples_dir": str(config.examples_dir),
-        "start_date": files[0].date,
-        "end_date": files[-1].date,
-        "files": len(files),
-        "examples": sum(f.examples for f in files),
-        "min_timestamp": min(f.min_timestamp for f in files),
-        "max_timestamp": max(f.max_timestamp for f in files),
-        "validation_cutoff_timestamp": split.cutoff,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": f"two_tower/{params.query_encoder}",
+        "code_version": importlib.metadata.version("streamrec"),
+        "feature_spec_version": spec.FEATURE_SPEC_VERSION,
+        "history_length": config.features.history_length,
+        "embedding_dim": params.embedding_dim,
+        "items": len(vocabulary.items),
+        "users": vocabulary.users,
+        "parent_version": incumbent.version if incumbent else None,
+        "data": {"examples_dir": str(config.examples_dir), **window.describe()},
+        "parameters": asdict(params),
+        "fit": fitted,
+        "evaluation": evaluation,
+        "promotion": {"promoted": decision.promote, "reason": decision.reason},
     }

@@ -1,28 +1,90 @@
-"""The retrieval model: query and candidate towers trained with an in-batch softmax.
+"""The retrieval model: a causal query tower and an item tower trained with a corrected
+in-batch softmax (:mod:`.retrieval_loss`).
 
-Every other item of a batch is a negative for each (query, item) pair, which is cheap and
-scales with the batch; TFRS's :class:`~tensorflow_recommenders.tasks.Retrieval` computes the
-loss. Quality metrics are computed outside Keras, by full ranking over the whole catalog
-(:mod:`training.metrics`), because sampled metrics flatter a retrieval model.
+Every position of every window in a batch is a query; all their targets are the in-batch
+candidates. Queries and items are L2-normalised, so scores are cosines scaled by the loss's
+temperature; the exported embeddings are normalised too and serving's dot products rank alike.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from streamrec.infra.contracts import feature_spec as spec
-from streamrec.training.towers import CandidateTower, QueryTower
+from streamrec.infra.config import TrainingConfig
+from streamrec.training.query_tower import FIRST_ITEM, ItemVocabulary, SequenceQueryTower
+from streamrec.training.retrieval_loss import RetrievalLoss
 
 
 class TwoTowerModel(tfrs.Model):
-    def __init__(self, query_tower: QueryTower, candidate_tower: CandidateTower) -> None:
+    def __init__(
+        self,
+        vocabulary: ItemVocabulary,
+        history_length: int,
+        encoder: str,
+        dim: int,
+        log_frequency: np.ndarray,
+        temperature: float,
+        extra_negatives: int,
+        logq: bool,
+    ) -> None:
         super().__init__()
-        self.query_tower = query_tower
-        self.candidate_tower = candidate_tower
-        self.task = tfrs.tasks.Retrieval()
+        self.vocabulary = vocabulary
+        self.item_embedding = tf.keras.layers.Embedding(vocabulary.size, dim)
+        self.query_tower = NormalisedQueryTower(
+            vocabulary, self.item_embedding, history_length, encoder, dim
+        )
+        self.loss_layer = RetrievalLoss(
+            log_frequency, temperature, extra_negatives, logq, first_item=FIRST_ITEM
+        )
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        queries = self.query_tower(features)
-        candidates = self.candidate_tower(features[spec.ITEM_ID])
-        return self.task(queries, candidates, compute_metrics=False)
+        outputs = self.query_tower.encode(features["inputs"], training=training)
+        dim = tf.shape(outputs)[-1]
+        queries = tf.math.l2_normalize(tf.reshape(outputs, [-1, dim]), axis=-1)
+        targets = tf.reshape(features["targets"], [-1])
+        weights = tf.cast(targets > 0, tf.float32)
+        table = tf.math.l2_normalize(self.item_embedding.embeddings, axis=-1)
+        return self.loss_layer(queries, targets, weights, table)
+
+    def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """TFRS's step, with loss scaling when mixed precision wrapped the optimizer."""
+        scaling = isinstance(self.optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(inputs, training=True)
+            scaled = self.optimizer.get_scaled_loss(loss) if scaling else loss
+        gradients = tape.gradient(scaled, self.trainable_variables)
+        if scaling:
+            gradients = self.optimizer.get_unscaled_gradients(gradients)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables, strict=True))
+        return {"loss": loss}
+
+    def build_variables(self) -> None:
+        """Creates every variable (Keras builds lazily), as warm starts and exports need."""
+        self.query_tower.encode(tf.constant([[2, 1]], tf.int64))
+
+    def item_embeddings(self) -> np.ndarray:
+        """The known items' embeddings, in the vocabulary's order, as serving ranks them."""
+        table = tf.math.l2_normalize(self.item_embedding.embeddings, axis=-1).numpy()
+        return table[FIRST_ITEM:]
+
+
+class NormalisedQueryTower(SequenceQueryTower):
+    def call(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        return tf.math.l2_normalize(super().call(features, training=training), axis=-1)
+
+
+def build_two_tower(
+    item_ids: list[str], log_frequency: np.ndarray, history_length: int, params: TrainingConfig
+) -> TwoTowerModel:
+    return TwoTowerModel(
+        ItemVocabulary(item_ids),
+        history_length,
+        params.query_encoder,
+        params.embedding_dim,
+        log_frequency,
+        params.temperature,
+        params.extra_negatives,
+        params.logq,
+    )

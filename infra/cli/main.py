@@ -1,9 +1,9 @@
 """The one ``streamrec`` command line, with one module per process role.
 
 Each role module (:mod:`.stack`, :mod:`.events`, :mod:`.items`, :mod:`.features`,
-:mod:`.train`, :mod:`.serve`, :mod:`.demo`, :mod:`.bench`) registers its subcommands and
-imports its stage only when the subcommand runs, so ``streamrec stack status`` does not pay for
-importing TensorFlow or PySpark.
+:mod:`.train`, :mod:`.evaluate`, :mod:`.models`, :mod:`.serve`, :mod:`.demo`, :mod:`.bench`)
+registers its subcommands and imports its stage only when the subcommand runs, so
+``streamrec stack status`` does not pay for importing TensorFlow or PySpark.
 """
 
 from __future__ import annotations
@@ -12,12 +12,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from streamrec.infra.cli import bench, demo, events, features, items, serve, stack, train
+from streamrec.infra.cli import (
+    bench,
+    demo,
+    evaluate,
+    events,
+    features,
+    items,
+    models,
+    serve,
+    stack,
+    train,
+)
 from streamrec.infra.cli.runtime import configure_logging
 from streamrec.infra.config import Config, load_config, render_toml
 from streamrec.infra.errors import StreamrecError
 
-ROLES = (stack, events, items, features, train, serve, demo, bench)
+ROLES = (stack, events, items, features, train, evaluate, models, serve, demo, bench)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

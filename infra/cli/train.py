@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
+import threading
 
 from streamrec.infra.cli.runtime import prepare_tensorflow
+from streamrec.infra.cli.train_schedule import parse_interval, run_every
 from streamrec.infra.config import Config
 from streamrec.infra.errors import StreamrecError
 
@@ -16,29 +19,65 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--end-date", help="last event date to train on (YYYY-MM-DD)")
     train.add_argument("--epochs", type=int, help="override training.epochs")
     train.add_argument("--batch-size", type=int, help="override training.batch_size")
+    train.add_argument(
+        "--query-encoder", choices=("mean", "gru", "transformer"), help="override training.*"
+    )
+    train.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="continue from the serving version's weights, growing its item vocabulary",
+    )
+    train.add_argument(
+        "--every", metavar="INTERVAL", help="retrain on a schedule (30m, 6h, 1d) until stopped"
+    )
     train.set_defaults(handler=_train)
 
 
 def _train(args: argparse.Namespace, config: Config) -> int:
     for name in ("start_date", "end_date"):
         _check_date(name, getattr(args, name))
-    overrides = {
+    overrides: dict[str, object] = {
         k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v is not None
     }
     if any(v < 1 for v in overrides.values()):
         raise StreamrecError("--epochs and --batch-size must be at least 1")
+    if args.query_encoder:
+        overrides["query_encoder"] = args.query_encoder
     params = dataclasses.replace(config.training, **overrides)
+    interval = parse_interval(args.every) if args.every else None
 
     prepare_tensorflow(args.verbose)
     from streamrec.training.trainer import train
 
-    version = train(config, params, args.start_date, args.end_date)
-    metrics = version.metadata()["metrics"]
-    shown = ", ".join(
-        f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
-    )
-    print(f"exported model version {version.version} to {version.root} ({shown})")
+    def run_once() -> None:
+        result = train(config, params, args.start_date, args.end_date, args.warm_start)
+        _report(result, params.promotion_metric)
+
+    if interval is None:
+        run_once()
+        return 0
+    stop = threading.Event()
+
+    def terminate(*_: object) -> None:  # mid-fit too: the next run resumes from its checkpoint
+        stop.set()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
+    run_every(interval, run_once, stop)
     return 0
+
+
+def _report(result, metric: str) -> None:
+    if result is None:
+        print("this worker's share of the fit is done; the chief evaluates and exports")
+        return
+    shown = ", ".join(
+        f"{name} {figures[metric]:.4f}" for name, figures in result.evaluation["models"].items()
+    )
+    print(f"exported model version {result.version.version} to {result.version.root}")
+    print(f"{metric} on {result.evaluation['queries']} held-out examples: {shown}")
+    verdict = "promoted: it serves now" if result.decision.promote else "kept as a candidate"
+    print(f"{verdict} ({result.decision.reason})", flush=True)
 
 
 def _check_date(name: str, value: str | None) -> None:

@@ -5,7 +5,11 @@ Each trained model is one numbered version directory, in TF Serving layout::
     MODEL_DIR/<version>/saved_model.pb, variables/   the query tower (SavedModel)
     MODEL_DIR/<version>/item_index/item_ids.txt       one candidate item id per line
     MODEL_DIR/<version>/item_index/item_embeddings.npy  float32 [items, dim], same order
+    MODEL_DIR/<version>/weights/query_tower.*         the towers' weights (TF checkpoint), for
+                                                      warm starts; serving never reads them
+    MODEL_DIR/<version>/logs/                         TensorBoard logs of the fit and evaluation
     MODEL_DIR/<version>/metadata.json                 versions, data range, parameters, metrics
+    MODEL_DIR/<version>/checksums.json                SHA-256 of every file above
 
 The SavedModel's ``serving_default`` signature takes ``user_id`` (string ``[batch]``) and
 ``history`` (string ``[batch, history_length]``, most recent first, padded with ``""``) and
@@ -16,6 +20,9 @@ of the query embedding with its row of ``item_embeddings.npy``. Unknown ids are 
 history the query tower expects, see :mod:`.feature_spec`) and ``history_length``; readers refuse
 a version they do not know rather than serve a model they would misread.
 
+``checksums.json`` is written last inside the version; a registry verifies a version against
+it before the version may serve, so a damaged copy is refused rather than served.
+
 Versions are positive integers; the highest is the newest. A version directory appears by an
 atomic rename once complete, so a reader never sees a partial export. This module has no
 TensorFlow dependency, so serving and tooling can read the layout cheaply.
@@ -23,6 +30,7 @@ TensorFlow dependency, so serving and tooling can read the layout cheaply.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +44,7 @@ USER_ID_INPUT = "user_id"
 HISTORY_INPUT = "history"
 QUERY_OUTPUT = "query_embedding"
 HISTORY_PADDING = ""
+CHECKSUMS_FILE = "checksums.json"
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,14 @@ class ModelVersion:
     @property
     def item_embeddings_file(self) -> Path:
         return self.root / "item_index" / "item_embeddings.npy"
+
+    @property
+    def weights_prefix(self) -> Path:
+        return self.root / "weights" / "query_tower"
+
+    @property
+    def weights_index_file(self) -> Path:
+        return self.root / "weights" / "query_tower.index"
 
     @property
     def metadata_file(self) -> Path:
@@ -97,3 +114,38 @@ def versions(model_dir: str | Path) -> list[ModelVersion]:
 def latest_version(model_dir: str | Path) -> ModelVersion | None:
     found = versions(model_dir)
     return found[-1] if found else None
+
+
+def write_checksums(root: Path) -> None:
+    """Records the SHA-256 of every file under ``root`` (an export about to be published)."""
+    sums = {
+        str(path.relative_to(root)): _sha256(path)
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.name != CHECKSUMS_FILE
+    }
+    (root / CHECKSUMS_FILE).write_text(json.dumps(sums, indent=1))
+
+
+def verify_files(version: ModelVersion) -> None:
+    """Raises, naming the first problem, unless every file matches the export's checksums."""
+    version.metadata()  # the contract versions first: an unknown format is not "corrupt"
+    try:
+        sums = json.loads((version.root / CHECKSUMS_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise StreamrecError(
+            f"model version {version.root} has no readable {CHECKSUMS_FILE} ({exc}); retrain it"
+        ) from None
+    for name, expected in sums.items():
+        path = version.root / name
+        if not path.is_file():
+            raise StreamrecError(f"model version {version.root} is incomplete: {name} is missing")
+        if _sha256(path) != expected:
+            raise StreamrecError(f"model version {version.root} is corrupt: {name} was changed")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

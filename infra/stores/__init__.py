@@ -8,6 +8,7 @@ Feast's online and offline stores do:
 - ``ResultCache``, ``[result_cache]``: ``redis``, or ``none`` to turn caching off;
 - ``EventLedger``, ``[event_ledger]``: ``redis``;
 - ``OfflineExamples``, ``[offline_examples]``: ``files`` (a local or shared POSIX filesystem);
+- ``ModelRegistry``, ``[model_registry]``: ``files`` (the model directory);
 - ``EventBus``, ``[kafka]``: Kafka, the only event bus.
 
 Implementations are imported only when opened, so a process that uses files alone never
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from streamrec.infra.config import Config
 from streamrec.infra.ports.event_bus import EventBus
 from streamrec.infra.ports.event_ledger import EventLedger
+from streamrec.infra.ports.model_registry import ModelRegistry
 from streamrec.infra.ports.offline_examples import OfflineExamples
 from streamrec.infra.ports.online_store import OnlineStore
 from streamrec.infra.ports.result_cache import ResultCache
@@ -56,6 +58,12 @@ def _file_offline_examples(config: Config) -> OfflineExamples:
     return FileOfflineExamples(config)
 
 
+def _file_model_registry(config: Config) -> ModelRegistry:
+    from streamrec.infra.stores.file_model_registry import FileModelRegistry
+
+    return FileModelRegistry(config)
+
+
 ONLINE_STORES: dict[str, Callable[[Config], OnlineStore]] = {"redis": _redis_online_store}
 RESULT_CACHES: dict[str, Callable[[Config], ResultCache]] = {
     "redis": _redis_result_cache,
@@ -79,6 +87,13 @@ def open_event_ledger(config: Config) -> EventLedger:
 
 def open_offline_examples(config: Config) -> OfflineExamples:
     return OFFLINE_EXAMPLES[config.offline_examples.type](config)
+
+
+MODEL_REGISTRIES: dict[str, Callable[[Config], ModelRegistry]] = {"files": _file_model_registry}
+
+
+def open_model_registry(config: Config) -> ModelRegistry:
+    return MODEL_REGISTRIES[config.model_registry.type](config)
 
 
 def open_event_bus(config: Config) -> EventBus:

@@ -92,12 +92,23 @@ def trained(stack, tmp_path_factory):
         training=dataclasses.replace(
             stack.training,
             model_dir=str(root / "models"),
-            epochs=4,
+            epochs=6,
             embedding_dim=32,
-            batch_size=256,
+            batch_size=64,
         ),
     )
     events = generate(SyntheticSpec(**TRAINING_EVENTS_SPEC))
     write_offline_examples(config, events)
-    version = train(config, config.training)
-    return config, events, version
+    return config, events, train(config, config.training)
+
+
+@pytest.fixture
+def trained_copy(trained, tmp_path) -> Config:
+    """The trained session model's examples and models, copied so a test may change them."""
+    import shutil
+
+    config, _, _ = trained
+    shutil.copytree(config.model_dir, tmp_path / "models")
+    return dataclasses.replace(
+        config, training=dataclasses.replace(config.training, model_dir=str(tmp_path / "models"))
+    )

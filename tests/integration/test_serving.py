@@ -28,12 +28,12 @@ def _serving_config(config, **serving):
 
 @pytest.fixture(scope="module")
 def server(trained):
-    config, _, version = trained
+    config, _, result = trained
     config = dataclasses.replace(
         _serving_config(config, max_k=50),
         result_cache=dataclasses.replace(config.result_cache, ttl_seconds=30),
     )
-    running = RankingServer(config, RetrievalModel(version))
+    running = RankingServer(config, RetrievalModel(result.version))
     running.start()
     yield config, running
     running.stop(grace=1)
@@ -114,12 +114,12 @@ def test_health_reports_serving_for_the_server_and_the_service(stub):
 
 
 def test_online_store_down_is_unavailable(trained):
-    config, _, version = trained
+    config, _, result = trained
     dead = dataclasses.replace(
         _serving_config(config),
         redis=dataclasses.replace(config.redis, url=f"redis://127.0.0.1:{free_port()}/0"),
     )
-    running = RankingServer(dead, RetrievalModel(version))
+    running = RankingServer(dead, RetrievalModel(result.version))
     running.start()
     try:
         with grpc.insecure_channel(running.address) as channel:
@@ -173,12 +173,12 @@ def test_serve_and_recommend_commands_as_separate_processes(trained, tmp_path):
 
 
 def test_result_cache_type_none_turns_caching_off(trained):
-    config, _, version = trained
+    config, _, result = trained
     config = dataclasses.replace(
         _serving_config(config),
         result_cache=dataclasses.replace(config.result_cache, type="none"),
     )
-    running = RankingServer(config, RetrievalModel(version))
+    running = RankingServer(config, RetrievalModel(result.version))
     running.start()
     try:
         with grpc.insecure_channel(running.address) as channel:

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from streamrec.infra.contracts.export_layout import (
+    CHECKSUMS_FILE,
     HISTORY_INPUT,
     QUERY_OUTPUT,
     SIGNATURE_NAME,
@@ -13,13 +14,16 @@ from streamrec.infra.contracts.export_layout import (
     versions,
 )
 from streamrec.infra.errors import StreamrecError
+from streamrec.infra.stores import open_model_registry
 from streamrec.training.trainer import train
 
 
 def test_export_follows_the_layout(trained):
-    config, _, version = trained
+    config, _, result = trained
+    version = result.version
     assert version.version == 1
     assert (version.root / "saved_model.pb").is_file()
+    assert (version.root / CHECKSUMS_FILE).is_file()
     item_ids = version.item_ids_file.read_text().splitlines()
     embeddings = np.load(version.item_embeddings_file)
     assert embeddings.shape == (len(item_ids), config.training.embedding_dim)
@@ -28,24 +32,35 @@ def test_export_follows_the_layout(trained):
     assert not list(version.root.parent.glob(".staging-*"))
 
 
-def test_metadata_records_data_range_parameters_and_metrics(trained):
-    config, events, version = trained
-    metadata = json.loads(version.metadata_file.read_text())
-    assert metadata["version"] == 1
-    assert metadata["history_length"] == config.features.history_length
-    assert metadata["data"]["examples"] == len(events)
-    assert metadata["data"]["min_timestamp"] == events[0].timestamp
-    assert metadata["data"]["max_timestamp"] == events[-1].timestamp
+def test_metadata_records_window_parent_code_version_and_metrics(trained):
+    config, events, result = trained
+    metadata = json.loads(result.version.metadata_file.read_text())
+    assert metadata["version"] == 1 and metadata["parent_version"] is None
+    assert metadata["code_version"] and metadata["model"] == "two_tower/transformer"
+    data = metadata["data"]
+    assert data["examples"] == len(events)
+    assert data["min_timestamp"] == events[0].timestamp
+    assert data["max_timestamp"] == events[-1].timestamp
+    # The hold-out is a share of the examples, not of the time range.
+    assert data["holdout_examples"] == pytest.approx(0.1 * len(events), rel=0.05)
     assert metadata["parameters"]["epochs"] == config.training.epochs
-    metrics = metadata["metrics"]
-    assert metrics["validation_examples"] > 0
-    # The planted structure is learnable: the model must beat most-popular on later events.
-    assert metrics["validation_recall_at_10"] > 1.5 * metrics["validation_popularity_recall_at_10"]
+    figures = metadata["evaluation"]["models"]
+    assert metadata["evaluation"]["queries"] == data["holdout_examples"]
+    # The planted structure is learnable: the model beats both baselines on later events.
+    assert figures["candidate"]["recall@10"] > 1.5 * figures["most_popular"]["recall@10"]
+    assert figures["candidate"]["recall@10"] > figures["ease"]["recall@10"]
+    assert metadata["promotion"]["promoted"] is True
+
+
+def test_the_first_version_that_beats_the_baselines_serves(trained):
+    config, _, result = trained
+    assert result.decision.promote
+    assert open_model_registry(config).current().version == result.version.version
 
 
 def test_serving_signature_accepts_unknown_ids(trained):
-    config, _, version = trained
-    signature = tf.saved_model.load(str(version.saved_model_dir)).signatures[SIGNATURE_NAME]
+    config, _, result = trained
+    signature = tf.saved_model.load(str(result.version.saved_model_dir)).signatures[SIGNATURE_NAME]
     history = [["i-000001", "never-seen-item", "", "", ""], ["", "", "", "", ""]]
     out = signature(
         **{
@@ -56,12 +71,19 @@ def test_serving_signature_accepts_unknown_ids(trained):
     embeddings = out[QUERY_OUTPUT].numpy()
     assert embeddings.shape == (2, config.training.embedding_dim)
     assert np.isfinite(embeddings).all()
+    assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
 
 
-def test_each_training_run_exports_the_next_version(trained):
-    config, _, _ = trained
-    again = train(config, dataclasses.replace(config.training, epochs=1))
-    assert again.version == 2
+def test_the_gate_keeps_a_worse_model_as_a_candidate(trained_copy):
+    config = trained_copy
+    worse = dataclasses.replace(config.training, epochs=1, learning_rate=1e-7)
+    again = train(config, worse)
+    assert again.version.version == 2
+    assert not again.decision.promote
+    assert "does not beat" in again.decision.reason or "below the serving" in again.decision.reason
+    assert open_model_registry(config).current().version == 1
+    metadata = again.version.metadata()
+    assert metadata["parent_version"] == 1 and metadata["promotion"]["promoted"] is False
     assert [v.version for v in versions(config.model_dir)] == [1, 2]
 
 
@@ -71,3 +93,50 @@ def test_an_empty_date_window_is_refused(trained):
         StreamrecError, match=r"no committed training examples .* between 2030-01-01"
     ):
         train(config, config.training, start_date="2030-01-01")
+
+
+def _cli(capsys, config, tmp_path, *argv):
+    from streamrec.infra.cli.main import main
+    from streamrec.infra.config import render_toml
+
+    path = tmp_path / "streamrec.toml"
+    path.write_text(render_toml(config))
+    code = main(["--config", str(path), *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_evaluate_ranks_versions_and_baselines_on_the_training_hold_out(
+    trained_copy, tmp_path, capsys
+):
+    config = trained_copy
+    train(config, dataclasses.replace(config.training, epochs=1, learning_rate=1e-7))
+    code, out, err = _cli(
+        capsys, config, tmp_path, "evaluate", "--candidate", "2", "--incumbent", "1",
+        "--k", "5,20", "--exclude-seen", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    models = result["models"]
+    assert set(models) == {"version 2", "version 1", "most_popular", "ease"}
+    assert result["exclude_seen"] and result["ks"] == [5, 20]
+    assert result["queries"] == result["window"]["holdout_examples"]
+    assert models["version 1"]["recall@20"] > models["version 2"]["recall@20"]
+    for figures in models.values():
+        assert {"mrr", "ndcg@5", "coverage@20", "popularity_rank@5"} <= set(figures)
+    report = config.model_dir / "2" / "evaluation" / "temporal-unseen-vs-1"
+    assert (report / "report.html").read_text().count("<img") == 3
+    assert json.loads((report / "evaluation.json").read_text())["queries"] == result["queries"]
+
+
+def test_models_promote_and_rollback_move_what_serves(trained_copy, tmp_path, capsys):
+    config = trained_copy
+    train(config, dataclasses.replace(config.training, epochs=1, learning_rate=1e-7))
+    assert _cli(capsys, config, tmp_path, "models", "promote", "2")[0] == 0
+    code, out, _ = _cli(capsys, config, tmp_path, "models", "list")
+    assert code == 0 and out.splitlines()[2].startswith("* ")  # version 2, marked serving
+    assert open_model_registry(config).current().version == 2
+    code, out, _ = _cli(capsys, config, tmp_path, "models", "rollback")
+    assert code == 0 and "version 1 serves now" in out
+    code, out, _ = _cli(capsys, config, tmp_path, "models", "show", "1")
+    assert json.loads(out)["version"] == 1

@@ -37,6 +37,7 @@ def _one_line(err):
         (["train", "--start-date", "2026-13-01"], 1, "is not a date"),
         (["train", "--epochs", "0"], 1, "must be at least 1"),
         (["train"], 1, "no committed training examples"),
+        (["train", "--every", "6x"], 1, "is not an interval like 30m"),
         (["features", "run", "--until-idle"], 1, "Kafka is unreachable"),
         (["features", "run", "--max-events-per-batch", "-1"], 1, "must not be negative"),
         (["features", "backfill", "--start", "2026-13-01", "--end", "2026-01-02"], 1, "not a date"),
@@ -65,6 +66,14 @@ def _one_line(err):
             2,
             "invalid choice",
         ),
+        (["evaluate"], 1, "no version serves yet"),
+        (["evaluate", "--version", "4"], 1, "no model version 4"),
+        (["evaluate", "--candidate", "2"], 1, "--candidate and --incumbent go together"),
+        (["evaluate", "--version", "1", "--k", "ten"], 1, "expected cut-offs like 10,50"),
+        (["evaluate", "--protocol", "random"], 2, "invalid choice: 'random'"),
+        (["models", "show", "3"], 1, "no model version 3"),
+        (["models", "promote", "3"], 1, "no model version 3"),
+        (["models", "rollback"], 1, "nothing to roll back to"),
         (["serve"], 1, "Redis is unreachable"),
         (["recommend", "u1"], 1, "ranking service unreachable"),
     ],
@@ -97,3 +106,11 @@ def test_config_prints_the_effective_configuration(capsys, isolated_env, monkeyp
     out = capsys.readouterr().out
     assert "# kafka: external at broker:9092" in out
     assert 'bootstrap = "broker:9092"' in out
+
+
+def test_a_tf_config_that_does_not_fit_fails_before_training(capsys, isolated_env, monkeypatch):
+    tf_config = '{"cluster": {"worker": ["localhost:1"]}, "task": {"type": "worker", "index": 3}}'
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    code, err = _run(capsys, "train")
+    assert code == 1
+    assert "TF_CONFIG task worker 3 is not in its cluster" in _one_line(err)

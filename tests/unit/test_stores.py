@@ -10,6 +10,7 @@ from streamrec.infra import stores
 from streamrec.infra.config import (
     EventLedgerConfig,
     KafkaConfig,
+    ModelRegistryConfig,
     OfflineExamplesConfig,
     OnlineStoreConfig,
     ResultCacheConfig,
@@ -35,6 +36,7 @@ from streamrec.infra.stores.redis_connection import redis_client
         (OnlineStoreConfig, stores.ONLINE_STORES),
         (ResultCacheConfig, stores.RESULT_CACHES),
         (EventLedgerConfig, stores.EVENT_LEDGERS),
+        (ModelRegistryConfig, stores.MODEL_REGISTRIES),
         (OfflineExamplesConfig, stores.OFFLINE_EXAMPLES),
     ],
 )

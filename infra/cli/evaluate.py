@@ -1,0 +1,99 @@
+"""``streamrec evaluate``: the offline evaluation report that decides which model serves."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from streamrec.infra.cli.runtime import prepare_tensorflow
+from streamrec.infra.config import Config
+from streamrec.infra.errors import StreamrecError
+from streamrec.infra.stores import open_model_registry
+
+PROTOCOLS = ("temporal", "leave-last-out")
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="rank the whole catalog for held-out examples; compare versions and baselines",
+    )
+    which = evaluate.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int, help="the version to evaluate (default: current)")
+    which.add_argument("--candidate", type=int, help="a version to compare with --incumbent")
+    evaluate.add_argument("--incumbent", type=int, help="the version --candidate must beat")
+    evaluate.add_argument("--protocol", choices=PROTOCOLS, default="temporal")
+    evaluate.add_argument("--k", default="10,50", help="cut-offs, comma-separated (10,50)")
+    evaluate.add_argument(
+        "--exclude-seen", action="store_true", help="drop each user's history before ranking"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    evaluate.add_argument(
+        "--report", metavar="DIR", help="where to write the HTML report (default: beside it)"
+    )
+    evaluate.set_defaults(handler=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace, config: Config) -> int:
+    ks = _cutoffs(args.k)
+    if (args.candidate is None) != (args.incumbent is None):
+        raise StreamrecError("--candidate and --incumbent go together")
+    registry = open_model_registry(config)
+    if args.candidate is not None:
+        versions = [registry.version(args.candidate), registry.version(args.incumbent)]
+    elif args.version is not None:
+        versions = [registry.version(args.version)]
+    else:
+        current = registry.current()
+        if current is None:
+            raise StreamrecError("no version serves yet; name one with --version")
+        versions = [current]
+
+    prepare_tensorflow(args.verbose)
+    from streamrec.training.report import write_report
+    from streamrec.training.version_evaluation import evaluate_versions
+
+    result = evaluate_versions(config, versions, args.protocol, ks, args.exclude_seen)
+    default_dir = versions[0].root / "evaluation" / _report_name(args, versions)
+    report_dir = Path(args.report) if args.report else default_dir
+    title = " vs ".join(f"version {v.version}" for v in versions)
+    path = write_report(result, report_dir, f"streamrec evaluation: {title}")
+    if not args.json:
+        _print_table(result, ks)
+    print(f"report: {path}")
+    if args.json:
+        print(json.dumps(_summary(result)))  # the last line, for scripts
+    return 0
+
+
+def _report_name(args: argparse.Namespace, versions: list) -> str:
+    name = args.protocol + ("-unseen" if args.exclude_seen else "")
+    return name + "".join(f"-vs-{v.version}" for v in versions[1:])
+
+
+def _cutoffs(text: str) -> list[int]:
+    try:
+        ks = sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        raise StreamrecError(f"--k {text!r}: expected cut-offs like 10,50") from None
+    if not ks or ks[0] < 1:
+        raise StreamrecError(f"--k {text!r}: cut-offs must be at least 1")
+    return ks
+
+
+def _summary(result: dict) -> dict:
+    """The figures without the per-bucket breakdowns (they are in the report's JSON)."""
+    models = {
+        name: {k: v for k, v in figures.items() if not isinstance(v, dict)}
+        for name, figures in result["models"].items()
+    }
+    return {**{k: v for k, v in result.items() if k != "models"}, "models": models}
+
+
+def _print_table(result: dict, ks: list[int]) -> None:
+    columns = ["mrr", *(f"{m}@{k}" for k in ks for m in ("recall", "ndcg", "coverage"))]
+    print(f"{result['protocol']}: {result['queries']} queries, {result['catalog_items']} items")
+    print(f"{'model':<16}" + "".join(f"{c:>14}" for c in columns))
+    for name, figures in result["models"].items():
+        print(f"{name:<16}" + "".join(f"{figures[c]:>14.4f}" for c in columns))

@@ -1,0 +1,135 @@
+"""Training runs as operators run them: warm starts, schedules, kill -9, two workers, GPU
+switches on CPU, and the logs they leave."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from streamrec.infra.config import render_toml
+from streamrec.infra.contracts.export_layout import versions
+from streamrec.infra.stores import open_model_registry
+from streamrec.training.trainer import train
+from tests.conftest import free_port
+
+
+def _recall(result, name="candidate"):
+    return result.evaluation["models"][name]["recall@10"]
+
+
+def test_warm_start_continues_from_the_serving_weights(trained_copy):
+    config = trained_copy
+    frozen = dataclasses.replace(config.training, epochs=1, learning_rate=1e-9)
+    warm = train(config, frozen, warm_start=True)
+    # With no learning to speak of, the warm model is the serving one...
+    assert _recall(warm) == pytest.approx(_recall(warm, "version 1"), abs=0.01)
+    metadata = warm.version.metadata()
+    assert metadata["fit"]["warm_start"] == {"from_version": 1, "items_kept": 120, "items_new": 0}
+    # ...while the same fit from scratch knows nothing.
+    cold = train(config, frozen)
+    assert _recall(cold) < 0.5 * _recall(warm)
+
+
+def test_tensorboard_logs_of_the_fit_and_the_evaluation_are_kept_with_the_version(trained):
+    config, _, result = trained
+    tags = set()
+    for path in (result.version.root / "logs").rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    assert {"epoch_loss", "epoch_learning_rate", "candidate/recall@10", "ease/recall@10"} <= tags
+    assert not (config.model_dir / ".runs").exists() or not any(
+        (config.model_dir / ".runs").iterdir()
+    )
+
+
+def test_mixed_precision_and_xla_switches_train_correctly_on_cpu(trained_copy):
+    config = trained_copy
+    switches = dataclasses.replace(
+        config.training, epochs=1, mixed_precision=True, jit_compile=True
+    )
+    result = train(config, switches)
+    assert np.isfinite(result.version.metadata()["fit"]["train_loss"])
+    embeddings = np.load(result.version.item_embeddings_file)
+    assert embeddings.dtype == np.float32 and np.isfinite(embeddings).all()
+    assert tf.keras.mixed_precision.global_policy().name == "float32"  # restored afterwards
+
+
+def _command(config, tmp_path, *argv, env=None, **training):
+    config = dataclasses.replace(config, training=dataclasses.replace(config.training, **training))
+    path = tmp_path / "streamrec.toml"
+    path.write_text(render_toml(config))
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMREC_", "TF_CONFIG"))}
+    return (
+        [sys.executable, "-m", "streamrec.infra.cli", "--config", str(path), *argv],
+        base | (env or {}),
+    )
+
+
+def _wait_for(condition, seconds, what):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def test_train_resumes_from_its_checkpoint_after_kill_9(trained_copy, tmp_path):
+    config = trained_copy
+    argv, env = _command(config, tmp_path, "train", epochs=25, checkpoint_every_steps=5)
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, start_new_session=True)
+    runs = config.model_dir / ".runs"
+    _wait_for(lambda: any(runs.glob("*/backup/**/checkpoint")), 120, "a checkpoint")
+    time.sleep(1.0)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    assert [v.version for v in versions(config.model_dir)] == [1]  # nothing half-exported
+
+    second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "resuming from the checkpoint" in second.stdout
+    fit = versions(config.model_dir)[-1].metadata()["fit"]
+    planned = 25 * (fit["windows"] // config.training.batch_size)
+    assert fit["resumed"] and 0 < fit["steps_run"] < planned
+    assert not any(runs.iterdir())  # checkpoints are removed once the version is exported
+
+
+def test_two_workers_train_one_model_as_well_as_one_process(trained_copy, tmp_path):
+    config = trained_copy
+    ports = [free_port(), free_port()]
+    cluster = {"worker": [f"localhost:{port}" for port in ports]}
+    workers = []
+    for index in (0, 1):
+        tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        (tmp_path / str(index)).mkdir()
+        argv, env = _command(config, tmp_path / str(index), "train", env={"TF_CONFIG": tf_config})
+        workers.append(subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True))
+    outputs = [worker.communicate(timeout=900)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    assert "exported model version 2" in outputs[0]
+    assert "the chief evaluates and exports" in outputs[1]
+    metadata = versions(config.model_dir)[-1].metadata()
+    assert metadata["fit"]["replicas"] == 2
+    figures = metadata["evaluation"]["models"]
+    single, distributed = figures["version 1"]["recall@10"], figures["candidate"]["recall@10"]
+    assert distributed == pytest.approx(single, rel=0.15)
+    assert distributed > figures["ease"]["recall@10"]
+
+
+def test_train_every_retrains_on_schedule_until_stopped(trained_copy, tmp_path):
+    config = trained_copy
+    argv, env = _command(config, tmp_path, "train", "--every", "2s", "--warm-start", epochs=1)
+    scheduler = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: len(versions(config.model_dir)) >= 3, 300, "two scheduled versions")
+    finally:
+        scheduler.send_signal(signal.SIGTERM)
+        out, _ = scheduler.communicate(timeout=60)
+    assert scheduler.returncode == 0
+    assert out.count("exported model version") >= 2 and "next training run in" in out
+    assert open_model_registry(config).current() is not None

@@ -1,0 +1,138 @@
+"""The trainer's steps, each on its own: windows, towers, loss, gate and hold-out split."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from streamrec.training.data_window import holdout_cutoff
+from streamrec.training.gate import decide
+from streamrec.training.query_tower import FIRST_ITEM, ItemVocabulary, SequenceQueryTower
+from streamrec.training.retrieval_loss import RetrievalLoss
+from streamrec.training.sequence_encoders import ENCODERS
+from streamrec.training.sequences import training_windows
+
+START = 2
+
+
+def test_windows_make_every_position_a_query_for_the_next_item():
+    users = np.array(["u", "v", "u", "u", "v"])
+    items = np.array(["a", "b", "b", "c", "a"])
+    index = {"a": 3, "b": 4, "c": 5}
+    windows = training_windows(users, items, index, length=4)
+    assert windows["targets"].tolist() == [[3, 4, 5, 0], [4, 3, 0, 0]]
+    assert windows["inputs"].tolist() == [[START, 3, 4, 0], [START, 4, 0, 0]]
+
+
+def test_long_histories_are_cut_into_windows_that_each_start_like_serving():
+    windows = training_windows(
+        np.array(["u"] * 5), np.array(list("abcab")), {"a": 3, "b": 4, "c": 5}, 2
+    )
+    assert windows["targets"].tolist() == [[3, 4], [5, 3], [4, 0]]
+    assert windows["inputs"].tolist() == [[START, 3], [START, 5], [START, 0]]
+
+
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_encoders_are_causal(encoder):
+    tf.keras.utils.set_random_seed(1)
+    layer = ENCODERS[encoder](8)
+    items = tf.random.normal([2, 6, 8])
+    changed = tf.concat([items[:, :3], tf.random.normal([2, 3, 8])], axis=1)
+    mask = tf.ones([2, 6], tf.bool)
+    before, after = layer(items, mask), layer(changed, mask)
+    np.testing.assert_allclose(before[:, :3], after[:, :3], atol=1e-5)
+    assert not np.allclose(before[:, 3:], after[:, 3:])
+
+
+@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+def test_serving_reads_the_position_training_trained_for_that_history(encoder):
+    tf.keras.utils.set_random_seed(2)
+    vocabulary = ItemVocabulary(["a", "b", "c"])
+    embedding = tf.keras.layers.Embedding(vocabulary.size, 8)
+    tower = SequenceQueryTower(vocabulary, embedding, history_length=4, encoder=encoder, dim=8)
+    served = tower({"history": tf.constant([["c", "a", "", ""], ["", "", "", ""]])}).numpy()
+    trained = tower.encode(tf.constant([[START, 3, 5, 0, 0]])).numpy()  # a, then c
+    np.testing.assert_allclose(served[0], trained[0, 2], atol=1e-5)
+    np.testing.assert_allclose(
+        served[1], tower.encode(tf.constant([[START]])).numpy()[0, 0], atol=1e-5
+    )
+
+
+def _loss(**kwargs):
+    log_frequency = np.log(np.full(FIRST_ITEM + 3, 1.0 / (FIRST_ITEM + 3))).astype(np.float32)
+    return RetrievalLoss(log_frequency, first_item=FIRST_ITEM, **{"logq": False, **kwargs})
+
+
+def test_accidental_hits_are_not_negatives():
+    table = tf.eye(FIRST_ITEM + 3)
+    queries = tf.gather(table, [3, 3])
+    loss = _loss(temperature=1.0)(queries, tf.constant([3, 3]), tf.ones(2), table)
+    assert float(loss) == pytest.approx(0.0, abs=1e-6)  # without removal: log(2)
+
+
+def test_padding_positions_are_neither_queries_nor_candidates():
+    table = tf.eye(FIRST_ITEM + 3)
+    queries = tf.gather(table, [3, 4])
+    loss = _loss(temperature=1.0)
+    real = loss(queries, tf.constant([3, 4]), tf.ones(2), table)
+    padded = loss(
+        tf.concat([queries, tf.gather(table, [5])], 0),
+        tf.constant([3, 4, 0]),
+        tf.constant([1.0, 1.0, 0.0]),
+        table,
+    )
+    assert float(padded) == pytest.approx(float(real), abs=1e-6)
+
+
+def test_logq_correction_lowers_the_logits_of_frequent_candidates():
+    frequency = np.array([1, 1, 1, 100, 1, 1], np.float32)
+    log_frequency = np.log(frequency / frequency.sum())
+    table = tf.eye(6)
+    queries = tf.constant([[0.0, 0, 0, 1, 1, 0]] * 2)  # both score items 3 and 4 alike
+    targets, weights = tf.constant([4, 3]), tf.constant([1.0, 0.5])
+    plain = RetrievalLoss(log_frequency, temperature=1.0, logq=False)
+    corrected = RetrievalLoss(log_frequency, temperature=1.0, logq=True)
+    assert float(plain(queries, targets, weights, table)) == pytest.approx(np.log(2), abs=1e-6)
+    # Item 3 is 100x as frequent, so it was sampled as a negative 100x as often: its logit is
+    # lowered by log(100), which makes the rare target 4 easy and the frequent target 3 hard.
+    rare, frequent = np.log1p(1 / 100), np.log1p(100)
+    expected = (1.0 * rare + 0.5 * frequent) / 1.5
+    assert float(corrected(queries, targets, weights, table)) == pytest.approx(expected, abs=1e-5)
+
+
+def test_extra_uniform_negatives_are_added_and_never_the_target():
+    tf.keras.utils.set_random_seed(3)
+    table = tf.eye(FIRST_ITEM + 3)
+    queries = tf.gather(table, [3])
+    with_negatives = _loss(temperature=1.0, extra_negatives=50)
+    assert float(with_negatives(queries, tf.constant([3]), tf.ones(1), table)) > 0.0
+    alone = _loss(temperature=1.0)(queries, tf.constant([3]), tf.ones(1), table)
+    assert float(alone) == pytest.approx(0.0, abs=1e-6)
+
+
+def _result(candidate, popular, ease, serving=None):
+    models = {"candidate": {"recall@10": candidate}, "most_popular": {"recall@10": popular}}
+    models["ease"] = {"recall@10": ease}
+    if serving is not None:
+        models["version 1"] = {"recall@10": serving}
+    return {"models": models}
+
+
+def test_the_gate_wants_every_baseline_beaten_and_the_incumbent_matched():
+    assert decide(_result(0.3, 0.1, 0.2), "candidate", None, "recall@10", 0.02).promote
+    refused = decide(_result(0.3, 0.1, 0.35), "candidate", None, "recall@10", 0.02)
+    assert not refused.promote and "does not beat the ease baseline" in refused.reason
+    assert decide(
+        _result(0.3, 0.1, 0.2, 0.305), "candidate", "version 1", "recall@10", 0.02
+    ).promote
+    worse = decide(_result(0.3, 0.1, 0.2, 0.32), "candidate", "version 1", "recall@10", 0.02)
+    assert not worse.promote and "below the serving version 1" in worse.reason
+    with pytest.raises(ValueError, match="ndcg@5"):
+        decide(_result(0.3, 0.1, 0.2), "candidate", None, "ndcg@5", 0.02)
+
+
+def test_the_hold_out_is_a_share_of_the_examples_not_of_the_time_range():
+    # Most examples are old; the newest 10% of the *range* would hold one example.
+    times = np.concatenate([np.arange(900), np.full(99, 950), [10_000]])
+    cutoff = holdout_cutoff(times, 0.1)
+    assert (times >= cutoff).sum() == pytest.approx(100, abs=2)
+    assert holdout_cutoff(times, 0.0) == 10_001

@@ -1,0 +1,133 @@
+"""The data a training run sees: committed examples of a date window, split in time.
+
+The hold-out is the newest ``holdout_fraction`` of the *examples* (a time quantile of their
+event times), not of the time range: on a real stream a fraction of the range can hold a
+handful of examples from only the most active users. Everything before the cutoff trains;
+everything from it on is evaluated, never trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from streamrec.infra.config import Config
+from streamrec.infra.contracts import feature_spec as spec
+from streamrec.infra.contracts.export_layout import HISTORY_PADDING
+from streamrec.infra.contracts.feature_spec import ExampleFile
+from streamrec.infra.errors import StreamrecError
+from streamrec.infra.stores import open_offline_examples
+
+_PARSE_CHUNK = 8192
+_EVENT_FEATURES = (spec.EVENT_ID, spec.USER_ID, spec.ITEM_ID, spec.EVENT_TYPE, spec.TIMESTAMP)
+
+
+@dataclass(frozen=True)
+class DataWindow:
+    files: list[ExampleFile]
+    cutoff: int  # events from this time (ms) on are held out
+    events: dict[str, np.ndarray]  # every example's event fields, sorted by (time, event_id)
+    holdout: dict[str, np.ndarray]  # held-out examples with their history, for evaluation
+
+    @property
+    def train_mask(self) -> np.ndarray:
+        return self.events[spec.TIMESTAMP] < self.cutoff
+
+    def describe(self) -> dict:
+        times = self.events[spec.TIMESTAMP]
+        return {
+            "start_date": self.files[0].date,
+            "end_date": self.files[-1].date,
+            "files": len(self.files),
+            "examples": len(times),
+            "min_timestamp": int(times.min()),
+            "max_timestamp": int(times.max()),
+            "holdout_from_timestamp": int(self.cutoff),
+            "holdout_examples": len(self.holdout[spec.TIMESTAMP]),
+        }
+
+
+def committed_files(
+    config: Config, start_date: str | None, end_date: str | None
+) -> list[ExampleFile]:
+    files = open_offline_examples(config).files(start_date, end_date)
+    if not files:
+        window = (
+            f" between {start_date or '...'} and {end_date or '...'}"
+            if start_date or end_date
+            else ""
+        )
+        raise StreamrecError(
+            f"no committed training examples in {config.examples_dir}{window}; "
+            "run `streamrec features run --until-idle` first"
+        )
+    return files
+
+
+def load_window(
+    files: list[ExampleFile],
+    history_length: int,
+    holdout_fraction: float,
+    cutoff: int | None = None,
+) -> DataWindow:
+    """Reads the files; ``cutoff`` (from a version's metadata) overrides the fraction."""
+    events = _read(files, history_length, with_history=False)
+    order = np.lexsort((events[spec.EVENT_ID], events[spec.TIMESTAMP]))
+    events = {name: column[order] for name, column in events.items()}
+    if cutoff is None:
+        cutoff = holdout_cutoff(events[spec.TIMESTAMP], holdout_fraction)
+    late_files = [f for f in files if f.max_timestamp >= cutoff]
+    holdout = _read(late_files, history_length, with_history=True, min_timestamp=cutoff)
+    return DataWindow(files, cutoff, events, holdout)
+
+
+def holdout_cutoff(timestamps: np.ndarray, fraction: float) -> int:
+    """The event time from which the newest ``fraction`` of the examples are held out."""
+    if fraction <= 0 or len(timestamps) == 0:
+        return int(timestamps.max()) + 1 if len(timestamps) else 0
+    return int(np.quantile(timestamps, 1.0 - fraction, method="higher"))
+
+
+def _read(
+    files: list[ExampleFile], history_length: int, with_history: bool, min_timestamp: int = 0
+) -> dict[str, np.ndarray]:
+    features = {name: tf.io.FixedLenFeature([], tf.string) for name in _EVENT_FEATURES}
+    features[spec.TIMESTAMP] = tf.io.FixedLenFeature([], tf.int64)
+    if with_history:
+        features[spec.HISTORY] = tf.io.VarLenFeature(tf.string)
+    dataset = tf.data.TFRecordDataset([str(f.path) for f in files], num_parallel_reads=4)
+    dataset = dataset.batch(_PARSE_CHUNK).map(
+        lambda batch: _parse(batch, features, history_length), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in features}
+    for batch in dataset.as_numpy_iterator():
+        keep = batch[spec.TIMESTAMP] >= min_timestamp
+        for name in _EVENT_FEATURES:
+            parts[name].append(batch[name][keep])
+        if with_history:
+            parts[spec.HISTORY].append(batch[spec.HISTORY][keep])
+    columns = {
+        name: np.concatenate(values) if values else np.array([]) for name, values in parts.items()
+    }
+    for name in (spec.EVENT_ID, spec.USER_ID, spec.ITEM_ID, spec.EVENT_TYPE):
+        columns[name] = columns[name].astype(str)
+    if with_history:
+        history = columns[spec.HISTORY]
+        columns[spec.HISTORY] = (
+            history.astype(str) if len(history) else np.empty((0, history_length), str)
+        )
+    return columns
+
+
+def _parse(batch: tf.Tensor, features: dict, history_length: int) -> dict[str, tf.Tensor]:
+    parsed = tf.io.parse_example(batch, features)
+    if spec.HISTORY in parsed:
+        history = tf.sparse.to_dense(parsed[spec.HISTORY], default_value=HISTORY_PADDING)
+        history = history[:, :history_length]
+        padding = history_length - tf.shape(history)[1]
+        parsed[spec.HISTORY] = tf.pad(
+            history, [[0, 0], [0, padding]], constant_values=HISTORY_PADDING
+        )
+    return parsed

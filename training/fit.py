@@ -1,0 +1,107 @@
+"""Fitting: the strategy, the input pipeline and Keras's fit loop, resumable and observable.
+
+``batch_size`` is the global batch: replicas split it, so one worker and four fit the same
+steps on the same data and reach the same quality (raise it when adding GPUs). After the fit
+the weights are copied into a plain, single-device model, which is what the later steps
+(evaluation, export) use whatever strategy trained it.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from streamrec.infra.config import TrainingConfig
+from streamrec.infra.contracts.export_layout import ModelVersion
+from streamrec.infra.errors import StreamrecError
+from streamrec.training.distribution import Role, distribution_strategy
+from streamrec.training.fit_callbacks import StepCounter, fit_callbacks
+from streamrec.training.two_tower import TwoTowerModel, build_two_tower
+from streamrec.training.vocabulary import Vocabulary
+from streamrec.training.warm_start import warm_start
+
+
+@dataclass(frozen=True)
+class Fitted:
+    model: TwoTowerModel  # single-device, float32
+    summary: dict
+
+
+def fit(
+    windows: dict[str, np.ndarray],
+    vocabulary: Vocabulary,
+    history_length: int,
+    params: TrainingConfig,
+    run_dir: Path,
+    role: Role,
+    warm_from: ModelVersion | None = None,
+    extra_callbacks: list | None = None,
+) -> Fitted:
+    strategy = distribution_strategy(params.strategy, role)
+    tf.keras.utils.set_random_seed(params.seed)
+    replicas = strategy.num_replicas_in_sync
+    if params.batch_size % replicas:
+        raise StreamrecError(
+            f"training.batch_size {params.batch_size} does not split over {replicas} replicas"
+        )
+    resumed = (run_dir / "backup").exists()
+    if resumed:
+        print(f"resuming from the checkpoint in {run_dir}", flush=True)
+    if params.mixed_precision:
+        tf.keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        with strategy.scope():
+            model, warm = _model(vocabulary, history_length, params, warm_from)
+        callbacks = fit_callbacks(run_dir, params, role.is_chief) + (extra_callbacks or [])
+        history = model.fit(
+            _dataset(windows, params),
+            epochs=params.epochs,
+            verbose=1 if sys.stdout.isatty() else 2,
+            callbacks=callbacks,
+        )
+    finally:
+        tf.keras.mixed_precision.set_global_policy("float32")
+    plain = build_two_tower(vocabulary.items, vocabulary.log_frequency(), history_length, params)
+    plain.build_variables()
+    plain.set_weights(model.get_weights())
+    steps = next(c for c in callbacks if isinstance(c, StepCounter)).steps
+    losses = history.history.get("loss") or [float("nan")]
+    return Fitted(
+        plain,
+        {
+            "train_loss": float(losses[-1]),
+            "replicas": replicas,
+            "windows": len(windows["inputs"]),
+            "queries": int((windows["targets"] > 0).sum()),
+            "resumed": resumed,
+            "steps_run": steps,
+            "warm_start": warm,
+        },
+    )
+
+
+def _model(vocabulary, history_length, params, warm_from) -> tuple[TwoTowerModel, dict | None]:
+    model = build_two_tower(vocabulary.items, vocabulary.log_frequency(), history_length, params)
+    model.build_variables()
+    warm = warm_start(model, warm_from, history_length, params) if warm_from else None
+    model.compile(
+        optimizer=tf.keras.optimizers.Adam(params.learning_rate), jit_compile=params.jit_compile
+    )
+    return model, warm
+
+
+def _dataset(windows: dict[str, np.ndarray], params: TrainingConfig) -> tf.data.Dataset:
+    count = len(windows["inputs"])
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return (
+        tf.data.Dataset.from_tensor_slices(windows)
+        .shuffle(count, seed=params.seed, reshuffle_each_iteration=True)
+        .batch(params.batch_size, drop_remainder=count >= params.batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+        .with_options(options)
+    )

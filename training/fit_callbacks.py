@@ -1,0 +1,74 @@
+"""What watches a fit: checkpoints to resume from, TensorBoard logs and a step count.
+
+Checkpoints use Keras's ``BackupAndRestore``: every ``checkpoint_every_steps`` steps the model,
+optimizer and epoch/step counters are saved under the run directory; a run started again
+with the same data and parameters (after kill -9, or a preempted node) finds them and
+continues from there, and they are deleted when the fit completes. Under a multi-worker
+strategy every worker saves (non-chief workers to temporary copies), as Keras requires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import tensorflow as tf
+
+from streamrec.infra.config import TrainingConfig
+
+BACKUP_DIR = "backup"
+LOG_DIR = "logs"
+
+
+class StepCounter(tf.keras.callbacks.Callback):
+    """Counts the steps this process ran, which is fewer than planned after a resume."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.steps += 1
+
+
+class LearningRateLog(tf.keras.callbacks.Callback):
+    """Adds the optimizer's learning rate to each epoch's logs, for the TensorBoard callback
+    that follows it (a schedule or a resumed optimizer shows there)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = float(tf.keras.backend.get_value(self.model.optimizer.lr))
+
+
+def fit_callbacks(run_dir: Path, params: TrainingConfig, chief: bool) -> list:
+    callbacks: list = [
+        tf.keras.callbacks.BackupAndRestore(
+            str(run_dir / BACKUP_DIR), save_freq=params.checkpoint_every_steps
+        ),
+        StepCounter(),
+    ]
+    if chief:  # one writer per run; learning rate and loss per epoch, loss every 50 steps
+        callbacks += [
+            LearningRateLog(),
+            tf.keras.callbacks.TensorBoard(str(run_dir / LOG_DIR), update_freq=50, profile_batch=0),
+        ]
+    return callbacks
+
+
+def log_evaluation(run_dir: Path, evaluation: dict, step: int) -> None:
+    """The held-out figures of every model and baseline, beside the fit's loss curves."""
+    writer = tf.summary.create_file_writer(str(run_dir / LOG_DIR / "evaluation"))
+    with writer.as_default():
+        for name, figures in evaluation["models"].items():
+            for metric, value in figures.items():
+                if isinstance(value, float):
+                    tf.summary.scalar(f"{name}/{metric}", value, step=step)
+    writer.close()
+
+
+def run_directory(model_dir: Path, identity: dict) -> Path:
+    """Where a run keeps checkpoints and logs until it exports: named by what it trains on and
+    with which parameters, so running the same command again finds the checkpoints."""
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
+    return model_dir / ".runs" / digest.hexdigest()[:16]

@@ -1,0 +1,77 @@
+"""The retrieval loss: softmax over in-batch candidates, corrected for how they were sampled.
+
+Every other positive in a batch is a negative for each query, which is cheap and scales with
+the batch, but popular items are in batches far more often than the catalog would suggest, so
+without correction they are over-penalised. With logQ correction (Yi et al., 2019) each
+in-batch candidate's logit is lowered by the log of its sampling probability (its frequency);
+``extra_negatives`` adds items drawn uniformly from the catalog (mixed negative sampling, Yang
+et al., 2020), corrected by theirs. Accidental hits (a candidate that is the query's own target
+item, at another position) are removed, and logits are divided by a temperature.
+
+Shapes are static: padding positions stay in the batch, masked by ``weights`` as queries and
+as candidates, so the loss compiles with XLA and needs no dynamic-shape gathers.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+
+class RetrievalLoss(tf.keras.layers.Layer):
+    def __init__(
+        self,
+        log_frequency: tf.Tensor,
+        temperature: float = 0.1,
+        extra_negatives: int = 0,
+        logq: bool = True,
+        first_item: int = 0,  # rows before it (padding, unknown, start) are never sampled
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.log_frequency = tf.constant(log_frequency, tf.float32)  # per item index
+        self.temperature = temperature
+        self.extra_negatives = extra_negatives
+        self.logq = logq
+        self.first_item = first_item
+
+    def call(
+        self,
+        queries: tf.Tensor,
+        targets: tf.Tensor,
+        weights: tf.Tensor,
+        candidate_table: tf.Tensor,
+    ) -> tf.Tensor:
+        """Weighted mean loss of ``queries`` [n, d] whose positives are item indices ``targets``
+        [n]; positions with weight 0 (padding) are neither queries nor candidates."""
+        queries = tf.cast(queries, tf.float32)  # float32 logits under mixed precision too
+        candidate_table = tf.cast(candidate_table, tf.float32)
+        positives = tf.gather(candidate_table, targets)
+        logits = tf.matmul(queries, positives, transpose_b=True) / self.temperature
+        count = tf.reduce_sum(weights)
+        if self.logq:
+            log_q = tf.gather(self.log_frequency, targets) + tf.math.log(tf.maximum(count, 1.0))
+            logits -= log_q[tf.newaxis, :]
+        same = tf.equal(targets[:, tf.newaxis], targets[tf.newaxis, :])
+        n = tf.shape(targets)[0]
+        accidental = tf.logical_and(same, tf.logical_not(tf.eye(n, dtype=tf.bool)))
+        not_candidate = tf.logical_or(accidental, (weights == 0)[tf.newaxis, :])
+        logits = tf.where(not_candidate, tf.float32.min, logits)
+        if self.extra_negatives:
+            logits = tf.concat(
+                [logits, self._uniform_logits(queries, targets, candidate_table)], axis=1
+            )
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.range(n), logits)
+        return tf.reduce_sum(losses * weights) / tf.maximum(count, 1.0)
+
+    def _uniform_logits(
+        self, queries: tf.Tensor, targets: tf.Tensor, table: tf.Tensor
+    ) -> tf.Tensor:
+        items = tf.shape(table)[0]
+        sampled = tf.random.uniform([self.extra_negatives], self.first_item, items, dtype=tf.int32)
+        logits = tf.matmul(queries, tf.gather(table, sampled), transpose_b=True) / self.temperature
+        if self.logq:
+            logits -= tf.math.log(
+                tf.cast(self.extra_negatives, tf.float32) / tf.cast(items, tf.float32)
+            )
+        hit = tf.equal(targets[:, tf.newaxis], sampled[tf.newaxis, :])
+        return tf.where(hit, tf.float32.min, logits)
