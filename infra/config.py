@@ -172,7 +172,7 @@ class TrainingConfig:
     model_dir: str = ""
     query_encoder: Literal["mean", "gru", "transformer"] = "transformer"
     embedding_dim: int = 64
-    epochs: int = 10
+    epochs: int = 30
     batch_size: int = 128  # global windows per step, over all replicas; each position a query
     learning_rate: float = 0.002
     temperature: float = 0.1

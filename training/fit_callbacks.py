@@ -22,14 +22,19 @@ LOG_DIR = "logs"
 
 
 class StepCounter(tf.keras.callbacks.Callback):
-    """Counts the steps this process ran, which is fewer than planned after a resume."""
+    """Counts the steps this process ran, which is fewer than planned after a resume. It reads
+    the optimizer's counter at the ends of the fit: a per-batch hook would make Keras copy
+    every step's logs to Python."""
 
     def __init__(self) -> None:
         super().__init__()
         self.steps = 0
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self.steps += 1
+    def on_train_begin(self, logs: dict | None = None) -> None:  # after BackupAndRestore's
+        self._first = int(self.model.optimizer.iterations.numpy())
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.steps = int(self.model.optimizer.iterations.numpy()) - self._first
 
 
 class LearningRateLog(tf.keras.callbacks.Callback):

@@ -7,6 +7,10 @@ in (time, event_id) order: point-in-time by construction, and what serving feeds
 tower for a user with ``t`` events of history. Windows are padded with 0, neither input nor
 target.
 
+A long history is cut from its end, so the newest events, the nearest to what will be asked
+at serving time, get the longest context; only the user's oldest window is partial (on the
+retail year, recall@10 0.0639 against 0.0628 when cut from the start).
+
 Events that share a timestamp (the lines of one retail invoice) read each other in event order.
 The examples, evaluation and serving only ever see strictly earlier events, so nothing leaks
 into a measurement; training on the order within a basket teaches co-purchase, and measured on
@@ -33,9 +37,9 @@ def training_windows(
     starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
     ends = np.r_[starts[1:], len(codes)]
     chunks = [
-        (first, min(first + length, end))
+        (max(start, last - length), last)
         for start, end in zip(starts, ends, strict=True)
-        for first in range(start, end, length)
+        for last in range(end, start, -length)
     ]
     windows = {name: np.zeros((len(chunks), length), np.int64) for name in ("inputs", "targets")}
     for row, (first, last) in enumerate(chunks):

@@ -2,8 +2,11 @@
 in-batch softmax (:mod:`.retrieval_loss`).
 
 Every position of every window in a batch is a query; all their targets are the in-batch
-candidates. Queries and items are L2-normalised, so scores are cosines scaled by the loss's
-temperature; the exported embeddings are normalised too and serving's dot products rank alike.
+candidates. Padding positions are dropped before the loss, which is quadratic in the queries
+of a batch; under XLA, which needs static shapes, they stay and the loss masks them instead.
+
+Queries and items are L2-normalised, so scores are cosines scaled by the loss's temperature;
+the exported embeddings are normalised too and serving's dot products rank alike.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ class TwoTowerModel(tfrs.Model):
         temperature: float,
         extra_negatives: int,
         logq: bool,
+        static_shapes: bool = False,
     ) -> None:
         super().__init__()
+        self.static_shapes = static_shapes
         self.vocabulary = vocabulary
         self.item_embedding = tf.keras.layers.Embedding(vocabulary.size, dim)
         self.query_tower = NormalisedQueryTower(
@@ -44,6 +49,9 @@ class TwoTowerModel(tfrs.Model):
         dim = tf.shape(outputs)[-1]
         queries = tf.math.l2_normalize(tf.reshape(outputs, [-1, dim]), axis=-1)
         targets = tf.reshape(features["targets"], [-1])
+        if not self.static_shapes:
+            real = tf.where(targets > 0)[:, 0]
+            queries, targets = tf.gather(queries, real), tf.gather(targets, real)
         weights = tf.cast(targets > 0, tf.float32)
         table = tf.math.l2_normalize(self.item_embedding.embeddings, axis=-1)
         return self.loss_layer(queries, targets, weights, table)
@@ -87,4 +95,5 @@ def build_two_tower(
         params.temperature,
         params.extra_negatives,
         params.logq,
+        static_shapes=params.jit_compile,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from streamrec.infra.cli.runtime import prepare_tensorflow
 from streamrec.infra.config import Config
 from streamrec.infra.errors import StreamrecError
 
@@ -21,6 +22,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ingest.add_argument("--latency-rate", type=int, default=2000, help="events/s meanwhile")
     ingest.add_argument("--json", action="store_true", help="only the JSON line on stdout")
     ingest.set_defaults(handler=_ingest)
+    train = kinds.add_parser("train", help="the trainer's examples/s vs a bare Keras loop")
+    train.add_argument("--events", type=int, default=600_000)
+    train.add_argument("--users", type=int, default=20_000)
+    train.add_argument("--items", type=int, default=10_000)
+    train.add_argument("--epochs", type=int, default=3, help="the first is not timed")
+    train.add_argument("--json", action="store_true", help="only the JSON line on stdout")
+    train.set_defaults(handler=_train)
 
 
 def _ingest(args: argparse.Namespace, config: Config) -> int:
@@ -31,6 +39,19 @@ def _ingest(args: argparse.Namespace, config: Config) -> int:
     bench = IngestBenchmark(args.events, args.latency_seconds, args.latency_rate)
     results = run_ingest_benchmark(config, bench, say=_say_unless(args.json))
     print(json.dumps(results))
+    return 0
+
+
+def _train(args: argparse.Namespace, config: Config) -> int:
+    if args.epochs < 2 or args.users < 1 or args.items < 2:
+        raise StreamrecError("need --epochs >= 2 (the first is not timed), --users, --items >= 2")
+    if args.events < 3 * args.users:
+        raise StreamrecError("need --events >= 3 x --users")
+    prepare_tensorflow(args.verbose)
+    from streamrec.infra.cli.train_benchmark import TrainBenchmark, run_train_benchmark
+
+    bench = TrainBenchmark(args.users, args.items, args.events, args.epochs)
+    print(json.dumps(run_train_benchmark(config, bench, say=_say_unless(args.json))))
     return 0
 
 

@@ -23,12 +23,11 @@ def test_windows_make_every_position_a_query_for_the_next_item():
     assert windows["inputs"].tolist() == [[START, 3, 4, 0], [START, 4, 0, 0]]
 
 
-def test_long_histories_are_cut_into_windows_that_each_start_like_serving():
-    windows = training_windows(
-        np.array(["u"] * 5), np.array(list("abcab")), {"a": 3, "b": 4, "c": 5}, 2
-    )
-    assert windows["targets"].tolist() == [[3, 4], [5, 3], [4, 0]]
-    assert windows["inputs"].tolist() == [[START, 3], [START, 5], [START, 0]]
+def test_long_histories_are_cut_from_the_newest_event_and_each_window_starts_like_serving():
+    events = np.array(list("abcab"))  # a b c a b: the newest window is full, the oldest partial
+    windows = training_windows(np.array(["u"] * 5), events, {"a": 3, "b": 4, "c": 5}, 2)
+    assert windows["targets"].tolist() == [[3, 4], [4, 5], [3, 0]]
+    assert windows["inputs"].tolist() == [[START, 3], [START, 4], [START, 0]]
 
 
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
@@ -136,3 +135,27 @@ def test_the_hold_out_is_a_share_of_the_examples_not_of_the_time_range():
     cutoff = holdout_cutoff(times, 0.1)
     assert (times >= cutoff).sum() == pytest.approx(100, abs=2)
     assert holdout_cutoff(times, 0.0) == 10_001
+
+
+def test_batches_group_windows_of_similar_length_and_cut_their_padding():
+    from streamrec.infra.config import TrainingConfig
+    from streamrec.training.fit import window_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 22, size=1000)
+    targets = np.zeros((1000, 21), np.int64)
+    for row, length in enumerate(lengths):
+        targets[row, :length] = rng.integers(3, 50, size=length)
+    windows = {"inputs": targets.copy(), "targets": targets}
+    seen, widths = 0, []
+    batches = window_batches(windows, TrainingConfig(batch_size=64))
+    for batch in batches:
+        real = batch["targets"].numpy() > 0
+        assert real[:, -1].any()  # cut to the longest window of the batch, no wider
+        widths.append(real.shape[1])
+        seen += int(real.sum())
+    assert seen == int(lengths.sum())  # every query of the epoch, none dropped
+    assert np.mean(widths) < 0.8 * 21
+    assert int(batches.cardinality()) == len(widths)  # known, so a checkpoint can resume mid-epoch
+    fixed = next(iter(window_batches(windows, TrainingConfig(batch_size=64, jit_compile=True))))
+    assert fixed["targets"].shape == (64, 21)  # XLA gets static shapes
