@@ -67,15 +67,3 @@ def _late(record: BusRecord, event: Event, watermark: int, horizon_hours: float)
         f"partition {record.partition}'s watermark {watermark}"
     )
     return rejected(record, reason)
-
-
-def _first_per_event_id(
-    events: list[tuple[Event, BusRecord]],
-) -> tuple[list[tuple[Event, BusRecord]], int]:
-    seen: set[str] = set()
-    first = []
-    for event, record in events:
-        if event.event_id not in seen:
-            seen.add(event.event_id)
-            first.append((event, record))
-    return first, len(events) - len(first)
