@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from streamrec.infra.cli.arguments import field_map
+from streamrec.infra.cli.arguments import add_tabular_file_arguments, field_map
 from streamrec.infra.config import Config
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.stores import open_event_bus
@@ -73,14 +73,7 @@ def add_import_command(actions: argparse._SubParsersAction) -> None:
     imports = actions.add_parser(
         "import", help="publish history from a CSV, JSON Lines or Parquet file (gzip or plain)"
     )
-    imports.add_argument("file", metavar="FILE")
-    imports.add_argument("--format", choices=("csv", "jsonl", "parquet"), required=True)
-    imports.add_argument(
-        "--map",
-        required=True,
-        metavar="FIELD=COL,...",
-        help="user_id=COL,item_id=COL,timestamp=COL[,event_type=COL]",
-    )
+    add_tabular_file_arguments(imports, "user_id=COL,item_id=COL,timestamp=COL[,event_type=COL]")
     imports.add_argument("--event-type", help="the event type of every row (or map a column)")
     imports.add_argument(
         "--timestamp-format",

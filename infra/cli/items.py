@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from streamrec.infra.cli.arguments import field_map
+from streamrec.infra.cli.arguments import add_tabular_file_arguments, field_map
 from streamrec.infra.config import Config
 from streamrec.infra.stores import open_event_bus
 
@@ -17,14 +17,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     imports = actions.add_parser(
         "import", help="publish item records from a CSV, JSON Lines or Parquet file"
     )
-    imports.add_argument("file", metavar="FILE")
-    imports.add_argument("--format", choices=("csv", "jsonl", "parquet"), required=True)
-    imports.add_argument(
-        "--map",
-        required=True,
-        metavar="FIELD=COL,...",
-        help="item_id=COL[,categories=COL,available=COL,created_at=COL]",
-    )
+    add_tabular_file_arguments(imports, "item_id=COL[,categories=COL,available=COL,created_at=COL]")
     imports.add_argument("--category-separator", default="|", help="between categories (|)")
     imports.add_argument("--timestamp-format", default="iso", help="of created_at (see events)")
     imports.add_argument("--encoding", default="utf-8")
