@@ -97,12 +97,9 @@ def point_in_time_examples(
         by_user.setdefault(event.user_id, []).append(event)
     histories: dict[str, list[str]] = {}
     for user_id, user_events in by_user.items():
-        timeline = {entry.event_id: entry for entry in prior.get(user_id, ())}
-        for e in user_events:
-            timeline[e.event_id] = HistoryEntry(e.timestamp, e.event_id, e.item_id)
-        ordered = sorted(timeline.values())
-        times = [entry.timestamp for entry in ordered]
-        items = [entry.item_id for entry in ordered]
+        ordered = _timeline(prior.get(user_id), user_events)
+        times = [entry[0] for entry in ordered]
+        items = [entry[2] for entry in ordered]
         for e in user_events:
             end = bisect_left(times, e.timestamp)
             window = items[max(0, end - history_length) : end]
@@ -114,6 +111,16 @@ def point_in_time_examples(
         )
         for e in events
     ]
+
+
+def _timeline(
+    prior: Iterable[HistoryEntry] | None, events: list[EventLike]
+) -> list[tuple[int, str, str]]:
+    """The stored entries and the new events as ``(time, event_id, item_id)``, once per
+    event, in time order."""
+    timeline = {entry.event_id: tuple(entry) for entry in prior} if prior else {}
+    timeline.update((e.event_id, (e.timestamp, e.event_id, e.item_id)) for e in events)
+    return sorted(timeline.values())
 
 
 def _memoised(entries: dict[str, bytes], key: bytes, value: str) -> bytes:

@@ -25,6 +25,8 @@ batch decides exactly as the first attempt did.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import time
 from collections.abc import Iterator
@@ -92,9 +94,10 @@ class PartitionTask:
         bus = open_event_bus(self.config)
         for batch in ranges:
             for topic, partition, start, end in zip(*batch.to_pydict().values(), strict=True):
-                records = [r for chunk in bus.read(topic, partition, start, end) for r in chunk]
-                if records:
-                    outcome = self._process(records)
+                with cyclic_gc_paused():
+                    records = [r for chunk in bus.read(topic, partition, start, end) for r in chunk]
+                    outcome = self._process(records) if records else None
+                if outcome is not None:
                     yield pa.RecordBatch.from_pylist(
                         [{"outcome": outcome.to_json()}], _OUTPUT_SCHEMA
                     )
@@ -149,6 +152,24 @@ class PartitionTask:
         finally:
             files = writer.close()
         return files
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pauses Python's cyclic garbage collector while a range is processed.
+
+    A range creates a few objects per event (records, events, examples), nearly all acyclic
+    and freed by reference counting, yet each collection of the oldest generation walks every
+    live one: measured here, that was a third of a task's time. Cycles made meanwhile are
+    collected when the collector resumes.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _latency_sample(records: list[BusRecord], size: int = 200) -> list[float]:

@@ -169,10 +169,8 @@ def decode_example(data: bytes) -> dict[str, list]:
 
 def write_record(handle: BinaryIO, data: bytes) -> None:
     header = struct.pack("<Q", len(data))
-    handle.write(header)
-    handle.write(struct.pack("<I", masked_crc32c(header)))
-    handle.write(data)
-    handle.write(struct.pack("<I", masked_crc32c(data)))
+    crcs = struct.pack("<I", masked_crc32c(header)), struct.pack("<I", masked_crc32c(data))
+    handle.write(b"".join((header, crcs[0], data, crcs[1])))
 
 
 def write_records(path: str | Path, records: Iterable[bytes]) -> int:

@@ -76,29 +76,38 @@ def parse_event(raw: str | bytes) -> Event:
 
 
 def event_from_dict(record: object) -> Event:
-    """Validates an already-decoded event object; raises :class:`InvalidEvent`."""
-    if not isinstance(record, dict):
+    """Validates an already-decoded event object; raises :class:`InvalidEvent`.
+
+    The feature job checks every event it reads, so the common case (a valid event) is one
+    pass of cheap tests; the reasons are worked out only once something fails.
+    """
+    if type(record) is not dict:
         raise InvalidEvent(f"expected a JSON object, got {type(record).__name__}")
-    missing = [name for name in _REQUIRED if name not in record]
-    if missing:
-        raise InvalidEvent(f"missing field(s): {', '.join(missing)}")
-    unknown = sorted(set(record) - _FIELDS)
-    if unknown:
-        raise InvalidEvent(f"unknown field(s): {', '.join(unknown)}")
-    for name in ("event_id", "user_id", "item_id"):
-        _check_id(name, record[name])
-    if record["event_type"] not in EVENT_TYPES:
-        raise InvalidEvent(
-            f"event_type {record['event_type']!r} is not one of {', '.join(EVENT_TYPES)}"
-        )
+    try:
+        event_id, user_id, item_id = record["event_id"], record["user_id"], record["item_id"]
+        event_type, timestamp = record["event_type"], record["timestamp"]
+    except KeyError:
+        missing = [name for name in _REQUIRED if name not in record]
+        raise InvalidEvent(f"missing field(s): {', '.join(missing)}") from None
+    if len(record) > len(_REQUIRED) and not record.keys() <= _FIELDS:
+        raise InvalidEvent(f"unknown field(s): {', '.join(sorted(set(record) - _FIELDS))}")
+    if not (_valid_id(event_id) and _valid_id(user_id) and _valid_id(item_id)):
+        for name in ("event_id", "user_id", "item_id"):
+            _check_id(name, record[name])
+    if event_type not in EVENT_TYPES:
+        raise InvalidEvent(f"event_type {event_type!r} is not one of {', '.join(EVENT_TYPES)}")
     return Event(
-        event_id=record["event_id"],
-        user_id=record["user_id"],
-        item_id=record["item_id"],
-        event_type=record["event_type"],
-        timestamp=_check_timestamp(record["timestamp"]),
+        event_id=event_id,
+        user_id=user_id,
+        item_id=item_id,
+        event_type=event_type,
+        timestamp=_check_timestamp(timestamp),
         context=_check_context(record.get("context")),
     )
+
+
+def _valid_id(value: object) -> bool:
+    return type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and not value.isspace()
 
 
 def _check_id(name: str, value: object) -> None:
@@ -109,6 +118,8 @@ def _check_id(name: str, value: object) -> None:
 
 
 def _check_timestamp(value: object) -> int:
+    if type(value) is int and MIN_TIMESTAMP_MS <= value < MAX_TIMESTAMP_MS:
+        return value
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidEvent(f"timestamp must be an integer (ms since epoch), got {value!r}")
     if MIN_TIMESTAMP_MS <= value < MAX_TIMESTAMP_MS:

@@ -18,9 +18,9 @@ replayed batch is never counted twice.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 
+import numpy as np
 import orjson
 import redis
 
@@ -98,33 +98,36 @@ class RedisItemStatistics:
     def add(self, once_key: str, events: Iterable[ItemEvent]) -> bool:
         """Counts are summed here per window bucket and item before they travel, which makes
         the Lua call's work proportional to distinct (bucket, item) pairs, not to events.
+        The sums are vectorised: the feature job calls this for every event it accepts.
 
         Buckets that end before the newest of these events minus a window's length are left
         out of that window: the watermark is at least that new, so sliding would subtract them
         again at once. When a backlog is replayed, that is most of the short windows' work.
         """
-        events = list(events)
-        if not events:
+        events = events if isinstance(events, list) else list(events)
+        codes: dict[str, int] = {}
+        item_codes = np.fromiter(
+            (codes.setdefault(e.item_id, len(codes)) for e in events), np.int64, len(events)
+        )
+        if not codes:
             return True
-        landmark = self._landmark(min(e.timestamp for e in events))
-        newest = max(e.timestamp for e in events)
-        windows = []
-        for name, size, length in self._windows:
-            live_from = (newest - length) // size + 1
-            buckets = ((e.timestamp // size, e.item_id) for e in events)
-            counts = Counter(key for key in buckets if key[0] >= live_from)
-            windows.append([name, [[b, item, n] for (b, item), n in counts.items()]])
-        weights: dict[str, float] = {}
-        for e in events:
-            weight = 2.0 ** ((e.timestamp - landmark) / self._half_life_ms)
-            weights[e.item_id] = weights.get(e.item_id, 0.0) + weight
+        times = np.fromiter((e.timestamp for e in events), np.int64, len(item_codes))
+        items = list(codes)
+        landmark = self._landmark(int(times.min()))
+        newest = int(times.max())
+        windows = [
+            [name, _bucket_counts(times, item_codes, items, size, (newest - length) // size + 1)]
+            for name, size, length in self._windows
+        ]
+        decay = np.exp2((times - landmark) / self._half_life_ms)
+        weights = np.bincount(item_codes, weights=decay, minlength=len(items))
         work = {
             "windows": windows,
-            "weights": list(weights.items()),
-            "total": sum(weights.values()),
+            "weights": list(zip(items, weights.tolist(), strict=True)),
+            "total": float(weights.sum()),
         }
         with redis_errors(self._config, "online store"):
-            self._note_lowest_buckets(min(e.timestamp for e in events))
+            self._note_lowest_buckets(int(times.min()))
             added = self._add(args=[self._prefix, once_key, _ONCE_TTL_SECONDS, orjson.dumps(work)])
         return bool(added)
 
@@ -175,6 +178,24 @@ _KEEP_LOWEST = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '')
 if current == nil or tonumber(ARGV[1]) < current then redis.call('SET', KEYS[1], ARGV[1]) end
 """
+
+
+def _bucket_counts(
+    times: np.ndarray, item_codes: np.ndarray, items: list[str], size: int, live_from: int
+) -> list[list]:
+    """``[bucket, item, count]`` for each (bucket, item) pair from ``live_from`` on."""
+    buckets = times // size
+    keep = buckets >= live_from
+    if not keep.any():
+        return []
+    first = int(buckets[keep].min())
+    pairs = (buckets[keep] - first) * len(items) + item_codes[keep]
+    unique, counts = np.unique(pairs, return_counts=True)
+    bucket_of, item_of = np.divmod(unique, len(items))
+    return [
+        [first + b, items[i], n]
+        for b, i, n in zip(bucket_of.tolist(), item_of.tolist(), counts.tolist(), strict=True)
+    ]
 
 
 def _int(value: bytes | None) -> int | None:

@@ -68,15 +68,17 @@ class RedisOnlineStore:
         redis_connection.ping(self._config)
 
     def append_history(self, entries: Iterable[tuple[str, HistoryEntry]]) -> int:
-        sent = 0
+        sent, dumps = 0, orjson.dumps  # looked up once: this runs for every accepted event
         with redis_errors(self._config, "online store"):
             for chunk in _chunks(entries, _APPEND_CHUNK):
-                by_key: dict[str, list] = {}
-                for user_id, entry in chunk:
-                    member = orjson.dumps([entry.item_id, entry.event_id]).decode()
-                    key = user_history_key(self._prefix, user_id)
-                    by_key.setdefault(key, []).append((entry.timestamp, member))
-                self._append(args=[orjson.dumps(by_key)])
+                by_user: dict[str, list] = {}
+                for user_id, (timestamp, event_id, item_id) in chunk:
+                    member = dumps((item_id, event_id)).decode()
+                    if (members := by_user.get(user_id)) is None:
+                        members = by_user[user_id] = []
+                    members.append((timestamp, member))
+                by_key = {user_history_key(self._prefix, u): m for u, m in by_user.items()}
+                self._append(args=[dumps(by_key)])
                 sent += len(chunk)
         return sent
 

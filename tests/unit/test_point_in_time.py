@@ -65,3 +65,27 @@ def test_serialized_examples_are_the_generic_encoding_of_their_features():
     events = _events(("e1", "a", 10), ("e2", "b", 20)) + _events(("e3", "c", 30), user="v")
     for example in point_in_time_examples(events, prior, 5) * 2:  # the second time memoised
         assert example.serialize() == encode_example(example.features())
+
+
+def test_a_repeated_event_id_is_one_entry_of_the_history():
+    events = _events(("e1", "a", 10), ("e1", "a", 10), ("e2", "b", 20))
+    examples = point_in_time_examples(events, {}, 5)
+    assert _histories(examples)[-1] == ["a"]
+
+
+def test_the_cyclic_collector_is_paused_only_inside_a_range():
+    import gc
+
+    from streamrec.features.partition_task import cyclic_gc_paused
+
+    assert gc.isenabled()
+    with cyclic_gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with cyclic_gc_paused():
+            pass
+        assert not gc.isenabled()  # a caller that had disabled it keeps it disabled
+    finally:
+        gc.enable()
