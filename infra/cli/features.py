@@ -97,6 +97,7 @@ def _summary(reports: list, job: object, spark_seconds: float) -> dict:
         },
         "items": job.items_read,
         "seconds": round(job.seconds, 3),
+        "batch_seconds": round(sum(r.seconds for r in reports), 3),
         "spark_start_seconds": round(spark_seconds, 3),
     }
 

@@ -1,0 +1,48 @@
+"""The benchmarks as an operator runs them: real services, and a JSON last line with the
+figures the issues name, each beside its baseline from the same run."""
+
+import json
+import os
+import subprocess
+import sys
+
+
+def _bench(stack, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
+    env |= {
+        "STREAMREC_STACK_STATE_DIR": str(stack.state_dir),
+        "STREAMREC_STACK_KAFKA_PORT": str(stack.stack.kafka_port),
+        "STREAMREC_STACK_REDIS_PORT": str(stack.stack.redis_port),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "streamrec.infra.cli", "bench", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_ingest_benchmark_reports_each_rate_beside_raw_kafka(stack):
+    figures = _bench(
+        stack, "ingest", "--events", "3000", "--latency-seconds", "3", "--latency-rate", "200"
+    )
+    assert figures["events"] == 3000
+    for name in ("raw_produce", "publish", "producer_client", "raw_consume", "job"):
+        assert figures[f"{name}_events_per_s"] > 0, name
+    assert figures["job_sustained_events_per_s"] >= figures["job_events_per_s"]
+    ratio = figures["job_events_per_s"] / figures["raw_consume_events_per_s"]
+    assert abs(figures["job_vs_raw_consume"] - ratio) < 1e-3
+    assert figures["event_to_redis_samples"] > 0
+    assert 0 < figures["event_to_redis_p50_s"] <= figures["event_to_redis_p95_s"] < 30
+
+
+def test_training_benchmark_reports_the_fit_beside_a_bare_loop(stack):
+    figures = _bench(
+        stack, "train", "--events", "4000", "--users", "200", "--items", "100", "--epochs", "2"
+    )
+    assert figures["examples_per_s"] > 0 and figures["bare_loop_examples_per_s"] > 0
+    ratio = figures["examples_per_s"] / figures["bare_loop_examples_per_s"]
+    assert abs(figures["fit_vs_bare_loop"] - ratio) < 0.01
