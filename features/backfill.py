@@ -29,8 +29,7 @@ from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
 
 from streamrec.features.event_decisions import decode, first_per_event_id, split_late
-from streamrec.features.example_files import StagedExampleWriter, StagedFile
-from streamrec.features.examples import point_in_time_examples
+from streamrec.features.example_files import StagedExampleWriter, StagedFile, example_records
 from streamrec.infra.config import Config
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.events import Event
@@ -167,12 +166,14 @@ def _write_examples(
     columns = ("user_id", "timestamp", "event_id", "item_id", "event_type")
     rows = sorted(zip(*(table[c].to_pylist() for c in columns), strict=True))
     events = [Event(e, u, i, t, ts) for u, ts, e, i, t in rows]
-    examples = point_in_time_examples(events, {}, config.features.history_length)
-    writer = StagedExampleWriter(open_offline_examples(config).staging_dir(name), part=part)
+    layout = config.features.example_layout
+    records = example_records(layout, events, {}, config.features.history_length)
+    staging = open_offline_examples(config).staging_dir(name)
+    writer = StagedExampleWriter(staging, part=part, layout=layout)
     try:
-        for example in examples:
-            if start_date <= example.date <= end_date:
-                writer.write(example)
+        for record in records:
+            if start_date <= record.date <= end_date:
+                writer.write(record)
     finally:
         files = writer.close()
     files_json = json.dumps([asdict(f) for f in files])

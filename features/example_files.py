@@ -10,14 +10,43 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
-from streamrec.features.examples import TrainingExample
+from streamrec.features.examples import EventLike, point_in_time_examples
+from streamrec.features.sequence_windows import sequence_windows
 from streamrec.features.tfrecord import write_record
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.feature_spec import ExampleFile
+from streamrec.infra.ports.online_store import HistoryEntry
+
+
+class ExampleRecord(Protocol):
+    """A record of either example layout: a per-event example or a sequence window."""
+
+    @property
+    def date(self) -> str: ...
+    @property
+    def examples(self) -> int: ...
+    @property
+    def min_timestamp(self) -> int: ...
+    @property
+    def max_timestamp(self) -> int: ...
+    def serialize(self) -> bytes: ...
+
+
+def example_records(
+    layout: str,
+    events: Sequence[EventLike],
+    prior: Mapping[str, Iterable[HistoryEntry]],
+    history_length: int,
+) -> Sequence[ExampleRecord]:
+    """The records of ``events`` in the feature spec's ``layout``, in a deterministic order."""
+    if layout == spec.SEQUENCES_LAYOUT:
+        return sequence_windows(events, prior, history_length)
+    return point_in_time_examples(events, prior, history_length)
 
 
 @dataclass
@@ -25,6 +54,7 @@ class StagedFile:
     staged: str
     date: str
     part: int
+    layout: str = spec.EVENTS_LAYOUT
     examples: int = 0
     min_timestamp: int = 2**63 - 1
     max_timestamp: int = 0
@@ -37,6 +67,7 @@ class StagedFile:
             examples=self.examples,
             min_timestamp=self.min_timestamp,
             max_timestamp=self.max_timestamp,
+            layout=self.layout,
         )
 
     def to_dict(self) -> dict:
@@ -46,24 +77,26 @@ class StagedFile:
 class StagedExampleWriter:
     """Writes examples into ``staging_dir``; a retried task never reuses its predecessor's files."""
 
-    def __init__(self, staging_dir: Path, part: int) -> None:
+    def __init__(self, staging_dir: Path, part: int, layout: str = spec.EVENTS_LAYOUT) -> None:
         self._dir = staging_dir
         self._part = part
+        self._layout = layout
         self._attempt = uuid.uuid4().hex[:8]
         self._open: dict[str, tuple[BinaryIO, StagedFile]] = {}
 
-    def write(self, example: TrainingExample) -> None:
-        date = example.date
+    def write(self, record: ExampleRecord) -> None:
+        date = record.date
         if date not in self._open:
             self._dir.mkdir(parents=True, exist_ok=True)
             name = f"part-{self._part:05d}-{self._attempt}-{date}{spec.TFRECORD_SUFFIX}"
             path = self._dir / name
-            self._open[date] = (path.open("wb"), StagedFile(str(path), date, self._part))
+            staged = StagedFile(str(path), date, self._part, self._layout)
+            self._open[date] = (path.open("wb"), staged)
         handle, staged = self._open[date]
-        write_record(handle, example.serialize())
-        staged.examples += 1
-        staged.min_timestamp = min(staged.min_timestamp, example.timestamp)
-        staged.max_timestamp = max(staged.max_timestamp, example.timestamp)
+        write_record(handle, record.serialize())
+        staged.examples += record.examples
+        staged.min_timestamp = min(staged.min_timestamp, record.min_timestamp)
+        staged.max_timestamp = max(staged.max_timestamp, record.max_timestamp)
 
     def close(self) -> list[StagedFile]:
         """Flushes and fsyncs every file; returns them, ordered by date."""

@@ -49,6 +49,18 @@ class TrainingExample(NamedTuple):
     def date(self) -> str:
         return event_date(self.timestamp)
 
+    @property
+    def examples(self) -> int:
+        return 1
+
+    @property
+    def min_timestamp(self) -> int:
+        return self.timestamp
+
+    @property
+    def max_timestamp(self) -> int:
+        return self.timestamp
+
     def features(self) -> dict[str, object]:
         """The tf.train.Example features, in the feature spec's order."""
         return {
@@ -97,7 +109,7 @@ def point_in_time_examples(
         by_user.setdefault(event.user_id, []).append(event)
     histories: dict[str, list[str]] = {}
     for user_id, user_events in by_user.items():
-        ordered = _timeline(prior.get(user_id), user_events)
+        ordered = merged_timeline(prior.get(user_id), user_events)
         times = [entry[0] for entry in ordered]
         items = [entry[2] for entry in ordered]
         for e in user_events:
@@ -113,7 +125,7 @@ def point_in_time_examples(
     ]
 
 
-def _timeline(
+def merged_timeline(
     prior: Iterable[HistoryEntry] | None, events: list[EventLike]
 ) -> list[tuple[int, str, str]]:
     """The stored entries and the new events as ``(time, event_id, item_id)``, once per

@@ -35,8 +35,7 @@ from dataclasses import asdict, dataclass, field
 import pyarrow as pa
 
 from streamrec.features.event_decisions import Decoded, decode, first_per_event_id, split_late
-from streamrec.features.example_files import StagedExampleWriter, StagedFile
-from streamrec.features.examples import point_in_time_examples
+from streamrec.features.example_files import StagedExampleWriter, StagedFile, example_records
 from streamrec.features.rejections import send_rejections
 from streamrec.infra.config import Config
 from streamrec.infra.contracts import feature_spec as spec
@@ -141,14 +140,14 @@ class PartitionTask:
         for e in events:
             first, last = spans.get(e.user_id, (e.timestamp, e.timestamp))
             spans[e.user_id] = (min(first, e.timestamp), max(last, e.timestamp))
-        length = self.config.features.history_length
+        length, layout = self.config.features.history_length, self.config.features.example_layout
         prior = open_online_store(self.config).histories(spans, length)
-        examples = point_in_time_examples(events, prior, length)
+        records = example_records(layout, events, prior, length)
         staging = open_offline_examples(self.config).staging_dir(spec.batch_name(self.batch_id))
-        writer = StagedExampleWriter(staging, part=partition)
+        writer = StagedExampleWriter(staging, part=partition, layout=layout)
         try:
-            for example in examples:
-                writer.write(example)
+            for record in records:
+                writer.write(record)
         finally:
             files = writer.close()
         return files

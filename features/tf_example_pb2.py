@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streamrec/features/tf_example.proto\x12\x1cstreamrec.features.tfexample\"\x1a\n\tBytesList\x12\r\n\x05value\x18\x01 \x03(\x0c\"\x1a\n\tFloatList\x12\r\n\x05value\x18\x01 \x03(\x02\"\x1a\n\tInt64List\x12\r\n\x05value\x18\x01 \x03(\x03\"\xce\x01\n\x07\x46\x65\x61ture\x12=\n\nbytes_list\x18\x01 \x01(\x0b\x32\'.streamrec.features.tfexample.BytesListH\x00\x12=\n\nfloat_list\x18\x02 \x01(\x0b\x32\'.streamrec.features.tfexample.FloatListH\x00\x12=\n\nint64_list\x18\x03 \x01(\x0b\x32\'.streamrec.features.tfexample.Int64ListH\x00\x42\x06\n\x04kind\"\xa7\x01\n\x08\x46\x65\x61tures\x12\x44\n\x07\x66\x65\x61ture\x18\x01 \x03(\x0b\x32\x33.streamrec.features.tfexample.Features.FeatureEntry\x1aU\n\x0c\x46\x65\x61tureEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x34\n\x05value\x18\x02 \x01(\x0b\x32%.streamrec.features.tfexample.Feature:\x02\x38\x01\"C\n\x07\x45xample\x12\x38\n\x08\x66\x65\x61tures\x18\x01 \x01(\x0b\x32&.streamrec.features.tfexample.Featuresb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#streamrec/features/tf_example.proto\x12\x1cstreamrec.features.tfexample\"\x1a\n\tBytesList\x12\r\n\x05value\x18\x01 \x03(\x0c\"\x1a\n\tFloatList\x12\r\n\x05value\x18\x01 \x03(\x02\"\x1a\n\tInt64List\x12\r\n\x05value\x18\x01 \x03(\x03\"\xce\x01\n\x07\x46\x65\x61ture\x12=\n\nbytes_list\x18\x01 \x01(\x0b\x32\'.streamrec.features.tfexample.BytesListH\x00\x12=\n\nfloat_list\x18\x02 \x01(\x0b\x32\'.streamrec.features.tfexample.FloatListH\x00\x12=\n\nint64_list\x18\x03 \x01(\x0b\x32\'.streamrec.features.tfexample.Int64ListH\x00\x42\x06\n\x04kind\"\xa7\x01\n\x08\x46\x65\x61tures\x12\x44\n\x07\x66\x65\x61ture\x18\x01 \x03(\x0b\x32\x33.streamrec.features.tfexample.Features.FeatureEntry\x1aU\n\x0c\x46\x65\x61tureEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x34\n\x05value\x18\x02 \x01(\x0b\x32%.streamrec.features.tfexample.Feature:\x02\x38\x01\"C\n\x07\x45xample\x12\x38\n\x08\x66\x65\x61tures\x18\x01 \x01(\x0b\x32&.streamrec.features.tfexample.Features\"E\n\x0b\x46\x65\x61tureList\x12\x36\n\x07\x66\x65\x61ture\x18\x01 \x03(\x0b\x32%.streamrec.features.tfexample.Feature\"\xc0\x01\n\x0c\x46\x65\x61tureLists\x12Q\n\x0c\x66\x65\x61ture_list\x18\x01 \x03(\x0b\x32;.streamrec.features.tfexample.FeatureLists.FeatureListEntry\x1a]\n\x10\x46\x65\x61tureListEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x38\n\x05value\x18\x02 \x01(\x0b\x32).streamrec.features.tfexample.FeatureList:\x02\x38\x01\"\x8d\x01\n\x0fSequenceExample\x12\x37\n\x07\x63ontext\x18\x01 \x01(\x0b\x32&.streamrec.features.tfexample.Features\x12\x41\n\rfeature_lists\x18\x02 \x01(\x0b\x32*.streamrec.features.tfexample.FeatureListsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +33,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FEATURES_FEATUREENTRY']._loaded_options = None
   _globals['_FEATURES_FEATUREENTRY']._serialized_options = b'8\001'
+  _globals['_FEATURELISTS_FEATURELISTENTRY']._loaded_options = None
+  _globals['_FEATURELISTS_FEATURELISTENTRY']._serialized_options = b'8\001'
   _globals['_BYTESLIST']._serialized_start=69
   _globals['_BYTESLIST']._serialized_end=95
   _globals['_FLOATLIST']._serialized_start=97
@@ -47,4 +49,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FEATURES_FEATUREENTRY']._serialized_end=530
   _globals['_EXAMPLE']._serialized_start=532
   _globals['_EXAMPLE']._serialized_end=599
+  _globals['_FEATURELIST']._serialized_start=601
+  _globals['_FEATURELIST']._serialized_end=670
+  _globals['_FEATURELISTS']._serialized_start=673
+  _globals['_FEATURELISTS']._serialized_end=865
+  _globals['_FEATURELISTS_FEATURELISTENTRY']._serialized_start=772
+  _globals['_FEATURELISTS_FEATURELISTENTRY']._serialized_end=865
+  _globals['_SEQUENCEEXAMPLE']._serialized_start=868
+  _globals['_SEQUENCEEXAMPLE']._serialized_end=1009
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,4 @@
-"""TFRecord files of tf.train.Example, written and read without TensorFlow.
+"""TFRecord files of tf.train.Example and SequenceExample, written and read without TensorFlow.
 
 A TFRecord file is a sequence of records framed as::
 
@@ -67,6 +67,43 @@ def int_entry(key: bytes, value: int) -> bytes:
 
 def strings_entry(key: bytes, values: list[str]) -> bytes:
     return _entry(key, _strings("", values) if values else b"\x0a\x00")
+
+
+def sequence_example_of(context: Sequence[bytes], feature_lists: Sequence[bytes]) -> bytes:
+    """The SequenceExample holding these context entries (as for :func:`example_of`) and
+    feature lists (see :func:`feature_list_entry`)."""
+    context_body, lists_body = b"".join(context), b"".join(feature_lists)
+    return (
+        b"\x0a" + _varint(len(context_body)) + context_body  # SequenceExample.context
+        + b"\x12" + _varint(len(lists_body)) + lists_body  # SequenceExample.feature_lists
+    )  # fmt: skip
+
+
+def feature_list_entry(key: bytes, features: Iterable[bytes]) -> bytes:
+    """The FeatureLists entry of feature ``key`` (:func:`feature_key`), one Feature per step,
+    each given as :func:`list_string` or :func:`list_int` returns it."""
+    return _entry(key, b"".join(features))
+
+
+def list_string(value: str, memoise: bool = True) -> bytes:
+    """One step of a string feature list. Ids of users, items and types repeat across steps,
+    so their steps are memoised; pass ``memoise=False`` for values that never repeat."""
+    step = _STRING_STEPS.get(value) if memoise else None
+    if step is None:
+        if not memoise:
+            feature = _one_string(value)
+            return b"\x0a" + _varint(len(feature)) + feature
+        if len(_STRING_STEPS) >= _STRING_FIELDS_MAX:
+            _STRING_STEPS.clear()
+        feature = _one_string(value)
+        step = _STRING_STEPS[value] = b"\x0a" + _varint(len(feature)) + feature
+    return step
+
+
+def list_int(value: int) -> bytes:
+    """One step of an int64 feature list."""
+    feature = _ints((value,))
+    return b"\x0a" + _varint(len(feature)) + feature
 
 
 def _map_entry(name: str, value: FeatureValue) -> bytes:
@@ -155,16 +192,30 @@ _SMALL = [bytes([n]) for n in range(0x80)]
 _KEYS: dict[str, bytes] = {}
 _STRING_FIELDS: dict[bytes | str, bytes] = {}
 _STRING_FIELDS_MAX = 1_000_000
+_STRING_STEPS: dict[str, bytes] = {}
 
 
 def decode_example(data: bytes) -> dict[str, list]:
     """The features of a serialised tf.train.Example, as lists (bytes, ints or floats)."""
     example = tf_example_pb2.Example.FromString(data)
-    decoded: dict[str, list] = {}
-    for name, feature in example.features.feature.items():
-        kind = feature.WhichOneof("kind")
-        decoded[name] = list(getattr(feature, kind).value) if kind else []
-    return decoded
+    return {name: _values(feature) for name, feature in example.features.feature.items()}
+
+
+def decode_sequence_example(data: bytes) -> tuple[dict[str, list], dict[str, list[list]]]:
+    """The context features and the feature lists (one list of values per step) of a
+    serialised tf.train.SequenceExample."""
+    message = tf_example_pb2.SequenceExample.FromString(data)
+    context = {name: _values(f) for name, f in message.context.feature.items()}
+    lists = {
+        name: [_values(step) for step in feature_list.feature]
+        for name, feature_list in message.feature_lists.feature_list.items()
+    }
+    return context, lists
+
+
+def _values(feature: tf_example_pb2.Feature) -> list:
+    kind = feature.WhichOneof("kind")
+    return list(getattr(feature, kind).value) if kind else []
 
 
 def write_record(handle: BinaryIO, data: bytes) -> None:

@@ -145,6 +145,9 @@ class FeaturesConfig:
     # its partition's watermark by more than this goes to the late topic instead.
     dedup_horizon_hours: float = 24.0
     max_events_per_batch: int = 200_000
+    # The training examples' layout (feature spec): per user window (each event once, what the
+    # sequence towers read), or one record per event with its history.
+    example_layout: Literal["events", "sequences"] = "sequences"
     trigger_seconds: float = 0.5  # how often the continuous worker looks for new events
     metrics_port: int = 9108  # Prometheus /metrics of the feature worker; 0 turns it off
     popularity_windows: str = "1h,1d,7d"  # sliding event-time windows of item counts

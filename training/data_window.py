@@ -19,6 +19,7 @@ from streamrec.infra.contracts.export_layout import HISTORY_PADDING
 from streamrec.infra.contracts.feature_spec import ExampleFile
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.stores import open_offline_examples
+from streamrec.training.sequence_files import holdout_histories, read_sequence_files
 
 _PARSE_CHUNK = 8192
 _EVENT_FEATURES = (spec.EVENT_ID, spec.USER_ID, spec.ITEM_ID, spec.EVENT_TYPE, spec.TIMESTAMP)
@@ -72,15 +73,36 @@ def load_window(
     holdout_fraction: float,
     cutoff: int | None = None,
 ) -> DataWindow:
-    """Reads the files; ``cutoff`` (from a version's metadata) overrides the fraction."""
-    events = _read(files, history_length, with_history=False)
+    """Reads the files, of either layout; ``cutoff`` (from a version's metadata) overrides
+    the fraction."""
+    per_event = [f for f in files if f.layout == spec.EVENTS_LAYOUT]
+    windows = read_sequence_files(
+        [f for f in files if f.layout == spec.SEQUENCES_LAYOUT], history_length
+    )
+    events = _concatenated(_read(per_event, history_length, with_history=False), windows.events)
     order = np.lexsort((events[spec.EVENT_ID], events[spec.TIMESTAMP]))
     events = {name: column[order] for name, column in events.items()}
     if cutoff is None:
         cutoff = holdout_cutoff(events[spec.TIMESTAMP], holdout_fraction)
-    late_files = [f for f in files if f.max_timestamp >= cutoff]
+    late_files = [f for f in per_event if f.max_timestamp >= cutoff]
     holdout = _read(late_files, history_length, with_history=True, min_timestamp=cutoff)
+    from_windows = np.isin(events[spec.EVENT_ID], windows.events[spec.EVENT_ID])
+    held_out = from_windows & (events[spec.TIMESTAMP] >= cutoff)
+    if held_out.any():
+        window_holdout = {name: column[held_out] for name, column in events.items()}
+        window_holdout[spec.HISTORY] = holdout_histories(
+            events, windows.contexts, held_out, history_length
+        )
+        holdout = _concatenated(holdout, window_holdout)
     return DataWindow(files, cutoff, events, holdout)
+
+
+def _concatenated(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> dict:
+    if not len(second[spec.TIMESTAMP]):
+        return first
+    if not len(first[spec.TIMESTAMP]):
+        return second
+    return {name: np.concatenate([first[name], second[name]]) for name in first}
 
 
 def holdout_cutoff(timestamps: np.ndarray, fraction: float) -> int:

@@ -35,7 +35,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamrec.infra.contracts.feature_spec import FEATURE_SPEC_VERSION
+from streamrec.infra.contracts.feature_spec import (
+    FEATURE_SPEC_VERSION,
+    READABLE_FEATURE_SPEC_VERSIONS,
+)
 from streamrec.infra.errors import StreamrecError, UnknownContractVersion
 
 EXPORT_FORMAT_VERSION = 1
@@ -92,7 +95,7 @@ class ModelVersion:
             raise UnknownContractVersion(what, found, EXPORT_FORMAT_VERSION, fix)
         # Exports written before the field existed were built under feature spec 1.
         found = metadata.get("feature_spec_version", 1)
-        if found != FEATURE_SPEC_VERSION:
+        if found not in READABLE_FEATURE_SPEC_VERSIONS:
             what = f"feature spec version of {self.root}"
             raise UnknownContractVersion(what, found, FEATURE_SPEC_VERSION, fix)
         return metadata

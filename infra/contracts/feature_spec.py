@@ -1,15 +1,17 @@
-"""Feature spec v1: the written contract between the feature job, training and serving.
+"""Feature spec v2: the written contract between the feature job, training and serving.
 
-**Training examples (offline store).** One tf.train.Example per accepted event, in TFRecord
-files under ``EXAMPLES_DIR``::
+**Training examples (offline store).** TFRecord files under ``EXAMPLES_DIR``, in one of two
+layouts chosen by ``features.example_layout``; each file's manifest entry names its layout::
 
-    EXAMPLES_DIR/date=YYYY-MM-DD/NAME-part-PPPPP.tfrecord   (date of the event, UTC)
+    EXAMPLES_DIR/date=YYYY-MM-DD/NAME-part-PPPPP.tfrecord   (date of the events, UTC)
     EXAMPLES_DIR/_manifests/NAME.json                        (one per committed batch)
 
 ``NAME`` is ``batch-BBBBBBBB`` for a micro-batch of the stream and ``backfill-START_END`` for a
 backfill of the dates ``START`` to ``END``. A batch's files are readable once, and only once, its
 manifest exists; readers list manifests, never directories, so a half-written batch is
-invisible. Each example holds:
+invisible.
+
+Layout ``events``: one tf.train.Example per accepted event, holding:
 
 ==============  ============  ===========================================================
 feature         type          meaning
@@ -24,14 +26,33 @@ history         bytes list    the user's previous items, most recent first, at m
                               ``timestamp`` (point in time: no leakage from the future)
 ==============  ============  ===========================================================
 
+Layout ``sequences`` (new in v2): one tf.train.SequenceExample per user and event date of a
+batch, its events once each, in (timestamp, event_id) order; every step is an example:
+
+========================  ============  ================================================
+feature                   type          meaning
+========================  ============  ================================================
+context ``user_id``       bytes         the user
+context ``history``       bytes list    as above, for the window's first event
+list ``event_id``         bytes/step    each event's id
+list ``timestamp``        int64/step    each event's time
+list ``item_id``          bytes/step    each event's item: the target at that step
+list ``event_type``       bytes/step    each event's type
+========================  ============  ================================================
+
+A step's past is the context and the steps before it. A user's windows of different batches
+do not overlap: readers merge them into one timeline. A file's ``examples`` counts events in
+both layouts.
+
 **Examples manifest v2.** ``_manifests/NAME.json`` is a JSON object::
 
-    {"manifest_version": 2, "feature_spec_version": 1, "batch_id": 3,
+    {"manifest_version": 2, "feature_spec_version": 2, "batch_id": 3,
      "committed_at_ms": 1767571200000, "source": {"0": [0, 999]},
      "files": [{"path": "date=2026-01-05/batch-00000003-part-00000.tfrecord",
-                "date": "2026-01-05", "examples": 1000,
+                "date": "2026-01-05", "examples": 1000, "layout": "events",
                 "min_timestamp": 1767571200000, "max_timestamp": 1767657599999}]}
 
+``layout`` is ``events`` or ``sequences`` (absent in feature spec 1: ``events``).
 ``source`` records the input offsets per partition (first and last), ``path`` is relative to
 ``EXAMPLES_DIR``. It is written last, atomically, after every file it names is durable.
 
@@ -57,7 +78,11 @@ from dataclasses import asdict, dataclass, field
 
 from streamrec.infra.errors import StreamrecError, UnknownContractVersion
 
-FEATURE_SPEC_VERSION = 1
+FEATURE_SPEC_VERSION = 2
+READABLE_FEATURE_SPEC_VERSIONS = (1, 2)  # 2 only added the sequences layout
+EVENTS_LAYOUT = "events"
+SEQUENCES_LAYOUT = "sequences"
+EXAMPLE_LAYOUTS = (EVENTS_LAYOUT, SEQUENCES_LAYOUT)
 MANIFEST_VERSION = 2
 READABLE_MANIFEST_VERSIONS = (1, 2)
 
@@ -110,9 +135,10 @@ class ExampleFile:
 
     path: str
     date: str
-    examples: int
+    examples: int  # events, in either layout
     min_timestamp: int
     max_timestamp: int
+    layout: str = EVENTS_LAYOUT
 
 
 @dataclass(frozen=True)
@@ -154,7 +180,7 @@ class BatchManifest:
             manifest_version = record.get("manifest_version", 1)
             if manifest_version not in READABLE_MANIFEST_VERSIONS:
                 _refuse(f"manifest version of {origin}", manifest_version, MANIFEST_VERSION)
-            if record.get("feature_spec_version") != FEATURE_SPEC_VERSION:
+            if record.get("feature_spec_version") not in READABLE_FEATURE_SPEC_VERSIONS:
                 what = f"feature spec version of {origin}"
                 _refuse(what, record.get("feature_spec_version"), FEATURE_SPEC_VERSION)
             backfill = record.get("backfill")

@@ -39,6 +39,11 @@ def stack(stack_config) -> Config:
 @pytest.fixture
 def config(stack, tmp_path) -> Config:
     """The session stack with a private namespace: topics, Redis keys and directories."""
+    return namespaced(stack, tmp_path)
+
+
+def namespaced(stack: Config, tmp_path) -> Config:
+    """``stack`` with its own topics, Redis keys and directories under ``tmp_path``."""
     name = f"t{next(_names)}"
     return dataclasses.replace(
         stack,

@@ -83,6 +83,10 @@ def _publish_raw(config, records):
 
 @pytest.fixture
 def job_config(config):
+    """The per-event layout: these tests read each event's example and history."""
+    config = dataclasses.replace(
+        config, features=dataclasses.replace(config.features, example_layout="events")
+    )
     bus = open_event_bus(config)
     bus.ensure_topic(config.kafka.events_topic)
     bus.ensure_topic(config.kafka.dead_letter_topic)

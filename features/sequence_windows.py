@@ -1,0 +1,115 @@
+"""Sequence windows: the feature spec's second example layout, one record per user and date.
+
+A sequence model reads a user's events in order and makes every position a query for the
+next item, so one record per event, each repeating up to ``history_length`` earlier items,
+mostly carries copies. A window instead holds a user's events of one batch and one UTC date,
+in (time, event_id) order, once each, as a ``tf.train.SequenceExample``:
+
+- context: ``user_id``, and ``history``: the user's items strictly before the window's first
+  event, most recent first, at most ``history_length`` (what a per-event example of that
+  first event would hold);
+- feature lists, one step per event: ``event_id``, ``timestamp``, ``item_id``, ``event_type``.
+
+Point in time by construction: a step's past is the context and the steps before it, so a
+reader that masks the future (causally) never sees an event later than the one it predicts.
+Events stored by earlier batches are not repeated here; readers merge a user's windows of
+every batch into one timeline, and take the oldest window's context as the history before it.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
+
+from streamrec.features.examples import EventLike, event_date, merged_timeline
+from streamrec.features.tfrecord import (
+    feature_key,
+    feature_list_entry,
+    list_int,
+    list_string,
+    sequence_example_of,
+    string_entry,
+    strings_entry,
+)
+from streamrec.infra.contracts import feature_spec as spec
+from streamrec.infra.ports.online_store import HistoryEntry
+
+
+class SequenceWindow(NamedTuple):
+    """A user's events of one batch and one date, and the history before them."""
+
+    user_id: str
+    date: str
+    history: list[str]  # strictly before events[0], most recent first
+    events: list[EventLike]  # in (time, event_id) order
+
+    @property
+    def examples(self) -> int:
+        return len(self.events)
+
+    @property
+    def min_timestamp(self) -> int:
+        return self.events[0].timestamp
+
+    @property
+    def max_timestamp(self) -> int:
+        return self.events[-1].timestamp
+
+    def serialize(self) -> bytes:
+        events = self.events
+        return sequence_example_of(
+            (string_entry(_KEY_USER_ID, self.user_id), strings_entry(_KEY_HISTORY, self.history)),
+            (
+                feature_list_entry(
+                    _KEY_EVENT_ID, [list_string(e.event_id, memoise=False) for e in events]
+                ),
+                feature_list_entry(_KEY_TIMESTAMP, [list_int(e.timestamp) for e in events]),
+                feature_list_entry(_KEY_ITEM_ID, [list_string(e.item_id) for e in events]),
+                feature_list_entry(_KEY_EVENT_TYPE, [list_string(e.event_type) for e in events]),
+            ),
+        )
+
+
+def sequence_windows(
+    events: Sequence[EventLike],
+    prior: Mapping[str, Iterable[HistoryEntry]],
+    history_length: int,
+) -> list[SequenceWindow]:
+    """The windows of these events, one per user and date, in order of first appearance.
+
+    ``prior`` holds what the online store had for each user before these events, as for
+    :func:`.examples.point_in_time_examples`.
+    """
+    by_user: dict[str, list[EventLike]] = {}
+    for event in events:
+        by_user.setdefault(event.user_id, []).append(event)
+    windows = []
+    for user_id, user_events in by_user.items():
+        ordered = merged_timeline(prior.get(user_id), user_events)
+        times, items = [entry[0] for entry in ordered], [entry[2] for entry in ordered]
+        firsts: dict[str, EventLike] = {}
+        for event in user_events:
+            firsts.setdefault(event.event_id, event)
+        by_date: dict[str, list[EventLike]] = {}
+        for event in sorted(firsts.values(), key=lambda e: (e.timestamp, e.event_id)):
+            by_date.setdefault(event_date(event.timestamp), []).append(event)
+        for date, group in by_date.items():
+            end = bisect_left(times, group[0].timestamp)
+            history = items[max(0, end - history_length) : end]
+            history.reverse()
+            windows.append(SequenceWindow(user_id, date, history, group))
+    return windows
+
+
+_KEY_EVENT_ID, _KEY_TIMESTAMP, _KEY_USER_ID, _KEY_ITEM_ID, _KEY_EVENT_TYPE, _KEY_HISTORY = (
+    feature_key(name)
+    for name in (
+        spec.EVENT_ID,
+        spec.TIMESTAMP,
+        spec.USER_ID,
+        spec.ITEM_ID,
+        spec.EVENT_TYPE,
+        spec.HISTORY,
+    )
+)
