@@ -180,6 +180,7 @@ class TrainingConfig:
     learning_rate: float = 0.002
     temperature: float = 0.1
     logq: bool = True  # correct the in-batch softmax for item frequency
+    item_features: bool = True  # item categories from the online store's catalog, where present
     extra_negatives: int = 0  # items drawn uniformly from the catalog, beside in-batch ones
     holdout_fraction: float = 0.1  # the newest share of the examples, never trained on
     promotion_metric: str = "recall@10"

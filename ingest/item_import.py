@@ -7,10 +7,11 @@ again leaves the catalog as it was: no checkpoint is needed.
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,23 @@ class ItemMapping:
     def _text(self, row: SourceRow, field: str) -> str:
         value = row.values.get(self.columns[field])
         return "" if value is None else str(value).strip()
+
+
+CATALOG_CSV_MAP = "item_id=item_id,categories=categories,available=available"
+
+
+def write_item_csv(path: str | Path, items: Iterable[Item], separator: str = "|") -> int:
+    """A catalog file as ``items import FILE --format csv --map CATALOG_CSV_MAP`` reads it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        rows = csv.writer(handle)
+        rows.writerow(["item_id", "categories", "available"])
+        for item in items:
+            rows.writerow([item.item_id, separator.join(item.categories), str(item.available)])
+            written += 1
+    return written
 
 
 def _flag(text: str) -> bool:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamrec.infra.contracts.events import EVENT_TYPES, Event
+from streamrec.infra.contracts.items import Item
 
 DAY_MS = 86_400_000
 DEFAULT_START_MS = 1_767_571_200_000  # 2026-01-05T00:00:00Z
@@ -92,6 +93,15 @@ def generate(spec: SyntheticSpec) -> list[Event]:
     ]
     events.sort(key=lambda e: (e.timestamp, e.event_id))
     return events
+
+
+def generate_items(spec: SyntheticSpec) -> list[Item]:
+    """The stream's item catalog: each item's planted group is its category."""
+    group_of = _catalog(spec, np.random.default_rng(spec.seed)).group_of
+    return [
+        Item(item_id(index), (f"group-{group:04d}",), created_at=spec.start_ms)
+        for index, group in enumerate(group_of.tolist())
+    ]
 
 
 def _catalog(spec: SyntheticSpec, rng: np.random.Generator) -> _Catalog:

@@ -20,6 +20,7 @@ from streamrec.infra.contracts.export_layout import ModelVersion
 from streamrec.infra.errors import StreamrecError
 from streamrec.training.distribution import Role, distribution_strategy
 from streamrec.training.fit_callbacks import StepCounter, fit_callbacks
+from streamrec.training.item_features import ItemFeatures
 from streamrec.training.two_tower import TwoTowerModel, build_two_tower
 from streamrec.training.vocabulary import Vocabulary
 from streamrec.training.warm_start import warm_start
@@ -42,6 +43,7 @@ def fit(
     role: Role,
     warm_from: ModelVersion | None = None,
     extra_callbacks: list | None = None,
+    item_features: ItemFeatures | None = None,
 ) -> Fitted:
     strategy = distribution_strategy(params.strategy, role)
     tf.keras.utils.set_random_seed(params.seed)
@@ -57,7 +59,7 @@ def fit(
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         with strategy.scope():
-            model, warm = _model(vocabulary, history_length, params, warm_from)
+            model, warm = _model(vocabulary, history_length, params, warm_from, item_features)
         callbacks = fit_callbacks(run_dir, params, role.is_chief) + (extra_callbacks or [])
         batches = window_batches(windows, params)
         history = model.fit(
@@ -68,7 +70,9 @@ def fit(
         )
     finally:
         tf.keras.mixed_precision.set_global_policy("float32")
-    plain = build_two_tower(vocabulary.items, vocabulary.log_frequency(), history_length, params)
+    plain = build_two_tower(
+        vocabulary.items, vocabulary.log_frequency(), history_length, params, item_features
+    )
     plain.build_variables()
     plain.set_weights(model.get_weights())
     steps = next(c for c in callbacks if isinstance(c, StepCounter)).steps
@@ -88,8 +92,12 @@ def fit(
     )
 
 
-def _model(vocabulary, history_length, params, warm_from) -> tuple[TwoTowerModel, dict | None]:
-    model = build_two_tower(vocabulary.items, vocabulary.log_frequency(), history_length, params)
+def _model(
+    vocabulary, history_length, params, warm_from, item_features
+) -> tuple[TwoTowerModel, dict | None]:
+    model = build_two_tower(
+        vocabulary.items, vocabulary.log_frequency(), history_length, params, item_features
+    )
     model.build_variables()
     warm = warm_start(model, warm_from, history_length, params) if warm_from else None
     model.compile(

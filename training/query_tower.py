@@ -44,7 +44,7 @@ class SequenceQueryTower(tf.keras.Model):
     def __init__(
         self,
         vocabulary: ItemVocabulary,
-        item_embedding: tf.keras.layers.Embedding,
+        item_tower: tf.keras.layers.Layer,
         history_length: int,
         encoder: str,
         dim: int,
@@ -52,7 +52,7 @@ class SequenceQueryTower(tf.keras.Model):
     ) -> None:
         super().__init__(**kwargs)
         self.vocabulary = vocabulary
-        self.item_embedding = item_embedding
+        self.item_tower = item_tower  # shared with the candidates: tied embeddings
         self.positions = tf.keras.layers.Embedding(history_length + 1, dim)
         self.encoder = ENCODERS[encoder](dim)
         self.dropout = tf.keras.layers.Dropout(0.2)
@@ -60,7 +60,7 @@ class SequenceQueryTower(tf.keras.Model):
     def encode(self, ids: tf.Tensor, training: bool = False) -> tf.Tensor:
         """``ids`` [batch, time] item indices, start token first -> [batch, time, dim]."""
         positions = tf.range(tf.shape(ids)[1])
-        items = self.item_embedding(ids) + self.positions(positions)[tf.newaxis]
+        items = self.item_tower(ids) + self.positions(positions)[tf.newaxis]
         return self.encoder(self.dropout(items, training=training), ids != 0, training=training)
 
     def call(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:

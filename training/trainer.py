@@ -30,6 +30,7 @@ from streamrec.training.exported_model import exported_scorer
 from streamrec.training.fit import fit
 from streamrec.training.fit_callbacks import LOG_DIR, log_evaluation, run_directory
 from streamrec.training.gate import Decision, decide
+from streamrec.training.item_features import catalog_features
 from streamrec.training.queries import Catalog
 from streamrec.training.sequences import training_windows
 from streamrec.training.vocabulary import Vocabulary
@@ -86,7 +87,11 @@ def train(
             "warm_from": warm_from and warm_from.version,
         },
     )
-    fitted = fit(windows, vocabulary, length, params, run_dir, role, warm_from)
+    item_features = catalog_features(config, vocabulary.items, params.item_features)
+    print(f"item features: {item_features.describe()}")
+    fitted = fit(
+        windows, vocabulary, length, params, run_dir, role, warm_from, item_features=item_features
+    )
     if not role.is_chief:
         return None
     model = fitted.model
@@ -103,6 +108,10 @@ def train(
     metadata = _metadata(
         config, params, window, vocabulary, fitted.summary, evaluation, decision, incumbent
     )
+    metadata["item_features"] = {
+        **item_features.describe(),
+        "category_names": item_features.categories,  # for warm starts
+    }
     metadata["training_seconds"] = round(time.monotonic() - started, 1)
     version = export_model(
         config.model_dir,

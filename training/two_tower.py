@@ -16,6 +16,8 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from streamrec.infra.config import TrainingConfig
+from streamrec.training.item_features import ItemFeatures
+from streamrec.training.item_tower import ItemTower
 from streamrec.training.query_tower import FIRST_ITEM, ItemVocabulary, SequenceQueryTower
 from streamrec.training.retrieval_loss import RetrievalLoss
 
@@ -24,6 +26,7 @@ class TwoTowerModel(tfrs.Model):
     def __init__(
         self,
         vocabulary: ItemVocabulary,
+        item_features: ItemFeatures,
         history_length: int,
         encoder: str,
         dim: int,
@@ -36,9 +39,9 @@ class TwoTowerModel(tfrs.Model):
         super().__init__()
         self.static_shapes = static_shapes
         self.vocabulary = vocabulary
-        self.item_embedding = tf.keras.layers.Embedding(vocabulary.size, dim)
+        self.item_tower = ItemTower(item_features, dim)
         self.query_tower = NormalisedQueryTower(
-            vocabulary, self.item_embedding, history_length, encoder, dim
+            vocabulary, self.item_tower, history_length, encoder, dim
         )
         self.loss_layer = RetrievalLoss(
             log_frequency, temperature, extra_negatives, logq, first_item=FIRST_ITEM
@@ -53,7 +56,7 @@ class TwoTowerModel(tfrs.Model):
             real = tf.where(targets > 0)[:, 0]
             queries, targets = tf.gather(queries, real), tf.gather(targets, real)
         weights = tf.cast(targets > 0, tf.float32)
-        table = tf.math.l2_normalize(self.item_embedding.embeddings, axis=-1)
+        table = tf.math.l2_normalize(self.item_tower.table(), axis=-1)
         return self.loss_layer(queries, targets, weights, table)
 
     def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -74,7 +77,7 @@ class TwoTowerModel(tfrs.Model):
 
     def item_embeddings(self) -> np.ndarray:
         """The known items' embeddings, in the vocabulary's order, as serving ranks them."""
-        table = tf.math.l2_normalize(self.item_embedding.embeddings, axis=-1).numpy()
+        table = tf.math.l2_normalize(self.item_tower.table(), axis=-1).numpy()
         return table[FIRST_ITEM:]
 
 
@@ -84,10 +87,16 @@ class NormalisedQueryTower(SequenceQueryTower):
 
 
 def build_two_tower(
-    item_ids: list[str], log_frequency: np.ndarray, history_length: int, params: TrainingConfig
+    item_ids: list[str],
+    log_frequency: np.ndarray,
+    history_length: int,
+    params: TrainingConfig,
+    item_features: ItemFeatures | None = None,
 ) -> TwoTowerModel:
+    """The model; ``item_features`` default to none (ids alone)."""
     return TwoTowerModel(
         ItemVocabulary(item_ids),
+        item_features or ItemFeatures.none(len(item_ids)),
         history_length,
         params.query_encoder,
         params.embedding_dim,

@@ -14,6 +14,7 @@ import numpy as np
 from streamrec.infra.config import TrainingConfig
 from streamrec.infra.contracts.export_layout import ModelVersion
 from streamrec.infra.errors import StreamrecError
+from streamrec.training.item_features import ItemFeatures
 from streamrec.training.query_tower import FIRST_ITEM
 from streamrec.training.two_tower import TwoTowerModel, build_two_tower
 
@@ -23,23 +24,34 @@ def warm_start(
 ) -> dict:
     """Copies ``version``'s weights into ``model`` (built); returns what was kept."""
     metadata = version.metadata()
+    old_categories = metadata.get("item_features", {}).get("category_names", [])
     wanted = (f"two_tower/{params.query_encoder}", params.embedding_dim, history_length)
     found = (metadata.get("model"), metadata.get("embedding_dim"), metadata.get("history_length"))
-    if found != wanted or not version.weights_index_file.is_file():
+    both_or_neither = bool(old_categories) == (model.item_tower.categories is not None)
+    if found != wanted or not version.weights_index_file.is_file() or not both_or_neither:
         raise StreamrecError(
-            f"cannot warm-start from version {version.version}: it is {found} with"
-            f"{'' if version.weights_index_file.is_file() else 'out'} weights, this run is "
+            f"cannot warm-start from version {version.version}: it is {found} "
+            f"{'with' if old_categories else 'without'} item categories and "
+            f"{'' if version.weights_index_file.is_file() else 'no '}weights, this run is "
             f"{wanted}; train without --warm-start once"
         )
     old_items = version.item_ids_file.read_text().splitlines()
-    old = build_two_tower(old_items, np.zeros(len(old_items) + FIRST_ITEM), history_length, params)
+    old_features = ItemFeatures(old_categories, ItemFeatures.none(len(old_items)).rows)
+    old = build_two_tower(
+        old_items, np.zeros(len(old_items) + FIRST_ITEM), history_length, params, old_features
+    )
     old.build_variables()
     old.query_tower.load_weights(str(version.weights_prefix)).expect_partial()
     new_items = model.vocabulary.item_ids
     rows = {item: FIRST_ITEM + row for row, item in enumerate(old_items)}
+    grown = {id(model.item_tower.ids.embeddings): (new_items, rows, FIRST_ITEM)}
+    if old_categories:
+        category_rows = {name: 1 + row for row, name in enumerate(old_categories)}
+        names = model.item_tower.category_names
+        grown[id(model.item_tower.categories.embeddings)] = (names, category_rows, 1)
     for source, target in zip(old.query_tower.weights, model.query_tower.weights, strict=True):
-        if target is model.item_embedding.embeddings:
-            target.assign(_grown(source.numpy(), target.numpy(), new_items, rows))
+        if id(target) in grown:
+            target.assign(_grown(source.numpy(), target.numpy(), *grown[id(target)]))
         else:
             target.assign(source)
     kept = sum(item in rows for item in new_items)
@@ -47,11 +59,12 @@ def warm_start(
 
 
 def _grown(
-    old: np.ndarray, fresh: np.ndarray, items: list[str], rows: dict[str, int]
+    old: np.ndarray, fresh: np.ndarray, names: list[str], rows: dict[str, int], reserved: int
 ) -> np.ndarray:
+    """``fresh`` with the rows of the names ``old`` knew (by name) and its reserved rows."""
     table = fresh.copy()
-    table[:FIRST_ITEM] = old[:FIRST_ITEM]  # padding, unknown and start keep what they learned
-    for row, item in enumerate(items):
-        if item in rows:
-            table[FIRST_ITEM + row] = old[rows[item]]
+    table[:reserved] = old[:reserved]  # padding, unknown and start keep what they learned
+    for row, name in enumerate(names, start=reserved):
+        if name in rows:
+            table[row] = old[rows[name]]
     return table

@@ -27,7 +27,8 @@ from streamrec.infra.contracts.events import Event
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.local_stack.stack import LocalStack
 from streamrec.ingest.event_file import write_events
-from streamrec.ingest.synthetic import SyntheticSpec, generate
+from streamrec.ingest.item_import import CATALOG_CSV_MAP, write_item_csv
+from streamrec.ingest.synthetic import SyntheticSpec, generate, generate_items
 from streamrec.training.evaluation import popularity_recall_at_k, ranks_in_lists, recall_at_k
 
 K = 10
@@ -90,6 +91,9 @@ def run_demo(config: Config, size: DemoSize) -> dict:
         timings["publish"] = stages.run(
             "publish", ["events", "publish", str(run_dir / "train.jsonl")]
         ).seconds
+        _say("importing the item catalog (categories: candidate-tower features)")
+        catalog = ["items", "import", str(run_dir / "items.csv"), "--format", "csv"]
+        timings["items"] = stages.run("items", [*catalog, "--map", CATALOG_CSV_MAP]).seconds
         _say("feature job (Spark): events -> point-in-time TFRecords + Redis history")
         timings["features"] = stages.run("features", ["features", "run", "--until-idle"]).seconds
         _say("training the two-tower model (TFRS)")
@@ -120,6 +124,7 @@ def _dataset(size: DemoSize, run_dir: Path) -> tuple[list[Event], list[Event]]:
     except ValueError as exc:
         raise StreamrecError(f"demo: {exc}") from None
     events = generate(spec)
+    write_item_csv(run_dir / "items.csv", generate_items(spec))
     train_events, held_out = split_last_events(events)
     write_events(run_dir / "train.jsonl", train_events)
     write_events(run_dir / "held_out.jsonl", held_out)

@@ -25,6 +25,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     generate.add_argument("--groups", type=int, default=0, help="item groups (0: items/40)")
     generate.add_argument("--days", type=int, default=14)
     generate.add_argument("--out", required=True, metavar="FILE", help="JSON Lines output file")
+    generate.add_argument(
+        "--items-out", metavar="FILE", help="also the item catalog, a CSV for `items import`"
+    )
     generate.set_defaults(handler=_generate)
 
     publish = actions.add_parser("publish", help="send a JSON Lines event file to Kafka")
@@ -42,7 +45,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def _generate(args: argparse.Namespace, config: Config) -> int:
     from streamrec.ingest.event_file import write_events
-    from streamrec.ingest.synthetic import SyntheticSpec, generate
+    from streamrec.ingest.item_import import CATALOG_CSV_MAP, write_item_csv
+    from streamrec.ingest.synthetic import SyntheticSpec, generate, generate_items
 
     try:
         spec = SyntheticSpec(
@@ -57,6 +61,12 @@ def _generate(args: argparse.Namespace, config: Config) -> int:
         raise StreamrecError(f"events generate: {exc}") from None
     written = write_events(args.out, generate(spec))
     print(f"wrote {written} events for {spec.users} users and {spec.items} items to {args.out}")
+    if args.items_out:
+        write_item_csv(args.items_out, generate_items(spec))
+        print(
+            f"wrote the catalog to {args.items_out}; import it with `streamrec items import "
+            f"{args.items_out} --format csv --map {CATALOG_CSV_MAP}`"
+        )
     return 0
 
 

@@ -84,7 +84,8 @@ TRAINING_EVENTS_SPEC = dict(users=150, items=120, events=9000, seed=21)
 @pytest.fixture(scope="session")
 def trained(stack, tmp_path_factory):
     """A model trained once per session on planted data: (config, events, model version)."""
-    from streamrec.ingest.synthetic import SyntheticSpec, generate
+    from streamrec.infra.stores import open_online_store
+    from streamrec.ingest.synthetic import SyntheticSpec, generate, generate_items
     from streamrec.training.trainer import train
     from tests.integration.offline_examples import write_offline_examples
 
@@ -104,6 +105,7 @@ def trained(stack, tmp_path_factory):
     )
     events = generate(SyntheticSpec(**TRAINING_EVENTS_SPEC))
     write_offline_examples(config, events)
+    open_online_store(config).put_items(generate_items(SyntheticSpec(**TRAINING_EVENTS_SPEC)))
     return config, events, train(config, config.training)
 
 

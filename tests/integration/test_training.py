@@ -16,6 +16,7 @@ from streamrec.infra.contracts.export_layout import (
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.stores import open_model_registry
 from streamrec.training.trainer import train
+from tests.conftest import free_port
 
 
 def test_export_follows_the_layout(trained):
@@ -50,6 +51,25 @@ def test_metadata_records_window_parent_code_version_and_metrics(trained):
     assert figures["candidate"]["recall@10"] > 1.5 * figures["most_popular"]["recall@10"]
     assert figures["candidate"]["recall@10"] > figures["ease"]["recall@10"]
     assert metadata["promotion"]["promoted"] is True
+    # The catalog's categories (the planted groups) are candidate-tower features.
+    assert metadata["item_features"] == {
+        "categories": 3,
+        "items_with_categories": 120,
+        "category_names": ["group-0000", "group-0001", "group-0002"],
+    }
+
+
+def test_without_the_online_store_training_says_how_to_train_on_ids_alone(trained_copy):
+    config = dataclasses.replace(
+        trained_copy,
+        redis=dataclasses.replace(trained_copy.redis, url=f"redis://127.0.0.1:{free_port()}/0"),
+    )
+    with pytest.raises(StreamrecError) as exc:
+        train(config, config.training)
+    assert "training.item_features = false" in str(exc.value) and "\n" not in str(exc.value)
+    ids_alone = dataclasses.replace(config.training, item_features=False, epochs=1)
+    metadata = train(config, ids_alone).version.metadata()
+    assert metadata["item_features"]["categories"] == 0
 
 
 def test_the_first_version_that_beats_the_baselines_serves(trained):

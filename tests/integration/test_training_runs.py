@@ -32,6 +32,7 @@ def test_warm_start_continues_from_the_serving_weights(trained_copy):
     assert _recall(warm) == pytest.approx(_recall(warm, "version 1"), abs=0.01)
     metadata = warm.version.metadata()
     assert metadata["fit"]["warm_start"] == {"from_version": 1, "items_kept": 120, "items_new": 0}
+    assert metadata["item_features"]["categories"] == 3  # the planted groups, kept by name
     # ...while the same fit from scratch knows nothing.
     cold = train(config, frozen)
     assert _recall(cold) < 0.5 * _recall(warm)

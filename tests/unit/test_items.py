@@ -56,3 +56,15 @@ def test_a_mapping_that_cannot_work_fails_before_any_row():
         ItemMapping({"categories": "c"}).check(["c"], "f.csv")
     with pytest.raises(StreamrecError, match=r"f\.csv has no column 'sku'"):
         MAPPING.check(["cats", "in_stock", "added"], "f.csv")
+
+
+def test_a_written_catalog_csv_reads_back_as_the_same_items(tmp_path):
+    from streamrec.infra.cli.arguments import field_map
+    from streamrec.ingest.item_import import CATALOG_CSV_MAP, write_item_csv
+    from streamrec.ingest.tabular_files import TabularFile
+
+    items = [Item("i-1", ("home", "lights")), Item("i,2", (), False), Item("i-3", ("a b",))]
+    assert write_item_csv(tmp_path / "items.csv", items) == 3
+    mapping = ItemMapping(field_map(CATALOG_CSV_MAP))
+    read = [mapping.item(row) for row in TabularFile(tmp_path / "items.csv", "csv").rows()]
+    assert read == items

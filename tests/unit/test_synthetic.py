@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from streamrec.infra.contracts.events import event_from_dict
-from streamrec.ingest.synthetic import MIN_EVENTS_PER_USER, SyntheticSpec, _catalog, generate
+from streamrec.ingest.synthetic import (
+    MIN_EVENTS_PER_USER,
+    SyntheticSpec,
+    _catalog,
+    generate,
+    generate_items,
+)
 
 SPEC = SyntheticSpec(users=200, items=400, events=8000, seed=3)
 
@@ -64,6 +70,18 @@ def test_user_tastes_concentrate_on_few_groups(events):
         groups[event.user_id][catalog.group_of[int(event.item_id[2:])]] += 1
     shares = [max(c.values()) / sum(c.values()) for c in groups.values() if sum(c.values()) >= 20]
     assert np.mean(shares) > 3 / SPEC.group_count
+
+
+def test_the_item_catalog_names_each_item_s_planted_group_as_its_category(events):
+    items = generate_items(SPEC)
+    assert [item.item_id for item in items] == [f"i-{n:06d}" for n in range(SPEC.items)]
+    category = {item.item_id: item.categories[0] for item in items}
+    assert len(set(category.values())) == SPEC.group_count
+    groups = defaultdict(Counter)
+    for event in events:
+        groups[event.user_id][category[event.item_id]] += 1
+    shares = [max(c.values()) / sum(c.values()) for c in groups.values() if sum(c.values()) >= 20]
+    assert np.mean(shares) > 3 / SPEC.group_count  # the categories are the tastes' groups
 
 
 @pytest.mark.parametrize(

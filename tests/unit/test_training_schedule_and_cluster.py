@@ -97,7 +97,15 @@ def test_strategy_and_cluster_must_agree():
 def test_warm_start_keeps_known_item_rows_and_special_rows():
     old = np.arange(5 * 2, dtype=np.float32).reshape(5, 2)  # 3 special rows, items a, b
     fresh = np.full((6, 2), -1.0, np.float32)  # 3 special rows, items b, c, a
-    table = _grown(old, fresh, ["b", "c", "a"], {"a": 3, "b": 4})
+    table = _grown(old, fresh, ["b", "c", "a"], {"a": 3, "b": 4}, reserved=3)
     assert table[:3].tolist() == old[:3].tolist()
     assert table[3].tolist() == old[4].tolist() and table[5].tolist() == old[3].tolist()
     assert table[4].tolist() == [-1.0, -1.0]  # c is new: it keeps its fresh initialisation
+
+
+def test_warm_start_keeps_category_rows_by_name():
+    old = np.arange(3 * 2, dtype=np.float32).reshape(3, 2)  # row 0: no category; x, y
+    fresh = np.full((3, 2), -1.0, np.float32)  # row 0; y, z
+    table = _grown(old, fresh, ["y", "z"], {"x": 1, "y": 2}, reserved=1)
+    assert table[0].tolist() == old[0].tolist() and table[1].tolist() == old[2].tolist()
+    assert table[2].tolist() == [-1.0, -1.0]
