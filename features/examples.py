@@ -142,8 +142,9 @@ def _memoised(entries: dict[str, bytes], key: bytes, value: str) -> bytes:
     return entry
 
 
-_KEY_EVENT_ID, _KEY_TIMESTAMP, _KEY_USER_ID, _KEY_ITEM_ID, _KEY_EVENT_TYPE, _KEY_HISTORY = (
-    feature_key(name)
+# The leading bytes of each feature's entries, in the feature spec's order.
+FEATURE_KEYS = {
+    name: feature_key(name)
     for name in (
         spec.EVENT_ID,
         spec.TIMESTAMP,
@@ -152,6 +153,9 @@ _KEY_EVENT_ID, _KEY_TIMESTAMP, _KEY_USER_ID, _KEY_ITEM_ID, _KEY_EVENT_TYPE, _KEY
         spec.EVENT_TYPE,
         spec.HISTORY,
     )
+}
+_KEY_EVENT_ID, _KEY_TIMESTAMP, _KEY_USER_ID, _KEY_ITEM_ID, _KEY_EVENT_TYPE, _KEY_HISTORY = (
+    FEATURE_KEYS.values()
 )
 _USER_ENTRIES: dict[str, bytes] = {}
 _ITEM_ENTRIES: dict[str, bytes] = {}

@@ -22,9 +22,8 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from streamrec.features.examples import EventLike, event_date, merged_timeline
+from streamrec.features.examples import FEATURE_KEYS, EventLike, event_date, merged_timeline
 from streamrec.features.tfrecord import (
-    feature_key,
     feature_list_entry,
     list_int,
     list_string,
@@ -32,7 +31,6 @@ from streamrec.features.tfrecord import (
     string_entry,
     strings_entry,
 )
-from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.ports.online_store import HistoryEntry
 
 
@@ -103,13 +101,5 @@ def sequence_windows(
 
 
 _KEY_EVENT_ID, _KEY_TIMESTAMP, _KEY_USER_ID, _KEY_ITEM_ID, _KEY_EVENT_TYPE, _KEY_HISTORY = (
-    feature_key(name)
-    for name in (
-        spec.EVENT_ID,
-        spec.TIMESTAMP,
-        spec.USER_ID,
-        spec.ITEM_ID,
-        spec.EVENT_TYPE,
-        spec.HISTORY,
-    )
+    FEATURE_KEYS.values()
 )

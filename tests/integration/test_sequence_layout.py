@@ -22,22 +22,10 @@ EVENTS = generate(SyntheticSpec(users=30, items=60, events=1500, seed=23, days=4
 def _run_job(config, spark, layout):
     config = dataclasses.replace(
         config,
-        kafka=dataclasses.replace(
-            config.kafka,
-            events_topic=f"{config.kafka.events_topic}-{layout}",
-            dead_letter_topic=f"{config.kafka.dead_letter_topic}-{layout}",
-            late_topic=f"{config.kafka.late_topic}-{layout}",
-        ),
-        redis=dataclasses.replace(config.redis, key_prefix=f"{config.redis.key_prefix}-{layout}"),
-        offline_examples=dataclasses.replace(
-            config.offline_examples, path=f"{config.offline_examples.path}-{layout}"
-        ),
         features=dataclasses.replace(
             config.features,
             example_layout=layout,
             max_events_per_batch=400,  # several batches: windows of a user across batches
-            checkpoint_dir=f"{config.features.checkpoint_dir}-{layout}",
-            consumer_group=f"{config.features.consumer_group}-{layout}",
         ),
     )
     bus = open_event_bus(config)
@@ -51,8 +39,10 @@ def _run_job(config, spark, layout):
 
 @pytest.fixture(scope="module")
 def both_layouts(stack, spark, tmp_path_factory):
-    base = namespaced(stack, tmp_path_factory.mktemp("layouts"))
-    return {layout: _run_job(base, spark, layout) for layout in ("events", "sequences")}
+    return {
+        layout: _run_job(namespaced(stack, tmp_path_factory.mktemp(layout)), spark, layout)
+        for layout in ("events", "sequences")
+    }
 
 
 def test_windows_hold_each_event_once_in_time_order_after_their_history(both_layouts):
