@@ -10,11 +10,19 @@ item, at another position) are removed, and logits are divided by a temperature.
 
 Shapes are static: padding positions stay in the batch, masked by ``weights`` as queries and
 as candidates, so the loss compiles with XLA and needs no dynamic-shape gathers.
+
+Candidates are asked for by index, never as the whole table: a step needs the vectors of its
+targets and samples only, and computing every item's (catalog features included) each step
+would cost as much as the catalog is large.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import tensorflow as tf
+
+Candidates = Callable[[tf.Tensor], tf.Tensor]  # item indices [k] -> candidate vectors [k, d]
 
 
 class RetrievalLoss(tf.keras.layers.Layer):
@@ -39,13 +47,12 @@ class RetrievalLoss(tf.keras.layers.Layer):
         queries: tf.Tensor,
         targets: tf.Tensor,
         weights: tf.Tensor,
-        candidate_table: tf.Tensor,
+        candidates: Candidates,
     ) -> tf.Tensor:
         """Weighted mean loss of ``queries`` [n, d] whose positives are item indices ``targets``
         [n]; positions with weight 0 (padding) are neither queries nor candidates."""
         queries = tf.cast(queries, tf.float32)  # float32 logits under mixed precision too
-        candidate_table = tf.cast(candidate_table, tf.float32)
-        positives = tf.gather(candidate_table, targets)
+        positives = tf.cast(candidates(targets), tf.float32)
         logits = tf.matmul(queries, positives, transpose_b=True) / self.temperature
         count = tf.reduce_sum(weights)
         if self.logq:
@@ -57,18 +64,18 @@ class RetrievalLoss(tf.keras.layers.Layer):
         not_candidate = tf.logical_or(accidental, (weights == 0)[tf.newaxis, :])
         logits = tf.where(not_candidate, tf.float32.min, logits)
         if self.extra_negatives:
-            logits = tf.concat(
-                [logits, self._uniform_logits(queries, targets, candidate_table)], axis=1
-            )
+            logits = tf.concat([logits, self._uniform_logits(queries, targets, candidates)], axis=1)
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.range(n), logits)
         return tf.reduce_sum(losses * weights) / tf.maximum(count, 1.0)
 
     def _uniform_logits(
-        self, queries: tf.Tensor, targets: tf.Tensor, table: tf.Tensor
+        self, queries: tf.Tensor, targets: tf.Tensor, candidates: Candidates
     ) -> tf.Tensor:
-        items = tf.shape(table)[0]
+        items = tf.shape(self.log_frequency)[0]  # one entry per row of the item vocabulary
         sampled = tf.random.uniform([self.extra_negatives], self.first_item, items, dtype=tf.int32)
-        logits = tf.matmul(queries, tf.gather(table, sampled), transpose_b=True) / self.temperature
+        sampled = tf.cast(sampled, targets.dtype)
+        negatives = tf.cast(candidates(sampled), tf.float32)
+        logits = tf.matmul(queries, negatives, transpose_b=True) / self.temperature
         if self.logq:
             logits -= tf.math.log(
                 tf.cast(self.extra_negatives, tf.float32) / tf.cast(items, tf.float32)

@@ -56,8 +56,10 @@ class TwoTowerModel(tfrs.Model):
             real = tf.where(targets > 0)[:, 0]
             queries, targets = tf.gather(queries, real), tf.gather(targets, real)
         weights = tf.cast(targets > 0, tf.float32)
-        table = tf.math.l2_normalize(self.item_tower.table(), axis=-1)
-        return self.loss_layer(queries, targets, weights, table)
+        return self.loss_layer(queries, targets, weights, self._candidates)
+
+    def _candidates(self, ids: tf.Tensor) -> tf.Tensor:
+        return tf.math.l2_normalize(self.item_tower(ids), axis=-1)
 
     def train_step(self, inputs: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
         """TFRS's step, with loss scaling when mixed precision wrapped the optimizer."""
