@@ -10,8 +10,9 @@ events are all in one partition, because events are keyed by ``user_id``) and, i
    before them) minus the horizon to the late topic;
 4. claims the rest in the event ledger; a lost claim is a duplicate from an earlier batch or
    another partition, counted and dropped;
-5. builds the point-in-time examples of the accepted events and stages them as TFRecord files
-   (skipped when a replayed batch's examples are already committed);
+5. builds the accepted events' examples in the configured layout (per-user sequence windows
+   or per-event examples, both point in time) and stages them as TFRecord files (skipped when
+   a replayed batch's examples are already committed);
 6. appends the accepted events to the users' histories in the online store, untrimmed, and
    counts them into the item popularity windows and frequencies (once per batch and
    partition, so a replay does not count them again);
