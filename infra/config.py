@@ -133,6 +133,15 @@ class SparkConfig:
     master: str = "local[2]"
     shuffle_partitions: int = 4
     driver_memory: str = "2g"
+    # How the streaming query writes its checkpoint (``spark.sql.streaming.
+    # checkpointFileManagerClass``); empty keeps Spark's choice for the filesystem. Spark's
+    # default for local and HDFS paths goes through Hadoop's FileContext; the FileSystem one
+    # writes the same files (to a temporary name, then renamed) and cut each micro-batch's two
+    # checkpoint writes from about 95 ms to 30 ms here, a fifth of a small batch.
+    checkpoint_file_manager: str = (
+        "org.apache.spark.sql.execution.streaming.checkpointing."
+        "FileSystemBasedCheckpointFileManager"
+    )
 
 
 @dataclass(frozen=True)
@@ -149,7 +158,8 @@ class FeaturesConfig:
     # sequence towers read), or one record per event with its history.
     example_layout: Literal["events", "sequences"] = "sequences"
     # How often the continuous worker looks for new events. Event-to-Redis latency at 2000
-    # events/s, same machine, two runs each: p95 1.42-1.52 s at 0.2 against 1.81-2.01 s at 0.5.
+    # events/s, same machine, two runs each: p95 1.42-1.52 s at 0.2 against 1.81-2.01 s at 0.5
+    # (before the checkpoint writes and the task's ranges were made faster).
     trigger_seconds: float = 0.2
     metrics_port: int = 9108  # Prometheus /metrics of the feature worker; 0 turns it off
     popularity_windows: str = "1h,1d,7d"  # sliding event-time windows of item counts
