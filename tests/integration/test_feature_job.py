@@ -361,3 +361,9 @@ def _scrape_until(port, done, timeout=30):
         if done(samples) or time.monotonic() > deadline:
             return samples
         time.sleep(0.2)
+
+
+def test_the_session_writes_checkpoints_with_the_configured_file_manager(stack, spark):
+    manager = spark.conf.get("spark.sql.streaming.checkpointFileManagerClass")
+    assert manager == stack.spark.checkpoint_file_manager
+    assert manager.endswith("FileSystemBasedCheckpointFileManager")
