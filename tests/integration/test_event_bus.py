@@ -6,7 +6,7 @@ import pytest
 
 from streamrec.infra.errors import StoreUnavailable
 from streamrec.infra.ports.event_bus import TopicNotFound
-from streamrec.infra.stores import open_event_bus
+from streamrec.infra.stores import kafka_event_bus, open_event_bus
 from streamrec.ingest.publisher import publish
 from streamrec.ingest.synthetic import SyntheticSpec, generate
 from tests.conftest import free_port
@@ -53,3 +53,23 @@ def test_an_unreachable_broker_is_store_unavailable_with_the_fix(config):
         bus.ping()
     with pytest.raises(StoreUnavailable, match=fix):
         bus.publish("events", [(None, b"x")])
+
+
+def test_a_long_range_is_read_whole_in_chunks_and_reading_past_the_end_stalls(config, monkeypatch):
+    bus, topic = open_event_bus(config), config.kafka.events_topic
+    bus.ensure_topic(topic, partitions=1)
+    bus.publish(topic, [(None, f"m{n}".encode()) for n in range(10_000)])
+    chunks = list(bus.read(topic, 0, 5, 9_995))
+    assert len(chunks) > 1
+    assert [r.offset for chunk in chunks for r in chunk] == list(range(5, 9_995))
+    monkeypatch.setattr(kafka_event_bus, "_STALL_SECONDS", 1.0)
+    with pytest.raises(StoreUnavailable, match=r"no records from .*\[0\] at offset 10000"):
+        list(bus.read(topic, 0, 9_990, 10_001))
+
+
+def test_reading_from_an_unreachable_broker_is_store_unavailable_with_the_fix(config):
+    dead_kafka = dataclasses.replace(config.kafka, bootstrap=f"127.0.0.1:{free_port()}")
+    bus = open_event_bus(dataclasses.replace(config, kafka=dead_kafka))
+    fix = r"Kafka is unreachable at .* STREAMREC_KAFKA_BOOTSTRAP"
+    with pytest.raises(StoreUnavailable, match=fix):
+        list(bus.read("events", 0, 0, 10))
