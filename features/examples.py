@@ -18,6 +18,7 @@ from streamrec.features.tfrecord import (
     example_of,
     feature_key,
     int_entry,
+    ints_entry,
     string_entry,
     strings_entry,
 )
@@ -44,6 +45,8 @@ class TrainingExample(NamedTuple):
     item_id: str
     event_type: str
     history: list[str]  # most recent first
+    history_times: list[int]  # the history's event times, same order
+    history_types: list[str]  # the history's event types ("" where the store had none)
 
     @property
     def date(self) -> str:
@@ -70,6 +73,8 @@ class TrainingExample(NamedTuple):
             spec.ITEM_ID: self.item_id,
             spec.EVENT_TYPE: self.event_type,
             spec.HISTORY: self.history,
+            spec.HISTORY_TIMESTAMP: self.history_times,
+            spec.HISTORY_EVENT_TYPE: self.history_types,
         }
 
     def serialize(self) -> bytes:
@@ -89,6 +94,8 @@ class TrainingExample(NamedTuple):
                 _TYPE_ENTRIES.get(self.event_type)
                 or _memoised(_TYPE_ENTRIES, _KEY_EVENT_TYPE, self.event_type),
                 strings_entry(_KEY_HISTORY, self.history),
+                ints_entry(_KEY_HISTORY_TIMESTAMP, self.history_times),
+                strings_entry(_KEY_HISTORY_EVENT_TYPE, self.history_types),
             )
         )
 
@@ -102,36 +109,43 @@ def point_in_time_examples(
 
     ``prior`` holds what the online store had for each user before these events (a missing
     user had nothing). Each example's ``history`` is the user's previous ``history_length``
-    items, strictly earlier in event time, most recent first.
+    items, strictly earlier in event time, most recent first, with their times and types.
     """
     by_user: dict[str, list[EventLike]] = {}
     for event in events:
         by_user.setdefault(event.user_id, []).append(event)
-    histories: dict[str, list[str]] = {}
+    histories: dict[str, tuple[list, list, list]] = {}
     for user_id, user_events in by_user.items():
         ordered = merged_timeline(prior.get(user_id), user_events)
         times = [entry[0] for entry in ordered]
-        items = [entry[2] for entry in ordered]
         for e in user_events:
             end = bisect_left(times, e.timestamp)
-            window = items[max(0, end - history_length) : end]
-            window.reverse()
-            histories[e.event_id] = window
+            histories[e.event_id] = history_before(ordered, end, history_length)
     return [
         TrainingExample(
-            e.event_id, e.timestamp, e.user_id, e.item_id, e.event_type, histories[e.event_id]
+            e.event_id, e.timestamp, e.user_id, e.item_id, e.event_type, *histories[e.event_id]
         )
         for e in events
     ]
 
 
+def history_before(
+    timeline: list[tuple[int, str, str, str]], end: int, length: int
+) -> tuple[list[str], list[int], list[str]]:
+    """Items, times and types of the ``length`` timeline entries before ``end``, newest first."""
+    window = timeline[max(0, end - length) : end][::-1]
+    return [t[2] for t in window], [t[0] for t in window], [t[3] for t in window]
+
+
 def merged_timeline(
     prior: Iterable[HistoryEntry] | None, events: list[EventLike]
-) -> list[tuple[int, str, str]]:
-    """The stored entries and the new events as ``(time, event_id, item_id)``, once per
-    event, in time order."""
+) -> list[tuple[int, str, str, str]]:
+    """The stored entries and the new events as ``(time, event_id, item_id, event_type)``,
+    once per event, in time order."""
     timeline = {entry.event_id: tuple(entry) for entry in prior} if prior else {}
-    timeline.update((e.event_id, (e.timestamp, e.event_id, e.item_id)) for e in events)
+    timeline.update(
+        (e.event_id, (e.timestamp, e.event_id, e.item_id, e.event_type)) for e in events
+    )
     return sorted(timeline.values())
 
 
@@ -152,11 +166,20 @@ FEATURE_KEYS = {
         spec.ITEM_ID,
         spec.EVENT_TYPE,
         spec.HISTORY,
+        spec.HISTORY_TIMESTAMP,
+        spec.HISTORY_EVENT_TYPE,
     )
 }
-_KEY_EVENT_ID, _KEY_TIMESTAMP, _KEY_USER_ID, _KEY_ITEM_ID, _KEY_EVENT_TYPE, _KEY_HISTORY = (
-    FEATURE_KEYS.values()
-)
+(
+    _KEY_EVENT_ID,
+    _KEY_TIMESTAMP,
+    _KEY_USER_ID,
+    _KEY_ITEM_ID,
+    _KEY_EVENT_TYPE,
+    _KEY_HISTORY,
+    _KEY_HISTORY_TIMESTAMP,
+    _KEY_HISTORY_EVENT_TYPE,
+) = FEATURE_KEYS.values()
 _USER_ENTRIES: dict[str, bytes] = {}
 _ITEM_ENTRIES: dict[str, bytes] = {}
 _TYPE_ENTRIES: dict[str, bytes] = {}

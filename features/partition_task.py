@@ -131,7 +131,10 @@ class PartitionTask:
         events = [event for event, _ in accepted]
         if self.write_examples and events:
             outcome.files = self._stage_examples(partition, events)
-        entries = [(e.user_id, HistoryEntry(e.timestamp, e.event_id, e.item_id)) for e in events]
+        entries = [
+            (e.user_id, HistoryEntry(e.timestamp, e.event_id, e.item_id, e.event_type))
+            for e in events
+        ]
         online_store = open_online_store(self.config)
         online_store.append_history(entries)
         outcome.publish_to_redis_seconds = _latency_sample([r for _, r in accepted])

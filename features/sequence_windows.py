@@ -7,7 +7,7 @@ in (time, event_id) order, once each, as a ``tf.train.SequenceExample``:
 
 - context: ``user_id``, and ``history``: the user's items strictly before the window's first
   event, most recent first, at most ``history_length`` (what a per-event example of that
-  first event would hold);
+  first event would hold), with their ``history_timestamp`` and ``history_event_type``;
 - feature lists, one step per event: ``event_id``, ``timestamp``, ``item_id``, ``event_type``.
 
 Point in time by construction: a step's past is the context and the steps before it, so a
@@ -22,9 +22,16 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
-from streamrec.features.examples import FEATURE_KEYS, EventLike, event_date, merged_timeline
+from streamrec.features.examples import (
+    FEATURE_KEYS,
+    EventLike,
+    event_date,
+    history_before,
+    merged_timeline,
+)
 from streamrec.features.tfrecord import (
     feature_list_entry,
+    ints_entry,
     list_int,
     list_string,
     sequence_example_of,
@@ -40,6 +47,8 @@ class SequenceWindow(NamedTuple):
     user_id: str
     date: str
     history: list[str]  # strictly before events[0], most recent first
+    history_times: list[int]
+    history_types: list[str]
     events: list[EventLike]  # in (time, event_id) order
 
     @property
@@ -57,7 +66,12 @@ class SequenceWindow(NamedTuple):
     def serialize(self) -> bytes:
         events = self.events
         return sequence_example_of(
-            (string_entry(_KEY_USER_ID, self.user_id), strings_entry(_KEY_HISTORY, self.history)),
+            (
+                string_entry(_KEY_USER_ID, self.user_id),
+                strings_entry(_KEY_HISTORY, self.history),
+                ints_entry(_KEY_HISTORY_TIMESTAMP, self.history_times),
+                strings_entry(_KEY_HISTORY_EVENT_TYPE, self.history_types),
+            ),
             (
                 feature_list_entry(
                     _KEY_EVENT_ID, [list_string(e.event_id, memoise=False) for e in events]
@@ -85,7 +99,7 @@ def sequence_windows(
     windows = []
     for user_id, user_events in by_user.items():
         ordered = merged_timeline(prior.get(user_id), user_events)
-        times, items = [entry[0] for entry in ordered], [entry[2] for entry in ordered]
+        times = [entry[0] for entry in ordered]
         firsts: dict[str, EventLike] = {}
         for event in user_events:
             firsts.setdefault(event.event_id, event)
@@ -94,12 +108,18 @@ def sequence_windows(
             by_date.setdefault(event_date(event.timestamp), []).append(event)
         for date, group in by_date.items():
             end = bisect_left(times, group[0].timestamp)
-            history = items[max(0, end - history_length) : end]
-            history.reverse()
-            windows.append(SequenceWindow(user_id, date, history, group))
+            history = history_before(ordered, end, history_length)
+            windows.append(SequenceWindow(user_id, date, *history, group))
     return windows
 
 
-_KEY_EVENT_ID, _KEY_TIMESTAMP, _KEY_USER_ID, _KEY_ITEM_ID, _KEY_EVENT_TYPE, _KEY_HISTORY = (
-    FEATURE_KEYS.values()
-)
+(
+    _KEY_EVENT_ID,
+    _KEY_TIMESTAMP,
+    _KEY_USER_ID,
+    _KEY_ITEM_ID,
+    _KEY_EVENT_TYPE,
+    _KEY_HISTORY,
+    _KEY_HISTORY_TIMESTAMP,
+    _KEY_HISTORY_EVENT_TYPE,
+) = FEATURE_KEYS.values()

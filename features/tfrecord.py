@@ -65,6 +65,10 @@ def int_entry(key: bytes, value: int) -> bytes:
     return _entry(key, _ints([value]))
 
 
+def ints_entry(key: bytes, values: Sequence[int]) -> bytes:
+    return _entry(key, _ints(values))
+
+
 def strings_entry(key: bytes, values: list[str]) -> bytes:
     return _entry(key, _strings("", values) if values else b"\x0a\x00")
 

@@ -187,6 +187,7 @@ class FeaturesConfig:
 class TrainingConfig:
     model_dir: str = ""
     query_encoder: Literal["mean", "gru", "transformer"] = "transformer"
+    event_context: bool = True  # each history event's type and its gap to the next or the request
     embedding_dim: int = 64
     epochs: int = 30
     batch_size: int = 128  # global windows per step, over all replicas; each position a query

@@ -12,14 +12,19 @@ import numpy as np
 import tensorflow as tf
 
 from streamrec.infra.contracts.export_layout import (
+    HISTORY_EVENT_TYPES_INPUT,
     HISTORY_INPUT,
     HISTORY_PADDING,
+    HISTORY_TIMES_INPUT,
     QUERY_OUTPUT,
+    REQUEST_TIME_INPUT,
     SIGNATURE_NAME,
+    UNKNOWN_TIME,
     USER_ID_INPUT,
     ModelVersion,
 )
 from streamrec.infra.errors import StreamrecError
+from streamrec.infra.ports.online_store import HistoryEntry
 from streamrec.infra.ports.result_cache import RankedItems
 
 
@@ -41,16 +46,28 @@ class RetrievalModel:
             )
         self.version = version.version
         self.history_length = int(metadata["history_length"])
+        self._inputs = set(self._signature.structured_input_signature[1])  # v1: fewer
 
-    def query_embedding(self, user_id: str, history: Sequence[str]) -> np.ndarray:
-        padded = list(history[: self.history_length])
-        padded += [HISTORY_PADDING] * (self.history_length - len(padded))
-        outputs = self._signature(
-            **{
-                USER_ID_INPUT: tf.constant([user_id]),
-                HISTORY_INPUT: tf.constant([padded]),
-            }
-        )
+    def query_embedding(
+        self, user_id: str, history: Sequence[HistoryEntry], request_time_ms: int
+    ) -> np.ndarray:
+        """``history`` most recent first, as the online store returns it."""
+        entries = list(history[: self.history_length])
+        padding = self.history_length - len(entries)
+        inputs = {
+            USER_ID_INPUT: tf.constant([user_id]),
+            HISTORY_INPUT: tf.constant(
+                [[e.item_id for e in entries] + [HISTORY_PADDING] * padding]
+            ),
+            HISTORY_TIMES_INPUT: tf.constant(
+                [[e.timestamp for e in entries] + [UNKNOWN_TIME] * padding], tf.int64
+            ),
+            HISTORY_EVENT_TYPES_INPUT: tf.constant(
+                [[e.event_type for e in entries] + [""] * padding]
+            ),
+            REQUEST_TIME_INPUT: tf.constant([request_time_ms], tf.int64),
+        }
+        outputs = self._signature(**{k: v for k, v in inputs.items() if k in self._inputs})
         return outputs[QUERY_OUTPUT].numpy()[0]
 
     def top_k(self, query: np.ndarray, k: int) -> RankedItems:
@@ -61,5 +78,7 @@ class RetrievalModel:
         best = best[np.argsort(-scores[best], kind="stable")]
         return RankedItems(self.item_ids[best].tolist(), scores[best].astype(float).tolist())
 
-    def recommend(self, user_id: str, history: Sequence[str], k: int) -> RankedItems:
-        return self.top_k(self.query_embedding(user_id, history), k)
+    def recommend(
+        self, user_id: str, history: Sequence[HistoryEntry], k: int, request_time_ms: int
+    ) -> RankedItems:
+        return self.top_k(self.query_embedding(user_id, history, request_time_ms), k)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 import uuid
 from concurrent import futures
 
@@ -90,11 +91,11 @@ class RecommendationServicer(recommend_pb2_grpc.RecommendationServiceServicer):
         context: grpc.ServicerContext,
     ) -> RankedItems:
         try:
-            history = self.online_store.recent_items(request.user_id, model.history_length)
+            history = self.online_store.recent_history(request.user_id, model.history_length)
         except StoreUnavailable as exc:
             log.error("%s", exc)
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        return model.recommend(request.user_id, history, request.k)
+        return model.recommend(request.user_id, history, request.k, int(time.time() * 1000))
 
 
 class RankingServer:

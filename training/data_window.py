@@ -15,14 +15,18 @@ import tensorflow as tf
 
 from streamrec.infra.config import Config
 from streamrec.infra.contracts import feature_spec as spec
-from streamrec.infra.contracts.export_layout import HISTORY_PADDING
 from streamrec.infra.contracts.feature_spec import ExampleFile
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.stores import open_offline_examples
-from streamrec.training.sequence_files import holdout_histories, read_sequence_files
+from streamrec.training.sequence_files import (
+    holdout_histories,
+    padded_histories,
+    read_sequence_files,
+)
 
 _PARSE_CHUNK = 8192
 _EVENT_FEATURES = (spec.EVENT_ID, spec.USER_ID, spec.ITEM_ID, spec.EVENT_TYPE, spec.TIMESTAMP)
+_HISTORY_FEATURES = (spec.HISTORY, spec.HISTORY_TIMESTAMP, spec.HISTORY_EVENT_TYPE)
 
 
 @dataclass(frozen=True)
@@ -90,9 +94,7 @@ def load_window(
     held_out = from_windows & (events[spec.TIMESTAMP] >= cutoff)
     if held_out.any():
         window_holdout = {name: column[held_out] for name, column in events.items()}
-        window_holdout[spec.HISTORY] = holdout_histories(
-            events, windows.contexts, held_out, history_length
-        )
+        window_holdout.update(holdout_histories(events, windows.contexts, held_out, history_length))
         holdout = _concatenated(holdout, window_holdout)
     return DataWindow(files, cutoff, events, holdout)
 
@@ -119,6 +121,8 @@ def _read(
     features[spec.TIMESTAMP] = tf.io.FixedLenFeature([], tf.int64)
     if with_history:
         features[spec.HISTORY] = tf.io.VarLenFeature(tf.string)
+        features[spec.HISTORY_TIMESTAMP] = tf.io.VarLenFeature(tf.int64)  # absent before spec 3
+        features[spec.HISTORY_EVENT_TYPE] = tf.io.VarLenFeature(tf.string)
     dataset = tf.data.TFRecordDataset([str(f.path) for f in files], num_parallel_reads=4)
     dataset = dataset.batch(_PARSE_CHUNK).map(
         lambda batch: _parse(batch, features, history_length), num_parallel_calls=tf.data.AUTOTUNE
@@ -128,28 +132,22 @@ def _read(
         keep = batch[spec.TIMESTAMP] >= min_timestamp
         for name in _EVENT_FEATURES:
             parts[name].append(batch[name][keep])
-        if with_history:
-            parts[spec.HISTORY].append(batch[spec.HISTORY][keep])
+        for name in _HISTORY_FEATURES if with_history else ():
+            parts[name].append(batch[name][keep])
     columns = {
         name: np.concatenate(values) if values else np.array([]) for name, values in parts.items()
     }
     for name in (spec.EVENT_ID, spec.USER_ID, spec.ITEM_ID, spec.EVENT_TYPE):
         columns[name] = columns[name].astype(str)
-    if with_history:
-        history = columns[spec.HISTORY]
-        columns[spec.HISTORY] = (
-            history.astype(str) if len(history) else np.empty((0, history_length), str)
-        )
+    for name in _HISTORY_FEATURES if with_history else ():
+        values = columns[name]
+        kind = np.int64 if name == spec.HISTORY_TIMESTAMP else str
+        columns[name] = values.astype(kind) if len(values) else np.empty((0, history_length), kind)
     return columns
 
 
 def _parse(batch: tf.Tensor, features: dict, history_length: int) -> dict[str, tf.Tensor]:
     parsed = tf.io.parse_example(batch, features)
     if spec.HISTORY in parsed:
-        history = tf.sparse.to_dense(parsed[spec.HISTORY], default_value=HISTORY_PADDING)
-        history = history[:, :history_length]
-        padding = history_length - tf.shape(history)[1]
-        parsed[spec.HISTORY] = tf.pad(
-            history, [[0, 0], [0, padding]], constant_values=HISTORY_PADDING
-        )
+        parsed.update(padded_histories(parsed, history_length))
     return parsed

@@ -28,7 +28,7 @@ PROTOCOLS = ("temporal", "leave-last-out")
 CURVE_KS = (1, 2, 5, 10, 20, 50, 100)
 HISTORY_BUCKETS = ((0, 0), (1, 2), (3, 5), (6, 10), (11, 10**9))
 
-QueryEncoder = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (user ids, histories) -> [n, d]
+QueryEncoder = Callable[[Queries], np.ndarray]  # queries -> their embeddings [n, d]
 
 
 class Scorer(Protocol):
@@ -47,7 +47,7 @@ class EmbeddingScorer:
     item_embeddings: np.ndarray  # [catalog, d]; rows of items the model does not know are NaN
 
     def scores(self, queries: Queries, rows: slice) -> np.ndarray:
-        query = self.encode(queries.user_ids[rows], queries.histories[rows])
+        query = self.encode(queries.select(rows))
         scores = np.nan_to_num(query @ self.item_embeddings.T, nan=-np.inf)
         return scores
 

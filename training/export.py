@@ -15,8 +15,11 @@ import tensorflow as tf
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.export_layout import (
     EXPORT_FORMAT_VERSION,
+    HISTORY_EVENT_TYPES_INPUT,
     HISTORY_INPUT,
+    HISTORY_TIMES_INPUT,
     QUERY_OUTPUT,
+    REQUEST_TIME_INPUT,
     SIGNATURE_NAME,
     USER_ID_INPUT,
     ModelVersion,
@@ -36,12 +39,28 @@ class QueryServing(tf.Module):
             input_signature=[
                 tf.TensorSpec([None], tf.string, name=USER_ID_INPUT),
                 tf.TensorSpec([None, history_length], tf.string, name=HISTORY_INPUT),
+                tf.TensorSpec([None, history_length], tf.int64, name=HISTORY_TIMES_INPUT),
+                tf.TensorSpec([None, history_length], tf.string, name=HISTORY_EVENT_TYPES_INPUT),
+                tf.TensorSpec([None], tf.int64, name=REQUEST_TIME_INPUT),
             ],
         )
 
-    def _serve(self, user_id: tf.Tensor, history: tf.Tensor) -> dict[str, tf.Tensor]:
-        embedding = self.tower({spec.USER_ID: user_id, spec.HISTORY: history})
-        return {QUERY_OUTPUT: embedding}
+    def _serve(
+        self,
+        user_id: tf.Tensor,
+        history: tf.Tensor,
+        history_times: tf.Tensor,
+        history_event_types: tf.Tensor,
+        request_time: tf.Tensor,
+    ) -> dict[str, tf.Tensor]:
+        features = {
+            spec.USER_ID: user_id,
+            spec.HISTORY: history,
+            HISTORY_TIMES_INPUT: history_times,
+            HISTORY_EVENT_TYPES_INPUT: history_event_types,
+            REQUEST_TIME_INPUT: request_time,
+        }
+        return {QUERY_OUTPUT: self.tower(features)}
 
 
 def export_model(

@@ -32,20 +32,32 @@ class Queries:
     histories: np.ndarray  # [n, history_length] str, most recent first, "" padded
     history_index: np.ndarray  # [n, history_length] catalog indices, -1: padding or unknown
     targets: np.ndarray  # [n] catalog index of the next item, -1 if outside the catalog
-    timestamps: np.ndarray  # [n] event time, ms
+    timestamps: np.ndarray  # [n] event time, ms: the request time of the query
+    history_times: np.ndarray  # [n, history_length] event times, ms, -1 where unknown
+    history_types: np.ndarray  # [n, history_length] event types, "" where unknown
 
     @classmethod
     def from_examples(cls, examples: Mapping[str, np.ndarray], catalog: Catalog) -> Queries:
+        """``examples`` hold the events layout's columns; history times and types may be
+        missing (examples of feature spec 2 and older carry none)."""
         index = catalog.index()
         histories = np.asarray(examples[spec.HISTORY]).astype(str)
         lookup = np.vectorize(lambda item: -1 if item == HISTORY_PADDING else index.get(item, -1))
         targets = np.asarray(examples[spec.ITEM_ID]).astype(str)
+        times = examples.get(spec.HISTORY_TIMESTAMP)
+        types = examples.get(spec.HISTORY_EVENT_TYPE)
         return cls(
             user_ids=np.asarray(examples[spec.USER_ID]).astype(str),
             histories=histories,
             history_index=lookup(histories).astype(np.int64) if histories.size else histories,
             targets=np.array([index.get(t, -1) for t in targets], dtype=np.int64),
             timestamps=np.asarray(examples[spec.TIMESTAMP], dtype=np.int64),
+            history_times=np.full(histories.shape, -1, np.int64)
+            if times is None
+            else np.asarray(times, np.int64),
+            history_types=np.full(histories.shape, "", object).astype(str)
+            if types is None
+            else np.asarray(types).astype(str),
         )
 
     def __len__(self) -> int:
@@ -58,6 +70,8 @@ class Queries:
             self.history_index[rows],
             self.targets[rows],
             self.timestamps[rows],
+            self.history_times[rows],
+            self.history_types[rows],
         )
 
     def last_per_user(self) -> Queries:

@@ -8,7 +8,8 @@ The query tower reads a sequence that starts with the start token, so the start 
 query too: the learned answer for a user with no history yet. Training feeds whole windows
 (:mod:`.sequences`) and reads every position; serving feeds the history most recent first, as
 the export layout's signature defines, reverses it into time order and reads the position of
-the newest item.
+the newest item. With ``event_context``, each position also reads its event's type and the gap
+to the next event or the request (:mod:`.event_context`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from streamrec.infra.contracts.export_layout import HISTORY_PADDING
+from streamrec.infra.contracts.export_layout import (
+    HISTORY_EVENT_TYPES_INPUT,
+    HISTORY_PADDING,
+    HISTORY_TIMES_INPUT,
+    REQUEST_TIME_INPUT,
+)
+from streamrec.training.event_context import UNKNOWN_GAP, EventContext, serving_gaps
 from streamrec.training.sequence_encoders import ENCODERS
 
 START = "[start]"
@@ -48,26 +55,64 @@ class SequenceQueryTower(tf.keras.Model):
         history_length: int,
         encoder: str,
         dim: int,
+        event_context: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         self.vocabulary = vocabulary
         self.item_tower = item_tower  # shared with the candidates: tied embeddings
         self.positions = tf.keras.layers.Embedding(history_length + 1, dim)
+        self.context = EventContext(dim) if event_context else None
         self.encoder = ENCODERS[encoder](dim)
         self.dropout = tf.keras.layers.Dropout(0.2)
 
-    def encode(self, ids: tf.Tensor, training: bool = False) -> tf.Tensor:
-        """``ids`` [batch, time] item indices, start token first -> [batch, time, dim]."""
+    def encode(
+        self,
+        ids: tf.Tensor,
+        gaps: tf.Tensor | None = None,
+        types: tf.Tensor | None = None,
+        training: bool = False,
+    ) -> tf.Tensor:
+        """``ids`` [batch, time] item indices, start token first, with their events' ``gaps``
+        (ms) and ``types`` where known -> [batch, time, dim]."""
         positions = tf.range(tf.shape(ids)[1])
         items = self.item_tower(ids) + self.positions(positions)[tf.newaxis]
+        if self.context is not None:
+            if gaps is None:
+                gaps = tf.fill(tf.shape(ids), tf.constant(UNKNOWN_GAP, tf.int64))
+            if types is None:
+                types = tf.zeros_like(ids)
+            items += self.context(gaps, types)
         return self.encoder(self.dropout(items, training=training), ids != 0, training=training)
 
     def call(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        """Serving: ``history`` [batch, history_length] most recent first -> [batch, dim]."""
+        """Serving: ``history`` [batch, history_length] most recent first, and optionally
+        ``history_times`` (ms), ``history_event_types`` and ``request_time`` -> [batch, dim]."""
         ids = self.vocabulary(features["history"])
         counts = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)
-        in_time_order = tf.reverse_sequence(ids, counts, seq_axis=1, batch_axis=0)
-        start = tf.fill([tf.shape(ids)[0], 1], tf.constant(2, ids.dtype))
-        outputs = self.encode(tf.concat([start, in_time_order], axis=1), training=training)
+        gaps, types = self._context(features, counts, tf.shape(ids))
+
+        def in_time_order(values: tf.Tensor, first: tf.Tensor) -> tf.Tensor:
+            values = tf.reverse_sequence(values, counts, seq_axis=1, batch_axis=0)
+            return tf.concat([tf.fill([tf.shape(ids)[0], 1], first), values], axis=1)
+
+        outputs = self.encode(
+            in_time_order(ids, tf.constant(2, ids.dtype)),
+            in_time_order(gaps, tf.constant(UNKNOWN_GAP, tf.int64)),
+            in_time_order(types, tf.constant(0, tf.int64)),
+            training=training,
+        )
         return tf.gather(outputs, counts, axis=1, batch_dims=1)
+
+    def _context(
+        self, features: dict[str, tf.Tensor], counts: tf.Tensor, shape: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """Gaps and type indices, most recent first; unknown where the caller gave none."""
+        gaps = tf.fill(shape, tf.constant(UNKNOWN_GAP, tf.int64))
+        if HISTORY_TIMES_INPUT in features and REQUEST_TIME_INPUT in features:
+            times, now = features[HISTORY_TIMES_INPUT], features[REQUEST_TIME_INPUT]
+            gaps = serving_gaps(times, counts, now)
+        types = tf.zeros(shape, tf.int64)
+        if HISTORY_EVENT_TYPES_INPUT in features and self.context is not None:
+            types = self.context.type_lookup(features[HISTORY_EVENT_TYPES_INPUT])
+        return gaps, types

@@ -24,17 +24,20 @@ _PARSE_CHUNK = 2048
 _STEP_FEATURES = (spec.EVENT_ID, spec.ITEM_ID, spec.EVENT_TYPE)
 
 
+Context = tuple[list[str], list[int], list[str]]  # items, times (-1: unknown), types ("")
+
+
 @dataclass(frozen=True)
 class SequenceFiles:
     events: dict[str, np.ndarray]  # one row per step: the event columns of the events layout
-    contexts: dict[str, list[str]]  # per user: the history before their oldest window
+    contexts: dict[str, Context]  # per user: the history before their oldest window
 
 
 def read_sequence_files(files: list[ExampleFile], history_length: int) -> SequenceFiles:
     parts: dict[str, list[np.ndarray]] = {
         name: [] for name in (*_STEP_FEATURES, spec.TIMESTAMP, spec.USER_ID)
     }
-    windows: list[tuple[str, int, np.ndarray]] = []  # user, first event time, history
+    windows: list[tuple] = []  # user, first event time, history items, times, types
     if files:
         dataset = tf.data.TFRecordDataset([str(f.path) for f in files], num_parallel_reads=4)
         dataset = dataset.batch(_PARSE_CHUNK).map(
@@ -43,41 +46,61 @@ def read_sequence_files(files: list[ExampleFile], history_length: int) -> Sequen
         for batch in dataset.as_numpy_iterator():
             _unpack(batch, parts, windows)
     events = {name: _column(values, name) for name, values in parts.items()}
-    contexts: dict[str, list[str]] = {}
-    for user, _, history in sorted(windows, key=lambda w: (w[0], w[1])):
-        contexts.setdefault(user.decode(), [h.decode() for h in history if h])
+    contexts: dict[str, Context] = {}
+    for user, _, history, times, types in sorted(windows, key=lambda w: (w[0], w[1])):
+        real = [i for i, h in enumerate(history) if h]
+        contexts.setdefault(
+            user.decode(),
+            (
+                [history[i].decode() for i in real],
+                [int(times[i]) for i in real],
+                [types[i].decode() for i in real],
+            ),
+        )
     return SequenceFiles(events, contexts)
 
 
 def holdout_histories(
     events: dict[str, np.ndarray],
-    contexts: dict[str, list[str]],
+    contexts: dict[str, Context],
     held_out: np.ndarray,
     history_length: int,
-) -> np.ndarray:
-    """``[n, history_length]`` histories of the events where ``held_out`` is set, padded.
+) -> dict[str, np.ndarray]:
+    """The histories of the events where ``held_out`` is set, as the events layout's
+    ``history``, ``history_timestamp`` and ``history_event_type``, each ``[n,
+    history_length]`` and padded.
 
     ``events`` are every event read, sorted by (time, event_id); ``contexts`` the histories
     before each user's oldest window.
     """
-    users, items, times = events[spec.USER_ID], events[spec.ITEM_ID], events[spec.TIMESTAMP]
+    users, times = events[spec.USER_ID], events[spec.TIMESTAMP]
+    columns = (spec.ITEM_ID, spec.TIMESTAMP, spec.EVENT_TYPE)
+    names = (spec.HISTORY, spec.HISTORY_TIMESTAMP, spec.HISTORY_EVENT_TYPE)
     wanted = np.flatnonzero(held_out)
-    result = np.full((len(wanted), history_length), HISTORY_PADDING, dtype=object)
-    timelines: dict[str, tuple[list[int], list[str]]] = {}
+    result = {
+        name: np.full((len(wanted), history_length), padding, dtype=object)
+        for name, padding in zip(names, (HISTORY_PADDING, -1, ""), strict=True)
+    }
+    timelines: dict[str, list[list]] = {}
     needed = set(users[wanted].tolist())
     for row in range(len(users)):
-        user = users[row]
-        if user in needed:
-            timeline = timelines.setdefault(user, ([], []))
-            timeline[0].append(int(times[row]))
-            timeline[1].append(items[row])
+        if users[row] in needed:
+            timeline = timelines.setdefault(users[row], [[], [], []])
+            for values, column in zip(timeline, columns, strict=True):
+                values.append(events[column][row])
     for out, row in enumerate(wanted):
-        user_times, user_items = timelines[users[row]]
-        end = bisect_left(user_times, int(times[row]))
-        history = user_items[max(0, end - history_length) : end][::-1]
-        history += contexts.get(users[row], [])[: history_length - len(history)]
-        result[out, : len(history)] = history
-    return result.astype(str)
+        timeline = timelines[users[row]]
+        end = bisect_left(timeline[1], times[row])
+        context = contexts.get(users[row], ([], [], []))
+        for name, values, before in zip(names, timeline, context, strict=True):
+            history = values[max(0, end - history_length) : end][::-1]
+            history += before[: history_length - len(history)]
+            result[name][out, : len(history)] = history
+    return {
+        spec.HISTORY: result[spec.HISTORY].astype(str),
+        spec.HISTORY_TIMESTAMP: result[spec.HISTORY_TIMESTAMP].astype(np.int64),
+        spec.HISTORY_EVENT_TYPE: result[spec.HISTORY_EVENT_TYPE].astype(str),
+    }
 
 
 def _unpack(batch: dict[str, np.ndarray], parts: dict[str, list], windows: list) -> None:
@@ -88,7 +111,14 @@ def _unpack(batch: dict[str, np.ndarray], parts: dict[str, list], windows: list)
         parts[name].append(batch[name][steps])
     users = batch[spec.USER_ID]
     parts[spec.USER_ID].append(np.repeat(users, lengths))
-    windows += zip(users, batch[spec.TIMESTAMP][:, 0], batch[spec.HISTORY], strict=True)
+    windows += zip(
+        users,
+        batch[spec.TIMESTAMP][:, 0],
+        batch[spec.HISTORY],
+        batch[spec.HISTORY_TIMESTAMP],
+        batch[spec.HISTORY_EVENT_TYPE],
+        strict=True,
+    )
 
 
 def _column(values: list[np.ndarray], name: str) -> np.ndarray:
@@ -103,22 +133,32 @@ def _parse(batch: tf.Tensor, history_length: int) -> dict[str, tf.Tensor]:
         context_features={
             spec.USER_ID: tf.io.FixedLenFeature([], tf.string),
             spec.HISTORY: tf.io.VarLenFeature(tf.string),
+            spec.HISTORY_TIMESTAMP: tf.io.VarLenFeature(tf.int64),  # absent before spec 3
+            spec.HISTORY_EVENT_TYPE: tf.io.VarLenFeature(tf.string),
         },
         sequence_features={
             **{name: tf.io.FixedLenSequenceFeature([], tf.string) for name in _STEP_FEATURES},
             spec.TIMESTAMP: tf.io.FixedLenSequenceFeature([], tf.int64),
         },
     )
-    history = tf.sparse.to_dense(context[spec.HISTORY], default_value=HISTORY_PADDING)
-    history = history[:, :history_length]
-    history = tf.pad(
-        history,
-        [[0, 0], [0, history_length - tf.shape(history)[1]]],
-        constant_values=HISTORY_PADDING,
-    )
     return {
         spec.USER_ID: context[spec.USER_ID],
-        spec.HISTORY: history,
+        **padded_histories(context, history_length),
         **steps,
         "lengths": lengths[spec.TIMESTAMP],
     }
+
+
+def padded_histories(parsed: dict[str, tf.Tensor], history_length: int) -> dict[str, tf.Tensor]:
+    """The parsed sparse history lists, dense ``[batch, history_length]``; times missing from
+    examples of older feature specs are -1, or ``""`` for types."""
+    found = {}
+    for name, padding in (
+        (spec.HISTORY, HISTORY_PADDING),
+        (spec.HISTORY_TIMESTAMP, -1),
+        (spec.HISTORY_EVENT_TYPE, ""),
+    ):
+        values = tf.sparse.to_dense(parsed[name], default_value=padding)[:, :history_length]
+        width = [[0, 0], [0, history_length - tf.shape(values)[1]]]
+        found[name] = tf.pad(values, width, constant_values=padding)
+    return found

@@ -24,16 +24,25 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from streamrec.training.event_context import UNKNOWN_GAP, type_ids
+
 _START = 2
 
 
 def training_windows(
-    users: np.ndarray, items: np.ndarray, item_index: Mapping[str, int], length: int
+    users: np.ndarray,
+    items: np.ndarray,
+    item_index: Mapping[str, int],
+    length: int,
+    times: np.ndarray,
+    types: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Events in time order -> ``inputs`` and ``targets``, each ``[windows, length]``."""
+    """Events in time order -> ``inputs``, ``targets``, and the inputs' ``gaps`` (ms to the
+    target's time) and ``types`` (:mod:`.event_context`), each ``[windows, length]``."""
     order = np.argsort(users, kind="stable")  # keeps each user's events in time order
     sorted_users = users[order]
     codes = np.fromiter((item_index[item] for item in items[order]), np.int64, len(order))
+    times, type_codes = np.asarray(times, np.int64)[order], type_ids(types[order])
     starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
     ends = np.r_[starts[1:], len(codes)]
     chunks = [
@@ -41,9 +50,15 @@ def training_windows(
         for start, end in zip(starts, ends, strict=True)
         for last in range(end, start, -length)
     ]
-    windows = {name: np.zeros((len(chunks), length), np.int64) for name in ("inputs", "targets")}
+    windows = {
+        name: np.zeros((len(chunks), length), np.int64)
+        for name in ("inputs", "targets", "gaps", "types")
+    }
+    windows["gaps"][:] = UNKNOWN_GAP
     for row, (first, last) in enumerate(chunks):
         windows["targets"][row, : last - first] = codes[first:last]
         windows["inputs"][row, 0] = _START
         windows["inputs"][row, 1 : last - first] = codes[first : last - 1]
+        windows["gaps"][row, 1 : last - first] = np.diff(times[first:last])
+        windows["types"][row, 1 : last - first] = type_codes[first : last - 1]
     return windows

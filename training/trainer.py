@@ -26,12 +26,12 @@ from streamrec.training.data_window import DataWindow, committed_files, load_win
 from streamrec.training.distribution import cluster_role, distribution_strategy
 from streamrec.training.evaluate import EmbeddingScorer, Evaluation
 from streamrec.training.export import export_model
-from streamrec.training.exported_model import exported_scorer
+from streamrec.training.exported_model import exported_scorer, query_inputs
 from streamrec.training.fit import fit
 from streamrec.training.fit_callbacks import LOG_DIR, log_evaluation, run_directory
 from streamrec.training.gate import Decision, decide
 from streamrec.training.item_features import catalog_features
-from streamrec.training.queries import Catalog
+from streamrec.training.queries import Catalog, Queries
 from streamrec.training.sequences import training_windows
 from streamrec.training.vocabulary import Vocabulary
 
@@ -70,10 +70,10 @@ def train(
     train = window.train_mask
     print(f"train: {vocabulary.users} users, {len(vocabulary.items)} items, {train.sum()} events")
     windows = training_windows(
-        window.events[spec.USER_ID][train],
-        window.events[spec.ITEM_ID][train],
+        *(window.events[name][train] for name in (spec.USER_ID, spec.ITEM_ID)),
         vocabulary.index(),
         length + 1,
+        *(window.events[name][train] for name in (spec.TIMESTAMP, spec.EVENT_TYPE)),
     )
     registry = open_model_registry(config)
     incumbent = registry.current()
@@ -146,11 +146,11 @@ def _vocabulary(window: DataWindow) -> Vocabulary:
 
 
 def _encoder(tower: tf.keras.Model):
-    def encode(users: np.ndarray, histories: np.ndarray) -> np.ndarray:
+    def encode(queries: Queries) -> np.ndarray:
         return np.concatenate(
             [
-                tower({"history": tf.constant(histories[i : i + _CHUNK])}).numpy()
-                for i in range(0, len(histories), _CHUNK)
+                tower(query_inputs(queries.select(slice(i, i + _CHUNK)))).numpy()
+                for i in range(0, len(queries), _CHUNK)
             ]
         )
 

@@ -35,20 +35,23 @@ class TwoTowerModel(tfrs.Model):
         extra_negatives: int,
         logq: bool,
         static_shapes: bool = False,
+        event_context: bool = True,
     ) -> None:
         super().__init__()
         self.static_shapes = static_shapes
         self.vocabulary = vocabulary
         self.item_tower = ItemTower(item_features, dim)
         self.query_tower = NormalisedQueryTower(
-            vocabulary, self.item_tower, history_length, encoder, dim
+            vocabulary, self.item_tower, history_length, encoder, dim, event_context
         )
         self.loss_layer = RetrievalLoss(
             log_frequency, temperature, extra_negatives, logq, first_item=FIRST_ITEM
         )
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        outputs = self.query_tower.encode(features["inputs"], training=training)
+        outputs = self.query_tower.encode(
+            features["inputs"], features.get("gaps"), features.get("types"), training=training
+        )
         dim = tf.shape(outputs)[-1]
         queries = tf.math.l2_normalize(tf.reshape(outputs, [-1, dim]), axis=-1)
         targets = tf.reshape(features["targets"], [-1])
@@ -107,4 +110,5 @@ def build_two_tower(
         params.extra_negatives,
         params.logq,
         static_shapes=params.jit_compile,
+        event_context=params.event_context,
     )

@@ -25,8 +25,15 @@ def warm_start(
     """Copies ``version``'s weights into ``model`` (built); returns what was kept."""
     metadata = version.metadata()
     old_categories = metadata.get("item_features", {}).get("category_names", [])
-    wanted = (f"two_tower/{params.query_encoder}", params.embedding_dim, history_length)
-    found = (metadata.get("model"), metadata.get("embedding_dim"), metadata.get("history_length"))
+    context = "with event context" if params.event_context else "without event context"
+    wanted = (f"two_tower/{params.query_encoder}", params.embedding_dim, history_length, context)
+    had_context = metadata.get("parameters", {}).get("event_context", False)
+    found = (
+        metadata.get("model"),
+        metadata.get("embedding_dim"),
+        metadata.get("history_length"),
+        "with event context" if had_context else "without event context",
+    )
     both_or_neither = bool(old_categories) == (model.item_tower.categories is not None)
     if found != wanted or not version.weights_index_file.is_file() or not both_or_neither:
         raise StreamrecError(

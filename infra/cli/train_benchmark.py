@@ -56,8 +56,10 @@ def run_train_benchmark(config: Config, bench: TrainBenchmark, say: Callable) ->
     events = generate(SyntheticSpec(bench.users, bench.items, bench.events, seed=1))
     users = np.array([e.user_id for e in events])
     items = np.array([e.item_id for e in events])
+    times = np.array([e.timestamp for e in events], np.int64)
+    types = np.array([e.event_type for e in events])
     vocabulary = Vocabulary.from_events(users, items)
-    windows = training_windows(users, items, vocabulary.index(), length + 1)
+    windows = training_windows(users, items, vocabulary.index(), length + 1, times, types)
     queries = int((windows["targets"] > 0).sum())
     say(f"{len(windows['inputs'])} windows, {queries} queries per epoch")
 

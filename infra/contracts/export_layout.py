@@ -1,4 +1,4 @@
-"""Model export layout v1: the written contract between training and serving.
+"""Model export layout v2: the written contract between training and serving.
 
 Each trained model is one numbered version directory, in TF Serving layout::
 
@@ -11,10 +11,20 @@ Each trained model is one numbered version directory, in TF Serving layout::
     MODEL_DIR/<version>/metadata.json                 versions, data range, parameters, metrics
     MODEL_DIR/<version>/checksums.json                SHA-256 of every file above
 
-The SavedModel's ``serving_default`` signature takes ``user_id`` (string ``[batch]``) and
-``history`` (string ``[batch, history_length]``, most recent first, padded with ``""``) and
-returns ``query_embedding`` (float32 ``[batch, dim]``); a candidate's score is the dot product
-of the query embedding with its row of ``item_embeddings.npy``. Unknown ids are valid input.
+The SavedModel's ``serving_default`` signature takes
+
+- ``user_id`` (string ``[batch]``);
+- ``history`` (string ``[batch, history_length]``, most recent first, padded with ``""``);
+- ``history_times`` (int64 ``[batch, history_length]``, each history event's time in ms, in the
+  same order; ``-1`` where unknown or padding), new in v2;
+- ``history_event_types`` (string ``[batch, history_length]``, each history event's type,
+  ``""`` where unknown or padding), new in v2;
+- ``request_time`` (int64 ``[batch]``, ms: when the recommendation is asked for), new in v2;
+
+and returns ``query_embedding`` (float32 ``[batch, dim]``); a candidate's score is the dot
+product of the query embedding with its row of ``item_embeddings.npy``. Unknown ids are valid
+input. v1 signatures take the first two inputs only; readers feed a version the inputs its
+signature declares.
 
 ``metadata.json`` carries ``export_format_version`` (this layout), ``feature_spec_version`` (the
 history the query tower expects, see :mod:`.feature_spec`) and ``history_length``; readers refuse
@@ -41,10 +51,15 @@ from streamrec.infra.contracts.feature_spec import (
 )
 from streamrec.infra.errors import StreamrecError, UnknownContractVersion
 
-EXPORT_FORMAT_VERSION = 1
+EXPORT_FORMAT_VERSION = 2
+READABLE_EXPORT_FORMAT_VERSIONS = (1, 2)  # 2 only added signature inputs
 SIGNATURE_NAME = "serving_default"
 USER_ID_INPUT = "user_id"
 HISTORY_INPUT = "history"
+HISTORY_TIMES_INPUT = "history_times"
+HISTORY_EVENT_TYPES_INPUT = "history_event_types"
+REQUEST_TIME_INPUT = "request_time"
+UNKNOWN_TIME = -1
 QUERY_OUTPUT = "query_embedding"
 HISTORY_PADDING = ""
 CHECKSUMS_FILE = "checksums.json"
@@ -90,7 +105,7 @@ class ModelVersion:
             raise StreamrecError(f"cannot read {self.metadata_file}: {exc}") from None
         fix = "serve it with the streamrec that trained it, or retrain"
         found = metadata.get("export_format_version")
-        if found != EXPORT_FORMAT_VERSION:
+        if found not in READABLE_EXPORT_FORMAT_VERSIONS:
             what = f"export format version of {self.root}"
             raise UnknownContractVersion(what, found, EXPORT_FORMAT_VERSION, fix)
         # Exports written before the field existed were built under feature spec 1.

@@ -1,4 +1,4 @@
-"""Feature spec v2: the written contract between the feature job, training and serving.
+"""Feature spec v3: the written contract between the feature job, training and serving.
 
 **Training examples (offline store).** TFRecord files under ``EXAMPLES_DIR``, in one of two
 layouts chosen by ``features.example_layout``; each file's manifest entry names its layout::
@@ -24,6 +24,10 @@ event_type      bytes         view, click, add_to_cart or purchase
 history         bytes list    the user's previous items, most recent first, at most
                               ``history_length`` of them, all strictly earlier than
                               ``timestamp`` (point in time: no leakage from the future)
+history_        int64 list    (v3) each history item's event time, same order
+timestamp
+history_        bytes list    (v3) each history item's event type, same order (``""``
+event_type                    for entries the online store kept without one)
 ==============  ============  ===========================================================
 
 Layout ``sequences`` (new in v2): one tf.train.SequenceExample per user and event date of a
@@ -34,6 +38,10 @@ feature                   type          meaning
 ========================  ============  ================================================
 context ``user_id``       bytes         the user
 context ``history``       bytes list    as above, for the window's first event
+context ``history_       int64 list    (v3) as above
+timestamp``
+context ``history_       bytes list    (v3) as above
+event_type``
 list ``event_id``         bytes/step    each event's id
 list ``timestamp``        int64/step    each event's time
 list ``item_id``          bytes/step    each event's item: the target at that step
@@ -62,8 +70,12 @@ up to ``through_batch`` (the batches it was rebuilt from). When backfills overla
 committed last holds a date. Version 1 manifests are version 2 ones without backfills.
 
 **User history (online store).** Redis sorted set ``{prefix}:user_history:{user_id}``: score is
-the event time in ms, member the JSON array ``[item_id, event_id]`` (unique per event, so
-replays are idempotent), trimmed to the newest ``online_history_length`` events.
+the event time in ms, member the JSON array ``[item_id, event_id, event_type]`` (unique per
+event, so replays are idempotent; before v3 ``[item_id, event_id]``, still read with an empty
+type), trimmed to the newest ``online_history_length`` events.
+
+Version 3 added the history's times and types, which the query tower reads as recency and
+event-type features; readers take them as unknown in examples of older versions.
 
 Readers check both versions: a manifest of a newer format, or examples built under another
 feature spec, stop the reader with a one-line error naming both versions instead of being
@@ -78,8 +90,8 @@ from dataclasses import asdict, dataclass, field
 
 from streamrec.infra.errors import StreamrecError, UnknownContractVersion
 
-FEATURE_SPEC_VERSION = 2
-READABLE_FEATURE_SPEC_VERSIONS = (1, 2)  # 2 only added the sequences layout
+FEATURE_SPEC_VERSION = 3
+READABLE_FEATURE_SPEC_VERSIONS = (1, 2, 3)  # 2 added the sequences layout, 3 history times
 EVENTS_LAYOUT = "events"
 SEQUENCES_LAYOUT = "sequences"
 EXAMPLE_LAYOUTS = (EVENTS_LAYOUT, SEQUENCES_LAYOUT)
@@ -92,6 +104,8 @@ USER_ID = "user_id"
 ITEM_ID = "item_id"
 EVENT_TYPE = "event_type"
 HISTORY = "history"
+HISTORY_TIMESTAMP = "history_timestamp"  # feature spec 3: the history's event times
+HISTORY_EVENT_TYPE = "history_event_type"  # feature spec 3: the history's event types
 DATE = "date"  # partition column: the event's UTC date
 
 MANIFEST_DIR = "_manifests"

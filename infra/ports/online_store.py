@@ -19,6 +19,7 @@ class HistoryEntry(NamedTuple):
     timestamp: int  # event time, ms since epoch
     event_id: str
     item_id: str
+    event_type: str = ""  # "" for entries stored before feature spec 3
 
 
 class ItemEvent(NamedTuple):
@@ -62,6 +63,10 @@ class OnlineStore(Protocol):
 
     def recent_items(self, user_id: str, limit: int) -> list[str]:
         """The user's ``limit`` most recent item ids, most recent first."""
+
+    def recent_history(self, user_id: str, limit: int) -> list[HistoryEntry]:
+        """The user's ``limit`` most recent entries, most recent first: what the query tower
+        reads at serving time (items, their times and types)."""
 
     def add_item_events(self, once_key: str, events: Iterable[ItemEvent]) -> bool:
         """Counts events into the item windows and frequencies, once per ``once_key``.

@@ -72,8 +72,8 @@ class RedisOnlineStore:
         with redis_errors(self._config, "online store"):
             for chunk in _chunks(entries, _APPEND_CHUNK):
                 by_user: dict[str, list] = {}
-                for user_id, (timestamp, event_id, item_id) in chunk:
-                    member = dumps((item_id, event_id)).decode()
+                for user_id, (timestamp, event_id, item_id, event_type) in chunk:
+                    member = dumps((item_id, event_id, event_type)).decode()
                     if (members := by_user.get(user_id)) is None:
                         members = by_user[user_id] = []
                     members.append((timestamp, member))
@@ -111,6 +111,14 @@ class RedisOnlineStore:
         with redis_errors(self._config, "online store"):
             rows = self._client.zrevrange(key, 0, limit - 1)
         return [orjson.loads(member)[0] for member in rows]
+
+    def recent_history(self, user_id: str, limit: int) -> list[HistoryEntry]:
+        if limit <= 0:
+            return []
+        key = user_history_key(self._prefix, user_id)
+        with redis_errors(self._config, "online store"):
+            rows = self._client.zrevrange(key, 0, limit - 1, withscores=True)
+        return [_entry(member, score) for member, score in rows]
 
     def add_item_events(self, once_key: str, events: Iterable[ItemEvent]) -> bool:
         return self._items.add(once_key, events)
@@ -150,11 +158,14 @@ def _entries(flat: list, newest_first: bool = False) -> list[HistoryEntry]:
     pairs = list(zip(flat[0::2], flat[1::2], strict=True))
     if newest_first:
         pairs.reverse()
-    entries = []
-    for member, score in pairs:
-        item_id, event_id = orjson.loads(member)
-        entries.append(HistoryEntry(int(float(score)), event_id, item_id))
-    return entries
+    return [_entry(member, score) for member, score in pairs]
+
+
+def _entry(member: bytes | str, score: float | str) -> HistoryEntry:
+    """A stored member ``[item_id, event_id, event_type]``; before feature spec 3 members had
+    no event type."""
+    item_id, event_id, *event_type = orjson.loads(member)
+    return HistoryEntry(int(float(score)), event_id, item_id, event_type[0] if event_type else "")
 
 
 def _chunks(entries: Iterable[tuple[str, HistoryEntry]], size: int) -> Iterator[list]:

@@ -89,5 +89,5 @@ def _assert_history_is_each_users_newest_events(config):
     capacity = config.features.online_history_length
     for (user, events), stored in zip(by_user.items(), pipe.execute(), strict=True):
         newest = sorted(events, key=lambda e: e.timestamp)[-capacity:]
-        expected = {f'["{e.item_id}","{e.event_id}"]'.encode() for e in newest}
+        expected = {f'["{e.item_id}","{e.event_id}","{e.event_type}"]'.encode() for e in newest}
         assert set(stored) == expected, f"history of {user}"

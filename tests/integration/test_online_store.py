@@ -26,6 +26,23 @@ def test_recent_items_are_newest_first_and_trimmed_to_capacity_on_request(config
     assert store.recent_items("nobody", 5) == []
 
 
+def test_recent_history_carries_times_and_types_and_reads_members_stored_before_them(config):
+    store = _store(config, capacity=10)
+    store.append_history([("u", HistoryEntry(7, "e7", "b", "click"))])
+    # A member written before feature spec 3: [item_id, event_id], no type.
+    client = redis.Redis.from_url(config.redis_url)
+    client.zadd(f"{config.redis.key_prefix}:user_history:u", {'["a","e5"]': 5})
+    assert store.recent_history("u", 5) == [
+        HistoryEntry(7, "e7", "b", "click"),
+        HistoryEntry(5, "e5", "a", ""),
+    ]
+    assert store.histories({"u": (6, 8)}, 5)["u"] == [
+        HistoryEntry(5, "e5", "a", ""),
+        HistoryEntry(7, "e7", "b", "click"),
+    ]
+    assert store.recent_history("nobody", 5) == []
+
+
 def test_replayed_appends_change_nothing(config):
     store = _store(config, capacity=10)
     batch = [
@@ -53,10 +70,10 @@ def test_histories_hold_what_point_in_time_history_of_a_span_can_need(config):
 
 def test_keys_follow_the_feature_spec(config):
     store = _store(config)
-    store.append_history([("u-1", HistoryEntry(7, "e7", "i7"))])
+    store.append_history([("u-1", HistoryEntry(7, "e7", "i7", "view"))])
     client = redis.Redis.from_url(config.redis_url)
     assert client.zrange(f"{config.redis.key_prefix}:user_history:u-1", 0, -1, withscores=True) == [
-        (b'["i7","e7"]', 7.0)
+        (b'["i7","e7","view"]', 7.0)
     ]
 
 
@@ -72,6 +89,7 @@ def test_redis_down_is_store_unavailable_for_every_operation(config):
         lambda: store.trim_histories(["u"]),
         lambda: store.histories({"u": (0, 1)}, 5),
         lambda: store.recent_items("u", 3),
+        lambda: store.recent_history("u", 3),
     ]
     for operation in operations:
         with pytest.raises(StoreUnavailable, match=r"online store \(Redis at redis://127"):

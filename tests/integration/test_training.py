@@ -7,8 +7,11 @@ import tensorflow as tf
 
 from streamrec.infra.contracts.export_layout import (
     CHECKSUMS_FILE,
+    HISTORY_EVENT_TYPES_INPUT,
     HISTORY_INPUT,
+    HISTORY_TIMES_INPUT,
     QUERY_OUTPUT,
+    REQUEST_TIME_INPUT,
     SIGNATURE_NAME,
     USER_ID_INPUT,
     versions,
@@ -82,16 +85,37 @@ def test_serving_signature_accepts_unknown_ids(trained):
     config, _, result = trained
     signature = tf.saved_model.load(str(result.version.saved_model_dir)).signatures[SIGNATURE_NAME]
     history = [["i-000001", "never-seen-item", "", "", ""], ["", "", "", "", ""]]
-    out = signature(
-        **{
-            USER_ID_INPUT: tf.constant(["u-000001", "brand-new-user"]),
-            HISTORY_INPUT: tf.constant(history),
-        }
-    )
+    out = signature(**_signature_inputs(history, [["view", "teleport", "", "", ""], [""] * 5]))
     embeddings = out[QUERY_OUTPUT].numpy()
     assert embeddings.shape == (2, config.training.embedding_dim)
     assert np.isfinite(embeddings).all()
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_query_reads_how_long_ago_and_what_kind_the_history_events_were(trained):
+    _, _, result = trained
+    signature = tf.saved_model.load(str(result.version.saved_model_dir)).signatures[SIGNATURE_NAME]
+    history = [["i-000001", "i-000002", "", "", ""]]
+    base = signature(**_signature_inputs(history, [["view", "view", "", "", ""]]))
+    later = signature(**_signature_inputs(history, [["view", "view", "", "", ""]], 86_400_000))
+    clicked = signature(**_signature_inputs(history, [["click", "view", "", "", ""]]))
+    for other in (later, clicked):
+        assert not np.allclose(base[QUERY_OUTPUT].numpy(), other[QUERY_OUTPUT].numpy())
+
+
+def _signature_inputs(history, types, since_last_ms=60_000):
+    now = 1_767_571_200_000
+    times = [
+        [now - since_last_ms - 1000 * i if item else -1 for i, item in enumerate(row)]
+        for row in history
+    ]
+    return {
+        USER_ID_INPUT: tf.constant([f"u-{i}" for i in range(len(history))]),
+        HISTORY_INPUT: tf.constant(history),
+        HISTORY_TIMES_INPUT: tf.constant(times, tf.int64),
+        HISTORY_EVENT_TYPES_INPUT: tf.constant(types),
+        REQUEST_TIME_INPUT: tf.constant([now] * len(history), tf.int64),
+    }
 
 
 def test_the_gate_keeps_a_worse_model_as_a_candidate(trained_copy):

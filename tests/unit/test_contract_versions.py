@@ -89,6 +89,15 @@ def test_an_export_of_an_unknown_version_is_refused(tmp_path, field, value, mess
     )
 
 
+@pytest.mark.parametrize("older", [1, 2])
+def test_exports_and_examples_of_older_versions_stay_readable(tmp_path, older):
+    version = ModelVersion(tmp_path / "3")
+    version.root.mkdir()
+    metadata = {"export_format_version": older, "feature_spec_version": older, "history_length": 5}
+    version.metadata_file.write_text(json.dumps(metadata))
+    assert version.metadata()["history_length"] == 5
+
+
 def test_train_stops_on_examples_of_a_newer_manifest(isolated_env, capsys, monkeypatch):
     manifests = isolated_env / "examples" / "_manifests"
     manifests.mkdir(parents=True)

@@ -67,6 +67,8 @@ def test_leave_last_out_keeps_each_users_latest_query():
         history_index=np.array([[0], [1], [2], [-1]]),
         targets=np.array([1, 2, 3, 4]),
         timestamps=np.array([5, 9, 7, 1]),
+        history_times=np.array([[1], [2], [3], [-1]]),
+        history_types=np.array([["view"], ["view"], ["click"], [""]]),
     )
     last = queries.last_per_user()
     assert last.user_ids.tolist() == ["a", "b"] and last.targets.tolist() == [2, 3]
@@ -89,6 +91,8 @@ def test_item_to_item_baselines_recommend_what_was_bought_together(items):
         np.array([[0], [2]]),
         np.array([1, 3]),
         np.array([1, 2]),
+        np.array([[0], [0]]),
+        np.array([["view"], ["view"]]),
     )
     scores = model.scores(queries, slice(0, 2))
     assert scores.shape == (2, items)

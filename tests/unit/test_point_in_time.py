@@ -61,10 +61,34 @@ def test_examples_are_dated_by_utc_event_time():
 
 
 def test_serialized_examples_are_the_generic_encoding_of_their_features():
-    prior = {"u": [HistoryEntry(1, "p1", "x"), HistoryEntry(2, "p2", "y")]}
+    # Every history is non-empty: the generic encoder cannot tell an empty list's type.
+    prior = {
+        "u": [HistoryEntry(1, "p1", "x", "view"), HistoryEntry(2, "p2", "y")],
+        "v": [HistoryEntry(3, "p3", "z", "click")],
+    }
     events = _events(("e1", "a", 10), ("e2", "b", 20)) + _events(("e3", "c", 30), user="v")
     for example in point_in_time_examples(events, prior, 5) * 2:  # the second time memoised
         assert example.serialize() == encode_example(example.features())
+
+
+def test_histories_carry_their_times_and_types_and_an_empty_one_parses_as_int64():
+    import tensorflow as tf
+
+    prior = {"u": [HistoryEntry(1, "p1", "x", "view"), HistoryEntry(2, "p2", "y")]}
+    events = _events(("e1", "a", 10)) + _events(("e2", "b", 20), user="v")
+    first, fresh = point_in_time_examples(events, prior, 5)
+    assert (first.history, first.history_times, first.history_types) == (
+        ["y", "x"],
+        [2, 1],
+        ["", "view"],  # an entry stored before feature spec 3 has no type
+    )
+    spec_ = {
+        "history_timestamp": tf.io.VarLenFeature(tf.int64),
+        "history_event_type": tf.io.VarLenFeature(tf.string),
+    }
+    parsed = tf.io.parse_example([first.serialize(), fresh.serialize()], spec_)
+    times = tf.sparse.to_dense(parsed["history_timestamp"], default_value=-1).numpy()
+    assert times.tolist() == [[2, 1], [-1, -1]]
 
 
 def test_a_repeated_event_id_is_one_entry_of_the_history():

@@ -47,10 +47,15 @@ def test_a_window_serialises_as_a_sequence_example_that_tensorflow_parses():
     import tensorflow as tf
 
     events = [_event("e1", "u", "a", 10, "click"), _event("e2", "u", "é", 20)]
-    (window,) = sequence_windows(events, {"u": [HistoryEntry(T0, "p", "h")]}, 5)
+    (window,) = sequence_windows(events, {"u": [HistoryEntry(T0, "p", "h", "view")]}, 5)
     data = window.serialize()
     context, lists = decode_sequence_example(data)
-    assert context == {spec.USER_ID: [b"u"], spec.HISTORY: [b"h"]}
+    assert context == {
+        spec.USER_ID: [b"u"],
+        spec.HISTORY: [b"h"],
+        spec.HISTORY_TIMESTAMP: [T0],
+        spec.HISTORY_EVENT_TYPE: [b"view"],
+    }
     assert lists[spec.TIMESTAMP] == [[T0 + 10], [T0 + 20]]
     assert lists[spec.ITEM_ID] == [[b"a"], ["é".encode()]]
     parsed_context, parsed_lists = tf.io.parse_single_sequence_example(
@@ -113,9 +118,21 @@ def test_read_back_the_events_and_the_point_in_time_histories_of_the_per_event_l
     late = columns[spec.TIMESTAMP] >= T0 + 2 * DAY
     histories = holdout_histories(columns, read.contexts, late, length)
 
-    expected = {x.event_id: x.history for x in point_in_time_examples(events, {}, length)}
-    for event_id, history in zip(columns[spec.EVENT_ID][late], histories, strict=True):
-        assert [h for h in history if h] == expected[event_id], event_id
+    expected = {x.event_id: x for x in point_in_time_examples(events, {}, length)}
+    found = zip(
+        columns[spec.EVENT_ID][late],
+        histories[spec.HISTORY],
+        histories[spec.HISTORY_TIMESTAMP],
+        histories[spec.HISTORY_EVENT_TYPE],
+        strict=True,
+    )
+    for event_id, items, times, types in found:
+        real = items != ""
+        example = expected[event_id]
+        assert items[real].tolist() == example.history, event_id
+        assert times[real].tolist() == example.history_times, event_id
+        assert types[real].tolist() == example.history_types, event_id
+        assert (times[~real] == -1).all() and (types[~real] == "").all()
 
 
 def test_the_oldest_window_s_context_continues_a_history_from_before_the_data(tmp_path):
@@ -128,4 +145,5 @@ def test_the_oldest_window_s_context_continues_a_history_from_before_the_data(tm
         writer.write(window)
     read = read_sequence_files([_as_committed(staged) for staged in writer.close()], 5)
     histories = holdout_histories(read.events, read.contexts, np.array([False, True]), 5)
-    assert [h for h in histories[0] if h] == ["a", "y", "x"]
+    assert [h for h in histories[spec.HISTORY][0] if h] == ["a", "y", "x"]
+    assert histories[spec.HISTORY_TIMESTAMP][0].tolist()[:3] == [T0 + 10, T0 - 10, T0 - 20]

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from streamrec.training.data_window import holdout_cutoff
+from streamrec.training.event_context import TYPE_IDS, UNKNOWN_GAP
 from streamrec.training.gate import decide
 from streamrec.training.query_tower import FIRST_ITEM, ItemVocabulary, SequenceQueryTower
 from streamrec.training.retrieval_loss import RetrievalLoss
@@ -12,20 +13,32 @@ from streamrec.training.sequence_encoders import ENCODERS
 from streamrec.training.sequences import training_windows
 
 START = 2
+INDEX = {"a": 3, "b": 4, "c": 5}
 
 
 def test_windows_make_every_position_a_query_for_the_next_item():
     users = np.array(["u", "v", "u", "u", "v"])
     items = np.array(["a", "b", "b", "c", "a"])
     index = {"a": 3, "b": 4, "c": 5}
-    windows = training_windows(users, items, index, length=4)
+    times, types = np.arange(5), np.array(["view"] * 5)
+    windows = training_windows(users, items, index, 4, times, types)
     assert windows["targets"].tolist() == [[3, 4, 5, 0], [4, 3, 0, 0]]
     assert windows["inputs"].tolist() == [[START, 3, 4, 0], [START, 4, 0, 0]]
 
 
+def test_windows_carry_each_inputs_type_and_its_gap_to_the_target():
+    times = np.array([1_000, 1_000, 61_000])  # the first two in one basket, then a minute
+    types = np.array(["view", "click", "purchase"])
+    windows = training_windows(np.array(["u"] * 3), np.array(list("abc")), INDEX, 4, times, types)
+    assert windows["inputs"].tolist() == [[START, 3, 4, 0]]
+    assert windows["gaps"].tolist() == [[UNKNOWN_GAP, 0, 60_000, UNKNOWN_GAP]]
+    assert windows["types"].tolist() == [[0, TYPE_IDS["view"], TYPE_IDS["click"], 0]]
+
+
 def test_long_histories_are_cut_from_the_newest_event_and_each_window_starts_like_serving():
     events = np.array(list("abcab"))  # a b c a b: the newest window is full, the oldest partial
-    windows = training_windows(np.array(["u"] * 5), events, {"a": 3, "b": 4, "c": 5}, 2)
+    times, types = np.arange(5), np.array(["view"] * 5)
+    windows = training_windows(np.array(["u"] * 5), events, INDEX, 2, times, types)
     assert windows["targets"].tolist() == [[3, 4], [4, 5], [3, 0]]
     assert windows["inputs"].tolist() == [[START, 3], [START, 4], [START, 0]]
 
