@@ -19,7 +19,7 @@ from streamrec.infra.config import TrainingConfig
 from streamrec.infra.contracts.export_layout import ModelVersion
 from streamrec.infra.errors import StreamrecError
 from streamrec.training.distribution import Role, distribution_strategy
-from streamrec.training.fit_callbacks import StepCounter, fit_callbacks
+from streamrec.training.fit_callbacks import StepCounter, fit_callbacks, steps_per_call
 from streamrec.training.item_features import ItemFeatures
 from streamrec.training.two_tower import TwoTowerModel, build_two_tower
 from streamrec.training.vocabulary import Vocabulary
@@ -58,9 +58,13 @@ def fit(
     if params.mixed_precision:
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
     try:
+        steps = steps_per_call(params, replicas)
         with strategy.scope():
-            model, warm = _model(vocabulary, history_length, params, warm_from, item_features)
-        callbacks = fit_callbacks(run_dir, params, role.is_chief) + (extra_callbacks or [])
+            model, warm = _model(
+                vocabulary, history_length, params, warm_from, item_features, steps
+            )
+        callbacks = fit_callbacks(run_dir, params, role.is_chief, steps)
+        callbacks += extra_callbacks or []
         batches = window_batches(windows, params)
         history = model.fit(
             batches,
@@ -93,7 +97,7 @@ def fit(
 
 
 def _model(
-    vocabulary, history_length, params, warm_from, item_features
+    vocabulary, history_length, params, warm_from, item_features, steps_per_execution
 ) -> tuple[TwoTowerModel, dict | None]:
     model = build_two_tower(
         vocabulary.items, vocabulary.log_frequency(), history_length, params, item_features
@@ -101,7 +105,9 @@ def _model(
     model.build_variables()
     warm = warm_start(model, warm_from, history_length, params) if warm_from else None
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(params.learning_rate), jit_compile=params.jit_compile
+        optimizer=tf.keras.optimizers.Adam(params.learning_rate),
+        jit_compile=params.jit_compile,
+        steps_per_execution=steps_per_execution,
     )
     return model, warm
 

@@ -5,6 +5,13 @@ optimizer and epoch/step counters are saved under the run directory; a run start
 with the same data and parameters (after kill -9, or a preempted node) finds them and
 continues from there, and they are deleted when the fit completes. Under a multi-worker
 strategy every worker saves (non-chief workers to temporary copies), as Keras requires.
+
+On one device, Keras runs :func:`steps_per_call` steps per call into TensorFlow and calls the
+callbacks once per call: returning to Python after every step cost about a tenth of the fit's
+time here (``streamrec bench train``: 0.78 of the bare loop at one step per call, 0.91 at 32).
+Checkpoint intervals are counted in calls accordingly. Distributed fits run one step per call:
+inside the loop, workers whose batches differ in size disagree on the shapes of the gathered
+sparse gradients.
 """
 
 from __future__ import annotations
@@ -19,6 +26,14 @@ from streamrec.infra.config import TrainingConfig
 
 BACKUP_DIR = "backup"
 LOG_DIR = "logs"
+_MAX_STEPS_PER_CALL = 32
+
+
+def steps_per_call(params: TrainingConfig, replicas: int) -> int:
+    """Steps run per call into TensorFlow: many on one device, but never past a checkpoint."""
+    if replicas > 1:
+        return 1
+    return max(1, min(_MAX_STEPS_PER_CALL, params.checkpoint_every_steps))
 
 
 class StepCounter(tf.keras.callbacks.Callback):
@@ -46,10 +61,12 @@ class LearningRateLog(tf.keras.callbacks.Callback):
             logs["learning_rate"] = float(tf.keras.backend.get_value(self.model.optimizer.lr))
 
 
-def fit_callbacks(run_dir: Path, params: TrainingConfig, chief: bool) -> list:
+def fit_callbacks(run_dir: Path, params: TrainingConfig, chief: bool, steps: int) -> list:
+    """``steps``: steps per call into TensorFlow, the unit Keras calls callbacks in."""
     callbacks: list = [
         tf.keras.callbacks.BackupAndRestore(
-            str(run_dir / BACKUP_DIR), save_freq=params.checkpoint_every_steps
+            str(run_dir / BACKUP_DIR),
+            save_freq=max(1, round(params.checkpoint_every_steps / steps)),
         ),
         StepCounter(),
     ]

@@ -5,11 +5,15 @@ the batch, but popular items are in batches far more often than the catalog woul
 without correction they are over-penalised. With logQ correction (Yi et al., 2019) each
 in-batch candidate's logit is lowered by the log of its sampling probability (its frequency);
 ``extra_negatives`` adds items drawn uniformly from the catalog (mixed negative sampling, Yang
-et al., 2020), corrected by theirs. Accidental hits (a candidate that is the query's own target
-item, at another position) are removed, and logits are divided by a temperature.
+et al., 2020), corrected by theirs. Logits are divided by a temperature.
 
-Shapes are static: padding positions stay in the batch, masked by ``weights`` as queries and
-as candidates, so the loss compiles with XLA and needs no dynamic-shape gathers.
+Each distinct target of a batch is one candidate column (``unique_candidates``): a popular
+item that is the target of many queries is scored once, not once per query, and its logQ
+correction is the log of its probability to be in the batch at all. The logits shrink from
+queries x queries to queries x distinct items, which is most of a step's cost. Under XLA, which
+needs static shapes, every target is a column instead: padding positions stay in the batch,
+masked by ``weights`` as queries and as candidates, and accidental hits (a candidate that is the
+query's own target item, at another position) are masked.
 
 Candidates are asked for by index, never as the whole table: a step needs the vectors of its
 targets and samples only, and computing every item's (catalog features included) each step
@@ -33,9 +37,11 @@ class RetrievalLoss(tf.keras.layers.Layer):
         extra_negatives: int = 0,
         logq: bool = True,
         first_item: int = 0,  # rows before it (padding, unknown, start) are never sampled
+        unique_candidates: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        self.unique_candidates = unique_candidates
         self.log_frequency = tf.constant(log_frequency, tf.float32)  # per item index
         self.temperature = temperature
         self.extra_negatives = extra_negatives
@@ -52,6 +58,8 @@ class RetrievalLoss(tf.keras.layers.Layer):
         """Weighted mean loss of ``queries`` [n, d] whose positives are item indices ``targets``
         [n]; positions with weight 0 (padding) are neither queries nor candidates."""
         queries = tf.cast(queries, tf.float32)  # float32 logits under mixed precision too
+        if self.unique_candidates:
+            return self._distinct(queries, targets, weights, candidates)
         positives = tf.cast(candidates(targets), tf.float32)
         logits = tf.matmul(queries, positives, transpose_b=True) / self.temperature
         count = tf.reduce_sum(weights)
@@ -66,6 +74,23 @@ class RetrievalLoss(tf.keras.layers.Layer):
         if self.extra_negatives:
             logits = tf.concat([logits, self._uniform_logits(queries, targets, candidates)], axis=1)
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.range(n), logits)
+        return tf.reduce_sum(losses * weights) / tf.maximum(count, 1.0)
+
+    def _distinct(
+        self, queries: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor, candidates: Candidates
+    ) -> tf.Tensor:
+        items, column = tf.unique(targets)  # column: each query's target among the items
+        logits = tf.matmul(queries, tf.cast(candidates(items), tf.float32), transpose_b=True)
+        logits /= self.temperature
+        count = tf.reduce_sum(weights)
+        if self.logq:
+            share = tf.minimum(tf.exp(tf.gather(self.log_frequency, items)), 1.0 - 1e-7)
+            in_batch = -tf.math.expm1(tf.maximum(count, 1.0) * tf.math.log1p(-share))
+            logits -= tf.math.log(tf.maximum(in_batch, 1e-30))[tf.newaxis, :]
+        logits = tf.where((items == 0)[tf.newaxis, :], tf.float32.min, logits)  # padding
+        if self.extra_negatives:
+            logits = tf.concat([logits, self._uniform_logits(queries, targets, candidates)], axis=1)
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(column, logits)
         return tf.reduce_sum(losses * weights) / tf.maximum(count, 1.0)
 
     def _uniform_logits(

@@ -1,9 +1,9 @@
 """The retrieval model: a causal query tower and an item tower trained with a corrected
 in-batch softmax (:mod:`.retrieval_loss`).
 
-Every position of every window in a batch is a query; all their targets are the in-batch
-candidates. Padding positions are dropped before the loss, which is quadratic in the queries
-of a batch; under XLA, which needs static shapes, they stay and the loss masks them instead.
+Every position of every window in a batch is a query; their distinct targets are the in-batch
+candidates. Padding positions are dropped before the loss, whose cost grows with queries times
+candidates; under XLA, which needs static shapes, they stay and the loss masks them instead.
 
 Queries and items are L2-normalised, so scores are cosines scaled by the loss's temperature;
 the exported embeddings are normalised too and serving's dot products rank alike.
@@ -45,7 +45,12 @@ class TwoTowerModel(tfrs.Model):
             vocabulary, self.item_tower, history_length, encoder, dim, event_context
         )
         self.loss_layer = RetrievalLoss(
-            log_frequency, temperature, extra_negatives, logq, first_item=FIRST_ITEM
+            log_frequency,
+            temperature,
+            extra_negatives,
+            logq,
+            first_item=FIRST_ITEM,
+            unique_candidates=not static_shapes,
         )
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:

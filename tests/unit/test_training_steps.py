@@ -78,17 +78,21 @@ def _loss(**kwargs):
     return RetrievalLoss(log_frequency, first_item=FIRST_ITEM, **{"logq": False, **kwargs})
 
 
-def test_accidental_hits_are_not_negatives():
+@pytest.mark.parametrize("distinct", [True, False])
+def test_accidental_hits_are_not_negatives(distinct):
     table = tf.eye(FIRST_ITEM + 3)
     queries = tf.gather(table, [3, 3])
-    loss = _loss(temperature=1.0)(queries, tf.constant([3, 3]), tf.ones(2), _rows(table))
+    loss = _loss(temperature=1.0, unique_candidates=distinct)(
+        queries, tf.constant([3, 3]), tf.ones(2), _rows(table)
+    )
     assert float(loss) == pytest.approx(0.0, abs=1e-6)  # without removal: log(2)
 
 
-def test_padding_positions_are_neither_queries_nor_candidates():
+@pytest.mark.parametrize("distinct", [True, False])
+def test_padding_positions_are_neither_queries_nor_candidates(distinct):
     table = tf.eye(FIRST_ITEM + 3)
     queries = tf.gather(table, [3, 4])
-    loss = _loss(temperature=1.0)
+    loss = _loss(temperature=1.0, unique_candidates=distinct)
     real = loss(queries, tf.constant([3, 4]), tf.ones(2), _rows(table))
     padded = loss(
         tf.concat([queries, tf.gather(table, [5])], 0),
@@ -99,24 +103,40 @@ def test_padding_positions_are_neither_queries_nor_candidates():
     assert float(padded) == pytest.approx(float(real), abs=1e-6)
 
 
-def test_logq_correction_lowers_the_logits_of_frequent_candidates():
+@pytest.mark.parametrize("distinct", [True, False])
+def test_logq_correction_lowers_the_logits_of_frequent_candidates(distinct):
     frequency = np.array([1, 1, 1, 100, 1, 1], np.float32)
-    log_frequency = np.log(frequency / frequency.sum())
+    share = frequency / frequency.sum()
     table = tf.eye(6)
     queries = tf.constant([[0.0, 0, 0, 1, 1, 0]] * 2)  # both score items 3 and 4 alike
     targets, weights = tf.constant([4, 3]), tf.constant([1.0, 0.5])
-    plain = RetrievalLoss(log_frequency, temperature=1.0, logq=False)
-    corrected = RetrievalLoss(log_frequency, temperature=1.0, logq=True)
-    assert float(plain(queries, targets, weights, _rows(table))) == pytest.approx(
-        np.log(2), abs=1e-6
-    )
-    # Item 3 is 100x as frequent, so it was sampled as a negative 100x as often: its logit is
-    # lowered by log(100), which makes the rare target 4 easy and the frequent target 3 hard.
-    rare, frequent = np.log1p(1 / 100), np.log1p(100)
-    expected = (1.0 * rare + 0.5 * frequent) / 1.5
-    assert float(corrected(queries, targets, weights, _rows(table))) == pytest.approx(
-        expected, abs=1e-5
-    )
+
+    def loss(logq):
+        layer = RetrievalLoss(np.log(share), 1.0, logq=logq, unique_candidates=distinct)
+        return float(layer(queries, targets, weights, _rows(table)))
+
+    assert loss(logq=False) == pytest.approx(np.log(2), abs=1e-6)
+    # Item 3 is 100x as frequent, so it was sampled as a negative more often: its logit is
+    # lowered by the log of how likely it was to be a candidate, which makes the rare target 4
+    # easy and the frequent target 3 hard. Every target a column: likelihood is proportional to
+    # frequency. Distinct columns: it is the probability to be in a batch of 1.5 draws.
+    ratio = 100.0
+    if distinct:
+        in_batch = -np.expm1(1.5 * np.log1p(-share))
+        ratio = in_batch[3] / in_batch[4]
+    expected = (1.0 * np.log1p(1 / ratio) + 0.5 * np.log1p(ratio)) / 1.5
+    assert loss(logq=True) == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_candidate_that_is_the_target_of_several_queries_counts_once():
+    table = tf.eye(FIRST_ITEM + 3)
+    queries = tf.constant([[0.0, 0, 0, 1, 1, 0]] * 3)  # scores items 3 and 4 alike
+    targets, weights = tf.constant([3, 4, 4]), tf.ones(3)
+    distinct = _loss(temperature=1.0)(queries, targets, weights, _rows(table))
+    every = _loss(temperature=1.0, unique_candidates=False)(queries, targets, weights, _rows(table))
+    assert float(distinct) == pytest.approx(np.log(2), abs=1e-6)  # {3, 4} for every query
+    # Every target a column: item 4 competes twice with query 0's target 3.
+    assert float(every) == pytest.approx((np.log(3) + 2 * np.log(2)) / 3, abs=1e-6)
 
 
 def test_extra_uniform_negatives_are_added_and_never_the_target():
