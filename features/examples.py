@@ -93,9 +93,7 @@ class TrainingExample(NamedTuple):
                 or _memoised(_ITEM_ENTRIES, _KEY_ITEM_ID, self.item_id),
                 _TYPE_ENTRIES.get(self.event_type)
                 or _memoised(_TYPE_ENTRIES, _KEY_EVENT_TYPE, self.event_type),
-                strings_entry(_KEY_HISTORY, self.history),
-                ints_entry(_KEY_HISTORY_TIMESTAMP, self.history_times),
-                strings_entry(_KEY_HISTORY_EVENT_TYPE, self.history_types),
+                *history_entries(self.history, self.history_times, self.history_types),
             )
         )
 
@@ -127,6 +125,15 @@ def point_in_time_examples(
         )
         for e in events
     ]
+
+
+def history_entries(items: list[str], times: list[int], types: list[str]) -> tuple[bytes, ...]:
+    """The entries of a history's three features, as both layouts write them."""
+    return (
+        strings_entry(_KEY_HISTORY, items),
+        ints_entry(_KEY_HISTORY_TIMESTAMP, times),
+        strings_entry(_KEY_HISTORY_EVENT_TYPE, types),
+    )
 
 
 def history_before(

@@ -27,17 +27,17 @@ from streamrec.features.examples import (
     EventLike,
     event_date,
     history_before,
+    history_entries,
     merged_timeline,
 )
 from streamrec.features.tfrecord import (
     feature_list_entry,
-    ints_entry,
     list_int,
     list_string,
     sequence_example_of,
     string_entry,
-    strings_entry,
 )
+from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.ports.online_store import HistoryEntry
 
 
@@ -67,18 +67,18 @@ class SequenceWindow(NamedTuple):
         events = self.events
         return sequence_example_of(
             (
-                string_entry(_KEY_USER_ID, self.user_id),
-                strings_entry(_KEY_HISTORY, self.history),
-                ints_entry(_KEY_HISTORY_TIMESTAMP, self.history_times),
-                strings_entry(_KEY_HISTORY_EVENT_TYPE, self.history_types),
+                string_entry(_KEYS[spec.USER_ID], self.user_id),
+                *history_entries(self.history, self.history_times, self.history_types),
             ),
             (
                 feature_list_entry(
-                    _KEY_EVENT_ID, [list_string(e.event_id, memoise=False) for e in events]
+                    _KEYS[spec.EVENT_ID], [list_string(e.event_id, memoise=False) for e in events]
                 ),
-                feature_list_entry(_KEY_TIMESTAMP, [list_int(e.timestamp) for e in events]),
-                feature_list_entry(_KEY_ITEM_ID, [list_string(e.item_id) for e in events]),
-                feature_list_entry(_KEY_EVENT_TYPE, [list_string(e.event_type) for e in events]),
+                feature_list_entry(_KEYS[spec.TIMESTAMP], [list_int(e.timestamp) for e in events]),
+                feature_list_entry(_KEYS[spec.ITEM_ID], [list_string(e.item_id) for e in events]),
+                feature_list_entry(
+                    _KEYS[spec.EVENT_TYPE], [list_string(e.event_type) for e in events]
+                ),
             ),
         )
 
@@ -113,13 +113,4 @@ def sequence_windows(
     return windows
 
 
-(
-    _KEY_EVENT_ID,
-    _KEY_TIMESTAMP,
-    _KEY_USER_ID,
-    _KEY_ITEM_ID,
-    _KEY_EVENT_TYPE,
-    _KEY_HISTORY,
-    _KEY_HISTORY_TIMESTAMP,
-    _KEY_HISTORY_EVENT_TYPE,
-) = FEATURE_KEYS.values()
+_KEYS = FEATURE_KEYS

@@ -4,8 +4,8 @@ A window file holds each user's events of one batch and date, once each, and the
 before the window's first event. The trainer builds its own training windows from every
 event of the data window (:mod:`.sequences`), so here windows are only unpacked into event
 columns. Held-out events need the history a per-event example would have carried: the user's
-items strictly earlier than the event, most recent first, from the merged timeline of all
-their windows, continued with the context of their oldest window.
+items strictly earlier than the event, with their times and types, most recent first, from the
+merged timeline of all their windows, continued with the context of their oldest window.
 """
 
 from __future__ import annotations
