@@ -4,10 +4,14 @@ Retraining on the newest window from scratch relearns what the last version knew
 from it converges in fewer epochs and keeps items that are quiet this window. The item
 vocabulary grows: rows of items the old version knew are copied, new items start from the
 fresh initialisation. The user side needs nothing: the query tower reads histories, not ids.
-Every other weight is copied as is, so the architecture must match.
+Every other weight is copied as is, so the architecture must match, except that a version
+trained before event context existed warm-starts a run that reads it: those embeddings start
+fresh.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -25,15 +29,14 @@ def warm_start(
     """Copies ``version``'s weights into ``model`` (built); returns what was kept."""
     metadata = version.metadata()
     old_categories = metadata.get("item_features", {}).get("category_names", [])
-    context = "with event context" if params.event_context else "without event context"
-    wanted = (f"two_tower/{params.query_encoder}", params.embedding_dim, history_length, context)
+    wanted = (f"two_tower/{params.query_encoder}", params.embedding_dim, history_length)
+    found = (metadata.get("model"), metadata.get("embedding_dim"), metadata.get("history_length"))
     had_context = metadata.get("parameters", {}).get("event_context", False)
-    found = (
-        metadata.get("model"),
-        metadata.get("embedding_dim"),
-        metadata.get("history_length"),
-        "with event context" if had_context else "without event context",
-    )
+    if had_context and not params.event_context:
+        raise StreamrecError(
+            f"cannot warm-start from version {version.version}: it reads event context and "
+            "this run does not; set training.event_context back on or train without --warm-start"
+        )
     both_or_neither = bool(old_categories) == (model.item_tower.categories is not None)
     if found != wanted or not version.weights_index_file.is_file() or not both_or_neither:
         raise StreamrecError(
@@ -44,8 +47,9 @@ def warm_start(
         )
     old_items = version.item_ids_file.read_text().splitlines()
     old_features = ItemFeatures(old_categories, ItemFeatures.none(len(old_items)).rows)
+    old_params = dataclasses.replace(params, event_context=had_context)
     old = build_two_tower(
-        old_items, np.zeros(len(old_items) + FIRST_ITEM), history_length, params, old_features
+        old_items, np.zeros(len(old_items) + FIRST_ITEM), history_length, old_params, old_features
     )
     old.build_variables()
     old.query_tower.load_weights(str(version.weights_prefix)).expect_partial()
@@ -56,13 +60,21 @@ def warm_start(
         category_rows = {name: 1 + row for row, name in enumerate(old_categories)}
         names = model.item_tower.category_names
         grown[id(model.item_tower.categories.embeddings)] = (names, category_rows, 1)
-    for source, target in zip(old.query_tower.weights, model.query_tower.weights, strict=True):
+    # A version from before event context lacks its embeddings: they start fresh.
+    fresh = set() if had_context else {id(w) for w in _context_weights(model)}
+    targets = [w for w in model.query_tower.weights if id(w) not in fresh]
+    for source, target in zip(old.query_tower.weights, targets, strict=True):
         if id(target) in grown:
             target.assign(_grown(source.numpy(), target.numpy(), *grown[id(target)]))
         else:
             target.assign(source)
     kept = sum(item in rows for item in new_items)
     return {"from_version": version.version, "items_kept": kept, "items_new": len(new_items) - kept}
+
+
+def _context_weights(model: TwoTowerModel) -> list:
+    context = model.query_tower.context
+    return context.weights if context is not None else []
 
 
 def _grown(

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from streamrec.infra.config import render_toml
 from streamrec.infra.contracts.export_layout import versions
+from streamrec.infra.errors import StreamrecError
 from streamrec.infra.stores import open_model_registry
 from streamrec.training.trainer import train
 from tests.conftest import free_port
@@ -36,6 +37,21 @@ def test_warm_start_continues_from_the_serving_weights(trained_copy):
     # ...while the same fit from scratch knows nothing.
     cold = train(config, frozen)
     assert _recall(cold) < 0.5 * _recall(warm)
+
+
+def test_a_version_without_event_context_warm_starts_a_run_that_reads_it(trained_copy):
+    config = trained_copy
+    without = dataclasses.replace(config.training, event_context=False)
+    old = train(config, without)
+    open_model_registry(config).promote(old.version.version, "a version from before context")
+    frozen = dataclasses.replace(config.training, epochs=1, learning_rate=1e-9)
+    warm = train(config, frozen, warm_start=True)
+    assert warm.version.metadata()["fit"]["warm_start"]["from_version"] == old.version.version
+    # The item embeddings were kept: far better than the same fit from scratch would be.
+    assert _recall(warm) > 0.5 * _recall(warm, f"version {old.version.version}")
+    open_model_registry(config).promote(warm.version.version, "reads event context")
+    with pytest.raises(StreamrecError, match="reads event context and this run does not"):
+        train(config, dataclasses.replace(frozen, event_context=False), warm_start=True)
 
 
 def test_tensorboard_logs_of_the_fit_and_the_evaluation_are_kept_with_the_version(trained):
