@@ -226,6 +226,21 @@ class ServingConfig:
     port: int = 50051
     workers: int = 8
     max_k: int = 500
+    exclude_seen: bool = True  # leave out items in the user's online history
+    # Cold start: popular items of this window (one of features.popularity_windows), topped
+    # up from longer windows when it holds too few.
+    popularity_window: str = "1d"
+    # How old the catalog filters (unavailable items, categories) and the popular items held
+    # in memory may be: each is read again from the online store once it is this old.
+    catalog_refresh_seconds: float = 5.0
+    max_rank_candidates: int = 1000
+    max_excluded_items: int = 1000
+    # Users whose last history this process keeps, to serve them from the model while the
+    # online store is down.
+    remembered_histories: int = 100_000
+    store_retry_seconds: float = 1.0  # after the online store failed, serve without it this long
+    reload_seconds: float = 5.0  # how often to look for a new current version; 0: never
+    warmup_requests: int = 20  # recent users' requests a new version answers before it serves
 
 
 @dataclass(frozen=True)
@@ -355,7 +370,14 @@ def _build(values: Mapping[str, Mapping[str, object]], origin: str) -> Config:
                 f"{origin}: unknown config section '{section}' (known: {', '.join(sections)})"
             )
         built[section] = _build_section(section, sections[section], table, origin)
-    return Config(**built)
+    config = Config(**built)
+    windows = config.features.window_lengths_ms()
+    if config.serving.popularity_window not in windows:
+        raise StreamrecError(
+            f"{origin}: serving.popularity_window={config.serving.popularity_window!r} is not "
+            f"one of features.popularity_windows ({', '.join(windows)})"
+        )
+    return config
 
 
 def _build_section(section: str, cls: type, table: Mapping[str, object], origin: str) -> object:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
+
 import grpc
 
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
 from streamrec.infra.errors import StreamrecError
+
+T = TypeVar("T")
 
 
 class RecommendationClient:
@@ -15,21 +20,51 @@ class RecommendationClient:
         self._channel = grpc.insecure_channel(target)
         self._stub = recommend_pb2_grpc.RecommendationServiceStub(self._channel)
 
-    def recommend(self, user_id: str, k: int) -> recommend_pb2.RecommendResponse:
+    def recommend(
+        self,
+        user_id: str,
+        k: int,
+        exclude_item_ids: Sequence[str] = (),
+        include_categories: Sequence[str] = (),
+        exclude_categories: Sequence[str] = (),
+        context: Mapping[str, str] | None = None,
+        request_id: str = "",
+    ) -> recommend_pb2.RecommendResponse:
         """Calls Recommend; gRPC failures become a :class:`StreamrecError` naming the cause."""
-        request = recommend_pb2.RecommendRequest(user_id=user_id, k=k)
-        try:
-            return self._stub.Recommend(request, timeout=self.timeout)
-        except grpc.RpcError as exc:
-            raise StreamrecError(self._describe(exc)) from None
+        request = recommend_pb2.RecommendRequest(
+            user_id=user_id,
+            k=k,
+            exclude_item_ids=exclude_item_ids,
+            include_categories=include_categories,
+            exclude_categories=exclude_categories,
+            context=context or {},
+            request_id=request_id,
+        )
+        return self._call("Recommend", self._stub.Recommend, request)
 
-    def _describe(self, exc: grpc.RpcError) -> str:
+    def rank(
+        self, user_id: str, candidate_item_ids: Sequence[str], request_id: str = ""
+    ) -> recommend_pb2.RankResponse:
+        """Calls Rank: the candidates scored for the user, best first."""
+        request = recommend_pb2.RankRequest(
+            user_id=user_id, candidate_item_ids=candidate_item_ids, request_id=request_id
+        )
+        return self._call("Rank", self._stub.Rank, request)
+
+    def _call(self, name: str, method: Callable[..., T], request: object) -> T:
+        try:
+            return method(request, timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise StreamrecError(self._describe(name, exc)) from None
+
+    def _describe(self, name: str, exc: grpc.RpcError) -> str:
         code = exc.code()
-        if code == grpc.StatusCode.UNAVAILABLE and "online store" not in (exc.details() or ""):
+        answered = any(key == "request-id" for key, _ in exc.trailing_metadata() or ())
+        if code == grpc.StatusCode.UNAVAILABLE and not answered:  # never reached the service
             return f"ranking service unreachable at {self.target}; start it with `streamrec serve`"
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return f"ranking service at {self.target} did not answer within {self.timeout}s"
-        return f"Recommend failed ({code.name}): {exc.details()}"
+        return f"{name} failed ({code.name}): {exc.details()}"
 
     def close(self) -> None:
         self._channel.close()

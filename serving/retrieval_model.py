@@ -25,7 +25,8 @@ from streamrec.infra.contracts.export_layout import (
 )
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.ports.online_store import HistoryEntry
-from streamrec.infra.ports.result_cache import RankedItems
+from streamrec.serving.item_filter import ItemFilter, filtered_top_k
+from streamrec.serving.item_index import ExactIndex
 
 
 class RetrievalModel:
@@ -33,17 +34,19 @@ class RetrievalModel:
         try:
             metadata = version.metadata()
             self.item_ids = np.array(version.item_ids_file.read_text().splitlines())
-            self.item_embeddings = np.load(version.item_embeddings_file)
+            item_embeddings = np.load(version.item_embeddings_file)
             self._signature = tf.saved_model.load(str(version.saved_model_dir)).signatures[
                 SIGNATURE_NAME
             ]
         except (OSError, ValueError, KeyError) as exc:
             raise StreamrecError(f"cannot load model version {version.root}: {exc}") from None
-        if len(self.item_ids) != len(self.item_embeddings):
+        if len(self.item_ids) != len(item_embeddings):
             raise StreamrecError(
                 f"model version {version.root} is inconsistent: {len(self.item_ids)} item ids "
-                f"but {len(self.item_embeddings)} embeddings"
+                f"but {len(item_embeddings)} embeddings"
             )
+        self.index = ExactIndex(item_embeddings)
+        self.rows = {item: row for row, item in enumerate(self.item_ids.tolist())}
         self.version = version.version
         self.history_length = int(metadata["history_length"])
         self._inputs = set(self._signature.structured_input_signature[1])  # v1: fewer
@@ -70,15 +73,16 @@ class RetrievalModel:
         outputs = self._signature(**{k: v for k, v in inputs.items() if k in self._inputs})
         return outputs[QUERY_OUTPUT].numpy()[0]
 
-    def top_k(self, query: np.ndarray, k: int) -> RankedItems:
-        """Exact top ``k`` by dot product over the whole catalog, best first."""
-        scores = self.item_embeddings @ query
-        k = min(k, len(scores))
-        best = np.argpartition(-scores, k - 1)[:k]
-        best = best[np.argsort(-scores[best], kind="stable")]
-        return RankedItems(self.item_ids[best].tolist(), scores[best].astype(float).tolist())
+    def top_k(self, query: np.ndarray, k: int, admitted: ItemFilter) -> list[tuple[str, float]]:
+        """The ``k`` best admitted items by dot product, best first."""
+        return filtered_top_k(self.index.search, query, k, self.item_ids, admitted)
 
-    def recommend(
-        self, user_id: str, history: Sequence[HistoryEntry], k: int, request_time_ms: int
-    ) -> RankedItems:
-        return self.top_k(self.query_embedding(user_id, history, request_time_ms), k)
+    def rank(self, query: np.ndarray, candidates: Sequence[str]) -> tuple[list, list[str]]:
+        """Known candidates ``(item_id, score)`` best first (ties in request order), and the
+        unknown ones in request order. A candidate named twice is ranked once."""
+        candidates = list(dict.fromkeys(candidates))
+        known = [c for c in candidates if c in self.rows]
+        unknown = [c for c in candidates if c not in self.rows]
+        scores = self.index.scores(query, np.array([self.rows[c] for c in known], np.int64))
+        order = np.argsort(-scores, kind="stable")
+        return [(known[i], float(scores[i])) for i in order], unknown

@@ -29,7 +29,7 @@ from streamrec.infra.local_stack.stack import LocalStack
 from streamrec.ingest.event_file import write_events
 from streamrec.ingest.item_import import CATALOG_CSV_MAP, write_item_csv
 from streamrec.ingest.synthetic import SyntheticSpec, generate, generate_items
-from streamrec.training.evaluation import popularity_recall_at_k, ranks_in_lists, recall_at_k
+from streamrec.training.evaluation import popularity_ranking, ranks_in_lists, recall_at_k
 
 K = 10
 
@@ -150,20 +150,45 @@ def _evaluate(
                 _show_user(event, recent.get(event.user_id, []), served[-1])
     targets = [e.item_id for e in held_out]
     model_recall = recall_at_k(ranks_in_lists(served, targets), K)
-    item_counts = Counter(e.item_id for e in train_events)
-    popularity_recall = popularity_recall_at_k(item_counts, targets, K)
+    seen = _seen_items(config, recent, held_out)
+    popular = _popular_unseen(Counter(e.item_id for e in train_events), seen)
+    popularity_recall = recall_at_k(ranks_in_lists(popular, targets), K)
+    repeats = sum(event.item_id in items for event, items in zip(held_out, seen, strict=True))
     print(f"\nRecall@{K} on {len(held_out)} held-out events (full catalog):")
+    if repeats:
+        print(
+            f"    ({repeats} of them repeat an item the user had: neither ranking may return "
+            "it, as serving leaves seen items out)"
+        )
     print(f"    served model (version {response.model_version}): {model_recall:.3f}")
     print(f"    most popular baseline:       {popularity_recall:.3f}")
     ratio = model_recall / popularity_recall if popularity_recall else float("inf")
     print(f"    model / popularity = {ratio:.1f}x")
     return {
         "held_out_events": len(held_out),
+        "held_out_repeats": repeats,  # items the user had: serving leaves them out as seen
         "model_version": response.model_version,
         f"model_recall_at_{K}": model_recall,
         f"popularity_recall_at_{K}": popularity_recall,
         "seconds": {name: round(value, 1) for name, value in timings.items()},
     }
+
+
+def _seen_items(
+    config: Config, recent: dict[str, list[str]], held_out: list[Event]
+) -> list[set[str]]:
+    """For each held-out event, the items serving leaves out as seen: those of the user's
+    online history, unless ``serving.exclude_seen`` is off."""
+    if not config.serving.exclude_seen:
+        return [set() for _ in held_out]
+    length = config.features.online_history_length
+    return [set(recent.get(event.user_id, [])[-length:]) for event in held_out]
+
+
+def _popular_unseen(item_counts: Counter, seen: list[set[str]]) -> list[list[str]]:
+    """The most-popular baseline under serving's rules: the top items each user has not seen."""
+    ranking = popularity_ranking(item_counts)
+    return [[item for item in ranking[: K + len(items)] if item not in items][:K] for items in seen]
 
 
 def _show_user(event: Event, history: list[str], items: list[str]) -> None:

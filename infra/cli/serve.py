@@ -1,4 +1,5 @@
-"""``streamrec serve`` (the API-server role) and ``streamrec recommend`` (its client)."""
+"""``streamrec serve`` (the API-server role), and ``streamrec recommend`` and ``rank`` (its
+client)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,19 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     recommend.add_argument("user_id", metavar="USER_ID")
     recommend.add_argument("--k", type=int, default=10, help="how many items (default 10)")
     recommend.add_argument("--target", help="host:port of the service (default from config)")
+    recommend.add_argument("--exclude", type=_ids, default=[], help="item ids to leave out (a,b)")
+    recommend.add_argument(
+        "--category", type=_ids, default=[], help="only items in these categories (a,b)"
+    )
     recommend.add_argument("--json", action="store_true", help="print the response as JSON")
     recommend.set_defaults(handler=_recommend)
+
+    rank = commands.add_parser("rank", help="ask the ranking service to rank items for a user")
+    rank.add_argument("user_id", metavar="USER_ID")
+    rank.add_argument("item_ids", metavar="ITEM_ID", nargs="+")
+    rank.add_argument("--target", help="host:port of the service (default from config)")
+    rank.add_argument("--json", action="store_true", help="print the response as JSON")
+    rank.set_defaults(handler=_rank)
 
 
 def _serve(args: argparse.Namespace, config: Config) -> int:
@@ -32,26 +44,48 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
 def _recommend(args: argparse.Namespace, config: Config) -> int:
     from streamrec.serving.client import RecommendationClient
 
-    target = args.target or f"{config.serving.host}:{config.serving.port}"
-    with RecommendationClient(target) as client:
-        response = client.recommend(args.user_id, args.k)
-    items = [{"item_id": i.item_id, "score": round(i.score, 4)} for i in response.items]
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "model_version": response.model_version,
-                    "request_id": response.request_id,
-                    "from_cache": response.from_cache,
-                    "items": items,
-                }
-            )
+    with RecommendationClient(_target(args, config)) as client:
+        response = client.recommend(
+            args.user_id, args.k, exclude_item_ids=args.exclude, include_categories=args.category
         )
+    return _show(response, args.json, unknown=[])
+
+
+def _rank(args: argparse.Namespace, config: Config) -> int:
+    from streamrec.serving.client import RecommendationClient
+
+    with RecommendationClient(_target(args, config)) as client:
+        response = client.rank(args.user_id, args.item_ids)
+    return _show(response, args.json, unknown=list(response.unknown_item_ids))
+
+
+def _target(args: argparse.Namespace, config: Config) -> str:
+    return args.target or f"{config.serving.host}:{config.serving.port}"
+
+
+def _ids(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _show(response: object, as_json: bool, unknown: list[str]) -> int:
+    from streamrec.infra.contracts import recommend_pb2
+
+    source = recommend_pb2.Source.Name(response.source).removeprefix("SOURCE_").lower()
+    if response.fallback_reason:
+        source += f": {response.fallback_reason}"
+    items = [{"item_id": i.item_id, "score": round(i.score, 4)} for i in response.items]
+    if as_json:
+        record = {
+            "model_version": response.model_version,
+            "request_id": response.request_id,
+            "source": source,
+            "items": items,
+        }
+        print(json.dumps(record | ({"unknown_item_ids": unknown} if unknown else {})))
         return 0
-    print(
-        f"model version {response.model_version}, request {response.request_id}"
-        + (" (cached)" if response.from_cache else "")
-    )
+    print(f"model version {response.model_version}, request {response.request_id} ({source})")
     for rank, item in enumerate(items, start=1):
         print(f"{rank:>3}. {item['item_id']}  {item['score']:.4f}")
+    if unknown:
+        print(f"unknown to the model: {', '.join(unknown)}")
     return 0

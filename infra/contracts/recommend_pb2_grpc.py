@@ -39,15 +39,31 @@ class RecommendationServiceStub:
                 request_serializer=streamrec_dot_infra_dot_contracts_dot_recommend__pb2.RecommendRequest.SerializeToString,
                 response_deserializer=streamrec_dot_infra_dot_contracts_dot_recommend__pb2.RecommendResponse.FromString,
                 _registered_method=True)
+        self.Rank = channel.unary_unary(
+                '/streamrec.serving.v1.RecommendationService/Rank',
+                request_serializer=streamrec_dot_infra_dot_contracts_dot_recommend__pb2.RankRequest.SerializeToString,
+                response_deserializer=streamrec_dot_infra_dot_contracts_dot_recommend__pb2.RankResponse.FromString,
+                _registered_method=True)
 
 
 class RecommendationServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Recommend(self, request, context):
-        """The k best items for a user right now, from their recent history in the online store.
-        INVALID_ARGUMENT: empty or over-long user_id, or k outside 1..max_k.
-        UNAVAILABLE: the online store (Redis) cannot be reached; safe to retry.
+        """The k best items for a user right now, from their newest history in the online store.
+        Items the user has interacted with are left out unless the server is configured
+        otherwise, as are unavailable items, request exclusions and filtered categories.
+        INVALID_ARGUMENT: a bad field, named in the message. DEADLINE_EXCEEDED: the deadline
+        passed before an answer was ready. UNAVAILABLE: nothing can be served (no model answer and
+        no popularity known to the server); safe to retry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Rank(self, request, context):
+        """The given candidates scored by the same model and sorted, best first. Candidates the
+        model does not know come last, in request order, and are listed in unknown_item_ids.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -60,6 +76,11 @@ def add_RecommendationServiceServicer_to_server(servicer, server):
                     servicer.Recommend,
                     request_deserializer=streamrec_dot_infra_dot_contracts_dot_recommend__pb2.RecommendRequest.FromString,
                     response_serializer=streamrec_dot_infra_dot_contracts_dot_recommend__pb2.RecommendResponse.SerializeToString,
+            ),
+            'Rank': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rank,
+                    request_deserializer=streamrec_dot_infra_dot_contracts_dot_recommend__pb2.RankRequest.FromString,
+                    response_serializer=streamrec_dot_infra_dot_contracts_dot_recommend__pb2.RankResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -89,6 +110,33 @@ class RecommendationService:
             '/streamrec.serving.v1.RecommendationService/Recommend',
             streamrec_dot_infra_dot_contracts_dot_recommend__pb2.RecommendRequest.SerializeToString,
             streamrec_dot_infra_dot_contracts_dot_recommend__pb2.RecommendResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rank(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/streamrec.serving.v1.RecommendationService/Rank',
+            streamrec_dot_infra_dot_contracts_dot_recommend__pb2.RankRequest.SerializeToString,
+            streamrec_dot_infra_dot_contracts_dot_recommend__pb2.RankResponse.FromString,
             options,
             channel_credentials,
             insecure,

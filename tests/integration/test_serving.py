@@ -5,19 +5,27 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import grpc
 import pytest
 import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from streamrec.infra.config import render_toml
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.contracts.items import Item
+from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent
 from streamrec.infra.stores import open_online_store
+from streamrec.ingest.synthetic import SyntheticSpec, generate_items
 from streamrec.serving.retrieval_model import RetrievalModel
 from streamrec.serving.server import SERVICE_NAME, RankingServer
 from tests.conftest import free_port
+from tests.integration.conftest import TRAINING_EVENTS_SPEC
+
+POPULAR = (30, 20, 10)  # items i-000030, i-000020, i-000010, with that many events each
 
 
 def _serving_config(config, **serving):
@@ -28,11 +36,19 @@ def _serving_config(config, **serving):
 
 @pytest.fixture(scope="module")
 def server(trained):
+    """The trained model served over its own Redis keys, with a catalog and popularity."""
     config, _, result = trained
     config = dataclasses.replace(
-        _serving_config(config, max_k=50),
+        _serving_config(config, max_k=50, catalog_refresh_seconds=0),
+        redis=dataclasses.replace(config.redis, key_prefix="test-serving"),
         result_cache=dataclasses.replace(config.result_cache, ttl_seconds=30),
     )
+    store = open_online_store(config)
+    store.put_items(generate_items(SyntheticSpec(**TRAINING_EVENTS_SPEC)))
+    store.add_item_events(
+        "seed", [ItemEvent(f"i-{n:06d}", 1000) for n in POPULAR for _ in range(n)]
+    )
+    store.advance_item_windows(1000)
     running = RankingServer(config, RetrievalModel(result.version))
     running.start()
     yield config, running
@@ -46,74 +62,191 @@ def stub(server):
         yield recommend_pb2_grpc.RecommendationServiceStub(channel), channel
 
 
-def _recommend(stub, user, k):
-    return stub[0].Recommend(recommend_pb2.RecommendRequest(user_id=user, k=k), timeout=10)
+def _recommend(stub, user, k, **fields):
+    request = recommend_pb2.RecommendRequest(user_id=user, k=k, **fields)
+    return stub[0].Recommend(request, timeout=10)
 
 
-def test_recommend_returns_k_items_best_first_with_version_and_request_id(stub):
-    first = _recommend(stub, "u-000003", 7)
-    second = _recommend(stub, "u-000004", 7)
+def _items(reply):
+    return [item.item_id for item in reply.items]
+
+
+def _add_history(config, user, *items):
+    store = open_online_store(config)
+    start = len(store.recent_history(user, 100))
+    store.append_history(
+        [(user, HistoryEntry(1000 + start + n, f"{user}-{start + n}", item, "view"))
+         for n, item in enumerate(items)]
+    )  # fmt: skip
+
+
+def test_recommend_returns_k_items_best_first_with_version_source_and_request_id(server, stub):
+    config, _ = server
+    _add_history(config, "u-000003", "i-000001")
+    first = _recommend(stub, "u-000003", 7, request_id="caller-42")
+    second = _recommend(stub, "u-000003", 7)
     assert len(first.items) == 7
     scores = [item.score for item in first.items]
     assert scores == sorted(scores, reverse=True)
-    assert len({item.item_id for item in first.items}) == 7
+    assert len(set(_items(first))) == 7
     assert first.model_version == 1
-    assert first.request_id and first.request_id != second.request_id
+    assert first.source == recommend_pb2.SOURCE_MODEL and not first.fallback_reason
+    assert first.request_id == "caller-42"
+    assert second.request_id and second.request_id != first.request_id
 
 
-def test_history_in_the_online_store_drives_the_ranking(server, stub, trained):
-    config, _, _ = trained
-    open_online_store(config).append_history(
-        [
-            ("fresh-user", HistoryEntry(1, "h1", "i-000005")),
-            ("fresh-user", HistoryEntry(2, "h2", "i-000006")),
-        ]
-    )
-    with_history = [i.item_id for i in _recommend(stub, "fresh-user", 10).items]
-    without = [i.item_id for i in _recommend(stub, "other-fresh-user", 10).items]
-    assert with_history != without
-
-
-def test_results_are_cached_per_model_version_with_a_ttl(server, stub):
+def test_a_new_event_changes_the_next_answer_and_the_cache_never_serves_an_older_history(
+    server, stub
+):
     config, _ = server
+    _add_history(config, "u-000010", "i-000005")
     first = _recommend(stub, "u-000010", 5)
     again = _recommend(stub, "u-000010", 5)
-    assert not first.from_cache and again.from_cache
-    assert [i.item_id for i in again.items] == [i.item_id for i in first.items]
-    assert not _recommend(stub, "u-000010", 6).from_cache  # another k is another entry
+    assert (first.source, again.source) == (recommend_pb2.SOURCE_MODEL, recommend_pb2.SOURCE_CACHE)
+    assert again.from_cache and _items(again) == _items(first)
+    _add_history(config, "u-000010", "i-000077", "i-000078")
+    fresh = _recommend(stub, "u-000010", 5)
+    assert fresh.source == recommend_pb2.SOURCE_MODEL
+    assert _items(fresh) != _items(first)
     client = redis.Redis.from_url(config.redis_url)
-    ttl = client.ttl(f"{config.redis.key_prefix}:results:v1:5:u-000010")
-    assert 0 < ttl <= 30
+    keys = client.keys(f"{config.redis.key_prefix}:results:v1:u-000010:*")
+    assert len(keys) == 2 and all(0 < client.ttl(key) <= 30 for key in keys)
 
 
-def test_unknown_users_get_recommendations(stub):
-    assert len(_recommend(stub, "never-seen-anywhere", 3).items) == 3
+def test_seen_items_exclusions_categories_and_unavailable_items_are_never_returned(server, stub):
+    config, _ = server
+    seen = [f"i-{n:06d}" for n in range(40, 60)]
+    _add_history(config, "u-000020", *seen)
+    store = open_online_store(config)
+    unfiltered = _items(_recommend(stub, "u-000020", 10))
+    assert not set(unfiltered) & set(seen)
+    store.put_items([Item(unfiltered[0], ("group-0000",), available=False)])
+    group = sorted(store.items_in_categories(["group-0001"]))
+    reply = _recommend(
+        stub, "u-000020", 5, exclude_item_ids=[unfiltered[1]], include_categories=["group-0001"]
+    )
+    assert len(reply.items) == min(5, len(set(group) - set(seen)))
+    assert set(_items(reply)) <= set(group) - set(seen) - {unfiltered[1]}
+    everything = _items(_recommend(stub, "u-000020", 50))
+    assert unfiltered[0] not in everything and len(everything) == 50
+
+
+def test_a_user_without_history_gets_popular_items_as_a_fallback(stub):
+    reply = _recommend(stub, "never-seen-anywhere", 4)
+    assert reply.source == recommend_pb2.SOURCE_FALLBACK
+    assert reply.fallback_reason == "no_history"
+    assert _items(reply)[:3] == [f"i-{n:06d}" for n in POPULAR]
+    assert [item.score for item in reply.items][:3] == [30.0, 20.0, 10.0]
+    assert len(reply.items) == 4
+
+
+def test_rank_scores_candidates_with_the_model_and_reports_unknown_ones(server, stub):
+    config, _ = server
+    _add_history(config, "u-000030", "i-000003")
+    top = _items(_recommend(stub, "u-000030", 3))
+    candidates = ["no-such-item", top[2], "i-000119", top[0], top[1]]
+    reply = stub[0].Rank(
+        recommend_pb2.RankRequest(user_id="u-000030", candidate_item_ids=candidates), timeout=10
+    )
+    assert _items(reply)[:3] == top
+    assert _items(reply)[-1] == "no-such-item"
+    assert list(reply.unknown_item_ids) == ["no-such-item"]
+    assert reply.source == recommend_pb2.SOURCE_MODEL and reply.model_version == 1
 
 
 @pytest.mark.parametrize(
-    ("user", "k", "detail"),
+    ("fields", "detail"),
     [
-        ("", 5, "user_id must be a non-empty string"),
-        ("u", 0, "k must be between 1 and 50"),
-        ("u", 51, "got 51"),
-        ("x" * 300, 5, "longer than 256"),
+        ({"user_id": "", "k": 5}, "user_id must be a non-empty string"),
+        ({"user_id": "u", "k": 0}, "k must be between 1 and 50"),
+        ({"user_id": "u", "k": 51}, "got 51"),
+        ({"user_id": "x" * 300, "k": 5}, "longer than 256"),
+        ({"user_id": "u", "k": 5, "exclude_item_ids": ["ok", " "]}, "exclude_item_ids: ' '"),
+        ({"user_id": "u", "k": 5, "exclude_item_ids": ["i"] * 1001}, "at most 1000"),
+        ({"user_id": "u", "k": 5, "include_categories": ["c" * 300]}, "include_categories"),
+        ({"user_id": "u", "k": 5, "context": {"": "x"}}, "context"),
+        ({"user_id": "u", "k": 5, "context": {str(n): "x" for n in range(33)}}, "33 entries"),
+        ({"user_id": "u", "k": 5, "request_id": "r" * 129}, "request_id"),
     ],
 )
-def test_bad_requests_get_invalid_argument(stub, user, k, detail):
+def test_bad_requests_get_invalid_argument(stub, fields, detail):
     with pytest.raises(grpc.RpcError) as error:
-        _recommend(stub, user, k)
+        stub[0].Recommend(recommend_pb2.RecommendRequest(**fields), timeout=10)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert detail in error.value.details()
 
 
-def test_health_reports_serving_for_the_server_and_the_service(stub):
+@pytest.mark.parametrize(
+    ("candidates", "detail"),
+    [([], "at least one item"), (["i"] * 1001, "at most 1000"), (["x" * 257], "256")],
+)
+def test_bad_rank_requests_get_invalid_argument(stub, candidates, detail):
+    with pytest.raises(grpc.RpcError) as error:
+        request = recommend_pb2.RankRequest(user_id="u", candidate_item_ids=candidates)
+        stub[0].Rank(request, timeout=10)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert detail in error.value.details()
+
+
+def test_health_and_reflection_describe_the_service(stub):
     health = health_pb2_grpc.HealthStub(stub[1])
     for service in ("", SERVICE_NAME):
         reply = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    reflection = reflection_pb2_grpc.ServerReflectionStub(stub[1])
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (answer,) = reflection.ServerReflectionInfo(iter([request]), timeout=5)
+    assert SERVICE_NAME in {s.name for s in answer.list_services_response.service}
 
 
-def test_online_store_down_is_unavailable(trained):
+def test_with_redis_stopped_the_server_falls_back_then_recovers_by_itself(trained, tmp_path):
+    """A private Redis, stopped and started again under a running server."""
+    config, _, result = trained
+    own = dataclasses.replace(
+        _serving_config(config, catalog_refresh_seconds=0, store_retry_seconds=0.2),
+        stack=dataclasses.replace(
+            config.stack, state_dir=str(tmp_path / "stack"), redis_port=free_port()
+        ),
+        kafka=dataclasses.replace(config.kafka, bootstrap=config.kafka_bootstrap),
+        redis=dataclasses.replace(config.redis, url="", connect_timeout_seconds=0.5),
+    )
+    redis_only = LocalStack(own)
+    assert redis_only.up() == ["redis"]
+    running = RankingServer(own, RetrievalModel(result.version))
+    try:
+        store = open_online_store(own)
+        store.add_item_events("seed", [ItemEvent("i-000030", 1000)])
+        store.advance_item_windows(1000)
+        _add_history(own, "known", "i-000003")
+        running.start()
+        with grpc.insecure_channel(running.address) as channel:
+            stub = (recommend_pb2_grpc.RecommendationServiceStub(channel), channel)
+            before = _recommend(stub, "known", 5)
+            assert before.source == recommend_pb2.SOURCE_MODEL
+            assert redis_only.down(only=["redis"]) == ["redis"]
+            known = _recommend(stub, "known", 5)
+            assert known.source == recommend_pb2.SOURCE_FALLBACK
+            assert known.fallback_reason == "online_store_unavailable"
+            assert _items(known) == _items(before)  # the history this server last read
+            stranger = _recommend(stub, "stranger", 3)
+            assert (stranger.source, _items(stranger)[0]) == (
+                recommend_pb2.SOURCE_FALLBACK,
+                "i-000030",  # the popular items it read at start
+            )
+            with pytest.raises(grpc.RpcError) as error:
+                _recommend(stub, "stranger", 3, include_categories=["group-0001"])
+            assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "category filters" in error.value.details()
+            redis_only.up()
+            _add_history(own, "known", "i-000003")
+            time.sleep(0.3)  # past store_retry_seconds
+            assert _recommend(stub, "known", 5).source == recommend_pb2.SOURCE_MODEL
+    finally:
+        running.stop(grace=0)
+        redis_only.down()
+
+
+def test_online_store_down_from_the_start_is_unavailable_for_a_user_without_history(trained):
     config, _, result = trained
     dead = dataclasses.replace(
         _serving_config(config),
@@ -127,7 +260,8 @@ def test_online_store_down_is_unavailable(trained):
             with pytest.raises(grpc.RpcError) as error:
                 stub.Recommend(recommend_pb2.RecommendRequest(user_id="u-000001", k=3), timeout=10)
         assert error.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert "online store (Redis at redis://127.0.0.1:" in error.value.details()
+        assert "no history and no popular items in memory" in error.value.details()
+        assert "Redis at redis://127.0.0.1:" in error.value.details()
     finally:
         running.stop(grace=0)
 
@@ -172,19 +306,25 @@ def test_serve_and_recommend_commands_as_separate_processes(trained, tmp_path):
     assert "stopped" in server.stdout.read()
 
 
-def test_result_cache_type_none_turns_caching_off(trained):
-    config, _, result = trained
+def test_result_cache_type_none_turns_caching_off(server):
+    config, _ = server
     config = dataclasses.replace(
-        _serving_config(config),
-        result_cache=dataclasses.replace(config.result_cache, type="none"),
+        config, result_cache=dataclasses.replace(config.result_cache, type="none")
     )
-    running = RankingServer(config, RetrievalModel(result.version))
+    _add_history(config, "u-000011", "i-000009")
+    running = RankingServer(config, RetrievalModel(_version(config)))
     running.start()
     try:
         with grpc.insecure_channel(running.address) as channel:
             stub = (recommend_pb2_grpc.RecommendationServiceStub(channel), channel)
             replies = [_recommend(stub, "u-000011", 4) for _ in range(2)]
-        assert not any(reply.from_cache for reply in replies)
+        assert [reply.source for reply in replies] == [recommend_pb2.SOURCE_MODEL] * 2
         assert replies[0].items == replies[1].items
     finally:
         running.stop(grace=0)
+
+
+def _version(config):
+    from streamrec.infra.stores import open_model_registry
+
+    return open_model_registry(config).current()

@@ -1,0 +1,37 @@
+"""The last history this process read for each user, kept to serve them while Redis is down."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import OrderedDict
+
+from streamrec.infra.ports.online_store import HistoryEntry
+
+
+class RecentHistories:
+    """A bounded map user -> history: the least recently read user is forgotten first."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._histories: OrderedDict[str, list[HistoryEntry]] = OrderedDict()
+
+    def remember(self, user_id: str, history: list[HistoryEntry]) -> None:
+        if self._capacity <= 0:
+            return
+        with self._lock:
+            self._histories[user_id] = history
+            self._histories.move_to_end(user_id)
+            while len(self._histories) > self._capacity:
+                self._histories.popitem(last=False)
+
+    def recall(self, user_id: str) -> list[HistoryEntry] | None:
+        """The last history read for the user, or None if this process has not read one."""
+        with self._lock:
+            return self._histories.get(user_id)
+
+    def latest(self, n: int) -> list[tuple[str, list[HistoryEntry]]]:
+        """The ``n`` users read most recently, with their histories, newest first."""
+        with self._lock:
+            return list(itertools.islice(reversed(self._histories.items()), n))

@@ -1,0 +1,216 @@
+"""The ranking role's logic, free of gRPC: a request in, ranked items and their source out.
+
+Every answer starts from the user's newest history in the online store, so an event the
+feature job has written changes the next answer. The result cache is keyed by that history
+(among everything else the answer depends on), so a hit can never be staler than it. When
+the store cannot answer, the model still serves users whose history this process has read
+before, and popular items it has read before serve everyone else (``source`` fallback).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from streamrec.infra.config import Config
+from streamrec.infra.errors import StoreUnavailable, StreamrecError
+from streamrec.infra.ports.online_store import HistoryEntry, OnlineStore
+from streamrec.infra.ports.result_cache import RankedItems, ResultCache
+from streamrec.serving.catalog_view import CatalogView, StoreSnapshots
+from streamrec.serving.item_filter import ItemFilter
+from streamrec.serving.recent_histories import RecentHistories
+from streamrec.serving.retrieval_model import RetrievalModel
+
+log = logging.getLogger(__name__)
+
+MODEL, CACHE, FALLBACK = "model", "cache", "fallback"
+NO_HISTORY, STORE_UNAVAILABLE = "no_history", "online_store_unavailable"
+
+
+class NothingToServe(StreamrecError):
+    """No answer honours the request: the store is down and nothing usable is in memory."""
+
+
+@dataclass(frozen=True)
+class RecommendCall:
+    user_id: str
+    k: int
+    exclude_item_ids: tuple[str, ...] = ()
+    include_categories: tuple[str, ...] = ()
+    exclude_categories: tuple[str, ...] = ()
+    context: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
+
+
+@dataclass(frozen=True)
+class Answer:
+    items: list[tuple[str, float]]  # best first
+    model_version: int
+    source: str  # MODEL, CACHE or FALLBACK
+    fallback_reason: str = ""
+    unknown_item_ids: tuple[str, ...] = ()  # Rank only
+
+
+class Recommender:
+    """One facade for the ranking role: Recommend and Rank over the current model."""
+
+    def __init__(
+        self,
+        config: Config,
+        model: RetrievalModel,
+        store: OnlineStore,
+        cache: ResultCache,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.model = model  # replaced whole on reload; read once per request
+        self._store = store
+        self._cache = cache
+        self._clock = clock
+        serving = config.serving
+        self._exclude_seen = serving.exclude_seen
+        self._online_history_length = config.features.online_history_length
+        self._histories = RecentHistories(serving.remembered_histories)
+        self._store_retry_seconds = serving.store_retry_seconds
+        self._store_retry_at = 0.0  # monotonic time before which the store is not asked
+        self.catalog = CatalogView(
+            store,
+            _windows_from(config, serving.popularity_window),
+            popular_depth=serving.max_k + serving.max_excluded_items + self._online_history_length,
+            snapshots=StoreSnapshots(serving.catalog_refresh_seconds),
+        )
+
+    def prefetch(self) -> None:
+        """Reads what cold start and the filters need, so the server has it in memory before
+        its first request, and while the store is down if it goes down early."""
+        try:
+            self.catalog.popular()
+            self.catalog.unavailable()
+        except StoreUnavailable as exc:
+            log.warning("could not prefetch popular and unavailable items: %s", exc)
+
+    def recent_requests(self, n: int) -> list[tuple[str, list[HistoryEntry]]]:
+        """Up to ``n`` users served lately with the history they were served from."""
+        return self._histories.latest(n)
+
+    def recommend(self, call: RecommendCall) -> Answer:
+        model = self.model
+        history, fresh = self._history(model, call.user_id)
+        admitted = self._filter(call, history or [])
+        if not history:
+            reason = NO_HISTORY if fresh else STORE_UNAVAILABLE
+            return Answer(self._popular(call.k, admitted), model.version, FALLBACK, reason)
+        if not fresh:
+            items = model.top_k(self._query(model, call.user_id, history), call.k, admitted)
+            return Answer(items, model.version, FALLBACK, STORE_UNAVAILABLE)
+        key = _cache_key(model.version, call, history, self._exclude_seen)
+        cached = self._cached(key)
+        if cached is not None and all(admitted.admits(item) for item, _ in cached):
+            return Answer(cached, model.version, CACHE)
+        items = model.top_k(self._query(model, call.user_id, history), call.k, admitted)
+        self._put(key, items)
+        return Answer(items, model.version, MODEL)
+
+    def rank(self, user_id: str, candidates: list[str]) -> Answer:
+        model = self.model
+        history, fresh = self._history(model, user_id)
+        query = self._query(model, user_id, history or [])
+        ranked, unknown = model.rank(query, candidates)
+        source, reason = (MODEL, "") if fresh else (FALLBACK, STORE_UNAVAILABLE)
+        unknown_items = [(item, float("-inf")) for item in unknown]
+        return Answer(ranked + unknown_items, model.version, source, reason, tuple(unknown))
+
+    def _history(
+        self, model: RetrievalModel, user_id: str
+    ) -> tuple[list[HistoryEntry] | None, bool]:
+        """The user's newest history and whether it is fresh from the store; else the one
+        this process last read, if any. As long as the model reads or the online store keeps,
+        so that every item left out as seen is."""
+        limit = max(self._online_history_length, model.history_length)
+        if time.monotonic() < self._store_retry_at:
+            return self._histories.recall(user_id), False
+        try:
+            history = self._store.recent_history(user_id, limit)
+        except StoreUnavailable as exc:
+            # A store that hangs rather than refuses would cost every request its timeout,
+            # so requests skip it for a while before one tries again.
+            self._store_retry_at = time.monotonic() + self._store_retry_seconds
+            log.warning("serving without the online store: %s", exc)
+            return self._histories.recall(user_id), False
+        self._histories.remember(user_id, history)
+        return history, True
+
+    def _query(self, model: RetrievalModel, user_id: str, history: list[HistoryEntry]):
+        return model.query_embedding(user_id, history, int(self._clock() * 1000))
+
+    def _filter(self, call: RecommendCall, history: list[HistoryEntry]) -> ItemFilter:
+        excluded = set(call.exclude_item_ids)
+        if self._exclude_seen:
+            excluded.update(entry.item_id for entry in history)
+        try:
+            excluded |= self.catalog.unavailable()
+        except StoreUnavailable as exc:  # better to serve than to refuse over this
+            log.warning("unavailable items unknown, not filtered: %s", exc)
+        try:
+            excluded |= self.catalog.in_categories(call.exclude_categories)
+            allowed = (
+                self.catalog.in_categories(call.include_categories)
+                if call.include_categories
+                else None
+            )
+        except StoreUnavailable as exc:
+            raise NothingToServe(f"cannot apply the category filters: {exc}") from None
+        return ItemFilter(frozenset(excluded), allowed)
+
+    def _popular(self, k: int, admitted: ItemFilter) -> list[tuple[str, float]]:
+        """Popular items, then the rest of the model's catalog (no events in any window), so
+        that filters still leave ``k`` when the catalog allows."""
+        try:
+            popular = self.catalog.popular()
+        except StoreUnavailable as exc:
+            raise NothingToServe(f"no history and no popular items in memory: {exc}") from None
+        listed = {item for item, _ in popular}
+        ranked = popular + [(i, 0.0) for i in self.model.item_ids.tolist() if i not in listed]
+        return [pair for pair in ranked if admitted.admits(pair[0])][:k]
+
+    def _cached(self, key: str) -> list[tuple[str, float]] | None:
+        try:
+            cached = self._cache.get(key)
+        except StoreUnavailable as exc:  # the cache is an optimisation: a failure is a miss
+            log.warning("result cache read failed: %s", exc)
+            return None
+        return None if cached is None else list(zip(cached.item_ids, cached.scores, strict=True))
+
+    def _put(self, key: str, items: list[tuple[str, float]]) -> None:
+        try:
+            self._cache.put(key, RankedItems([i for i, _ in items], [s for _, s in items]))
+        except StoreUnavailable as exc:
+            log.warning("result cache write failed: %s", exc)
+
+
+def _cache_key(
+    version: int, call: RecommendCall, history: list[HistoryEntry], exclude_seen: bool
+) -> str:
+    """Names everything the answer depends on, the history's events included: a new event
+    makes a new key, so the cache never answers from an older history. The one input left out
+    is the request time (the newest event's age, in log2 buckets), which the TTL bounds."""
+    parts = [
+        call.k,
+        sorted(call.exclude_item_ids),
+        sorted(call.include_categories),
+        sorted(call.exclude_categories),
+        call.context,
+        exclude_seen,
+        [entry.event_id for entry in history],
+    ]
+    digest = hashlib.blake2b(orjson.dumps(parts), digest_size=16).hexdigest()
+    return f"v{version}:{call.user_id}:{digest}"
+
+
+def _windows_from(config: Config, first: str) -> list[str]:
+    """The popularity windows from ``first`` to the longest, shortest first."""
+    lengths = config.features.window_lengths_ms()
+    return sorted((w for w in lengths if lengths[w] >= lengths[first]), key=lengths.__getitem__)
