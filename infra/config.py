@@ -206,6 +206,9 @@ class TrainingConfig:
     checkpoint_every_steps: int = 200  # a killed run resumes from the last one
     mixed_precision: bool = False  # float16 compute, float32 weights: a GPU option
     jit_compile: bool = False  # XLA: a GPU option; correct but rarely faster on CPU
+    # Larger catalogs get an approximate (faiss) index at export, checked to find at least
+    # 95% of exact search's top 100; exact search costs about 3 ms per query at 100k items.
+    exact_search_max_items: int = 100_000
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ embeddings of a version, then searched per request with ``search(query, n)``.
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 
 
@@ -31,3 +32,32 @@ class ExactIndex:
     def scores(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The scores of these rows."""
         return self._embeddings[rows] @ query.astype(np.float32, copy=False)
+
+
+class ApproximateIndex:
+    """A faiss index built at export (HNSW or IVF over inner products), checked then to find
+    at least 95% of exact search's top 100. Scores come from the embeddings, so they are
+    exact whichever items the index finds."""
+
+    def __init__(self, index: faiss.Index, embeddings: np.ndarray) -> None:
+        if index.ntotal != len(embeddings):
+            raise ValueError(f"its index holds {index.ntotal} items, not {len(embeddings)}")
+        self._index = index
+        self._exact = ExactIndex(embeddings)
+
+    def __len__(self) -> int:
+        return len(self._exact)
+
+    def search(self, query: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """As :meth:`ExactIndex.search`; a search that finds fewer than ``n`` items (an IVF
+        index probes only some lists) is answered exactly instead."""
+        n = min(n, len(self))
+        vector = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        scores, rows = self._index.search(vector, n)
+        found = rows[0] >= 0
+        if found.sum() < n:
+            return self._exact.search(query, n)
+        return rows[0].astype(np.int64), scores[0]
+
+    def scores(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return self._exact.scores(query, rows)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from streamrec.infra.contracts.ann_index import read_ann_index
 from streamrec.infra.contracts.export_layout import (
     HISTORY_EVENT_TYPES_INPUT,
     HISTORY_INPUT,
@@ -26,7 +27,7 @@ from streamrec.infra.contracts.export_layout import (
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.ports.online_store import HistoryEntry
 from streamrec.serving.item_filter import ItemFilter, filtered_top_k
-from streamrec.serving.item_index import ExactIndex
+from streamrec.serving.item_index import ApproximateIndex, ExactIndex
 
 
 class RetrievalModel:
@@ -45,7 +46,7 @@ class RetrievalModel:
                 f"model version {version.root} is inconsistent: {len(self.item_ids)} item ids "
                 f"but {len(item_embeddings)} embeddings"
             )
-        self.index = ExactIndex(item_embeddings)
+        self.index = _item_index(version, item_embeddings, metadata)
         self.rows = {item: row for row, item in enumerate(self.item_ids.tolist())}
         self.version = version.version
         self.history_length = int(metadata["history_length"])
@@ -86,3 +87,16 @@ class RetrievalModel:
         scores = self.index.scores(query, np.array([self.rows[c] for c in known], np.int64))
         order = np.argsort(-scores, kind="stable")
         return [(known[i], float(scores[i])) for i in order], unknown
+
+
+def _item_index(
+    version: ModelVersion, embeddings: np.ndarray, metadata: dict
+) -> ExactIndex | ApproximateIndex:
+    """The version's approximate index if it has one, else an exact scan."""
+    if not version.ann_index_file.exists():
+        return ExactIndex(embeddings)
+    try:
+        index = read_ann_index(version.ann_index_file, metadata["item_index"])
+        return ApproximateIndex(index, embeddings)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise StreamrecError(f"cannot load the item index of {version.root}: {exc}") from None

@@ -9,10 +9,12 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+import faiss
 import numpy as np
 import tensorflow as tf
 
 from streamrec.infra.contracts import feature_spec as spec
+from streamrec.infra.contracts.ann_index import write_ann_index
 from streamrec.infra.contracts.export_layout import (
     EXPORT_FORMAT_VERSION,
     HISTORY_EVENT_TYPES_INPUT,
@@ -71,6 +73,7 @@ def export_model(
     item_embeddings: np.ndarray,
     metadata: dict,
     logs: Path | None = None,
+    ann_index: faiss.Index | None = None,
 ) -> ModelVersion:
     """Writes everything into a hidden staging directory, then renames it to the next version."""
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -82,6 +85,8 @@ def export_model(
         probe.item_ids_file.parent.mkdir(parents=True)
         probe.item_ids_file.write_text("".join(f"{item}\n" for item in item_ids))
         np.save(probe.item_embeddings_file, np.asarray(item_embeddings, dtype=np.float32))
+        if ann_index is not None:
+            write_ann_index(ann_index, probe.ann_index_file)
         query_tower.save_weights(str(probe.weights_prefix))
         if logs is not None and logs.is_dir():
             shutil.copytree(logs, staging / "logs")

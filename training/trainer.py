@@ -31,6 +31,7 @@ from streamrec.training.fit import fit
 from streamrec.training.fit_callbacks import LOG_DIR, log_evaluation, run_directory
 from streamrec.training.gate import Decision, decide
 from streamrec.training.item_features import catalog_features
+from streamrec.training.item_index_build import build_item_index
 from streamrec.training.queries import Catalog, Queries
 from streamrec.training.sequences import training_windows
 from streamrec.training.vocabulary import Vocabulary
@@ -38,6 +39,7 @@ from streamrec.training.vocabulary import Vocabulary
 GATE_PROTOCOL = "temporal"
 GATE_KS = (10, 50)
 _CHUNK = 1024
+_SAMPLE_QUERIES = 1000
 
 
 @dataclass(frozen=True)
@@ -112,15 +114,22 @@ def train(
         **item_features.describe(),
         "category_names": item_features.categories,  # for warm starts
     }
+    embeddings = model.item_embeddings()
+    ann_index, metadata["item_index"] = build_item_index(
+        embeddings,
+        lambda: _sample_queries(window, vocabulary, candidate, embeddings),
+        params.exact_search_max_items,
+    )
     metadata["training_seconds"] = round(time.monotonic() - started, 1)
     version = export_model(
         config.model_dir,
         model.query_tower,
         length,
         vocabulary.items,
-        model.item_embeddings(),
+        embeddings,
         metadata,
         logs=run_dir / LOG_DIR,
+        ann_index=ann_index,
     )
     shutil.rmtree(run_dir, ignore_errors=True)
     if decision.promote:
@@ -155,6 +164,19 @@ def _encoder(tower: tf.keras.Model):
         )
 
     return encode
+
+
+def _sample_queries(
+    window: DataWindow, vocabulary: Vocabulary, candidate: EmbeddingScorer, items: np.ndarray
+) -> np.ndarray:
+    """Query embeddings of up to 1000 held-out examples, to check the item index against
+    exact search on the queries it will serve; item embeddings stand in if none are held out."""
+    queries = Queries.from_examples(window.holdout, Catalog(np.asarray(vocabulary.items)))
+    rng = np.random.default_rng(0)
+    if len(queries) == 0:
+        return items[rng.choice(len(items), min(len(items), _SAMPLE_QUERIES), replace=False)]
+    chosen = rng.choice(len(queries), min(len(queries), _SAMPLE_QUERIES), replace=False)
+    return candidate.encode(queries.select(np.sort(chosen)))
 
 
 def _evaluate(

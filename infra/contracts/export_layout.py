@@ -5,6 +5,8 @@ Each trained model is one numbered version directory, in TF Serving layout::
     MODEL_DIR/<version>/saved_model.pb, variables/   the query tower (SavedModel)
     MODEL_DIR/<version>/item_index/item_ids.txt       one candidate item id per line
     MODEL_DIR/<version>/item_index/item_embeddings.npy  float32 [items, dim], same order
+    MODEL_DIR/<version>/item_index/ann.faiss          optional: a faiss index of those rows
+                                                      (inner product), for large catalogs
     MODEL_DIR/<version>/weights/query_tower.*         the towers' weights (TF checkpoint), for
                                                       warm starts; serving never reads them
     MODEL_DIR/<version>/logs/                         TensorBoard logs of the fit and evaluation
@@ -28,7 +30,11 @@ signature declares.
 
 ``metadata.json`` carries ``export_format_version`` (this layout), ``feature_spec_version`` (the
 history the query tower expects, see :mod:`.feature_spec`) and ``history_length``; readers refuse
-a version they do not know rather than serve a model they would misread.
+a version they do not know rather than serve a model they would misread. Its ``item_index``
+entry describes ``ann.faiss`` when present: ``type`` (hnsw or ivf), the search ``depth``
+(efSearch or nprobe) and the ``recall_at_100`` against exact search measured at export; without
+the file, serving scans every item exactly. The file is optional within v2: a reader that does
+not know it still serves the version exactly.
 
 ``checksums.json`` is written last inside the version; a registry verifies a version against
 it before the version may serve, so a damaged copy is refused rather than served.
@@ -84,6 +90,10 @@ class ModelVersion:
     @property
     def item_embeddings_file(self) -> Path:
         return self.root / "item_index" / "item_embeddings.npy"
+
+    @property
+    def ann_index_file(self) -> Path:
+        return self.root / "item_index" / "ann.faiss"
 
     @property
     def weights_prefix(self) -> Path:

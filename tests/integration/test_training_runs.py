@@ -151,3 +151,27 @@ def test_train_every_retrains_on_schedule_until_stopped(trained_copy, tmp_path):
     assert scheduler.returncode == 0
     assert out.count("exported model version") >= 2 and "next training run in" in out
     assert open_model_registry(config).current() is not None
+
+
+def test_a_catalog_above_the_exact_limit_gets_an_index_checked_against_exact_search(
+    trained_copy,
+):
+    from streamrec.infra.ports.online_store import HistoryEntry
+    from streamrec.serving.item_filter import ItemFilter
+    from streamrec.serving.item_index import ApproximateIndex, ExactIndex
+    from streamrec.serving.retrieval_model import RetrievalModel
+
+    config = trained_copy
+    params = dataclasses.replace(config.training, epochs=1, exact_search_max_items=50)
+    result = train(config, params, warm_start=True)
+    described = result.version.metadata()["item_index"]
+    assert described["type"] == "hnsw" and described["items"] == 120
+    assert described["recall_at_100"] >= 0.95 and described["queries"] > 0
+    assert result.version.ann_index_file.is_file()
+    served = RetrievalModel(result.version)
+    assert isinstance(served.index, ApproximateIndex)
+    exact = ExactIndex(np.load(result.version.item_embeddings_file))
+    history = [HistoryEntry(1, "e", "i-000003", "view")]
+    query = served.query_embedding("u-000001", history, 10_000)
+    top = [item for item, _ in served.top_k(query, 10, ItemFilter())]
+    assert top == served.item_ids[exact.search(query, 10)[0]].tolist()

@@ -1,0 +1,62 @@
+"""The approximate item index: built only for large catalogs, tuned until it finds 95% of
+exact search's top 100 on sample queries, and never shipped below that."""
+
+import faiss
+import numpy as np
+
+from streamrec.infra.contracts.ann_index import read_ann_index, write_ann_index
+from streamrec.serving.item_index import ApproximateIndex, ExactIndex
+from streamrec.training.item_index_build import build_item_index
+
+
+def clustered(n, d=16, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(50, d))
+    items = centres[rng.integers(0, 50, n)] + 0.5 * rng.normal(size=(n, d))
+    queries = centres[rng.integers(0, 50, 200)] + 0.5 * rng.normal(size=(200, d))
+    return items.astype(np.float32), queries.astype(np.float32)
+
+
+def test_small_catalogs_are_searched_exactly_without_sampling_queries():
+    items, _ = clustered(500)
+
+    def never():
+        raise AssertionError("queries are sampled only when an index is built")
+
+    index, described = build_item_index(items, never, exact_max_items=500)
+    assert index is None and described == {"type": "exact", "items": 500}
+
+
+def test_a_large_catalog_gets_an_hnsw_index_at_the_depth_that_reaches_the_recall(tmp_path):
+    items, queries = clustered(5000)
+    index, described = build_item_index(items, lambda: queries, exact_max_items=1000)
+    assert described["type"] == "hnsw" and described["recall_at_100"] >= 0.95
+    assert index.hnsw.efSearch == described["depth"]
+    write_ann_index(index, tmp_path / "ann.faiss")
+    served = ApproximateIndex(read_ann_index(tmp_path / "ann.faiss", described), items)
+    exact = ExactIndex(items)
+    overlap = np.mean(
+        [len(set(served.search(q, 10)[0]) & set(exact.search(q, 10)[0])) / 10 for q in queries]
+    )
+    assert overlap >= 0.95
+    rows, scores = served.search(queries[0], 10)
+    assert np.allclose(scores, items[rows] @ queries[0], atol=1e-4)  # exact scores
+    assert list(scores) == sorted(scores, reverse=True)
+
+
+def test_an_index_that_cannot_reach_the_recall_is_not_shipped():
+    items, queries = clustered(3000)
+    index, described = build_item_index(items, lambda: queries, 1000, target_recall=1.01)
+    assert index is None and described["type"] == "exact"
+    assert "recall@100" in described["reason"]
+
+
+def test_an_ivf_search_that_finds_too_few_items_is_answered_exactly():
+    items, queries = clustered(2000)
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(16), 16, 40, faiss.METRIC_INNER_PRODUCT)
+    ivf.train(items)
+    ivf.add(items)
+    ivf.nprobe = 1  # one list of about 50 items
+    served = ApproximateIndex(ivf, items)
+    rows, _ = served.search(queries[0], 500)
+    assert rows.tolist() == ExactIndex(items).search(queries[0], 500)[0].tolist()
