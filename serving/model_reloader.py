@@ -23,6 +23,7 @@ from streamrec.infra.contracts.export_layout import ModelVersion
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.ports.model_registry import ModelRegistry
 from streamrec.serving.item_filter import ItemFilter
+from streamrec.serving.metrics import ServingMetrics
 from streamrec.serving.recommender import Recommender
 from streamrec.serving.retrieval_model import RetrievalModel
 
@@ -38,12 +39,14 @@ class ModelReloader:
         interval: float,
         warmup_requests: int,
         load: Callable[[ModelVersion], RetrievalModel] = RetrievalModel,
+        metrics: ServingMetrics | None = None,
     ) -> None:
         self._registry = registry
         self._recommender = recommender
         self._interval = interval
         self._warmup_requests = warmup_requests
         self._load = load
+        self._metrics = metrics
         self._refused: int | None = None  # the version that failed; not retried until it moves
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="model-reloader", daemon=True)
@@ -78,16 +81,24 @@ class ModelReloader:
             self._warm_up(candidate)
         except Exception as exc:  # whatever breaks a version, the incumbent keeps serving
             self._refused = current.version
+            self._count("refused")
             log.error("model version %d not swapped in, %d keeps serving: %s", current.version,
                       serving, exc)  # fmt: skip
             return False
         self._recommender.model = candidate
         self._refused = None
+        self._count("swapped")
+        if self._metrics is not None:
+            self._metrics.record_model(candidate.version, candidate.index_recall)
         log.warning(
             "model version %d now serves (was %d; loaded and warmed up in %.1fs)",
             candidate.version, serving, time.monotonic() - started,
         )  # fmt: skip
         return True
+
+    def _count(self, outcome: str) -> None:
+        if self._metrics is not None:
+            self._metrics.model_swaps.labels(outcome).inc()
 
     def _warm_up(self, candidate: RetrievalModel) -> None:
         """Answers recent users' requests with the candidate; raises if any answer is wrong."""

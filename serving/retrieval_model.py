@@ -47,6 +47,10 @@ class RetrievalModel:
                 f"but {len(item_embeddings)} embeddings"
             )
         self.index = _item_index(version, item_embeddings, metadata)
+        # Measured at export against exact search; an exact scan finds everything.
+        self.index_recall = float(metadata.get("item_index", {}).get("recall_at_100", 1.0))
+        if isinstance(self.index, ExactIndex):
+            self.index_recall = 1.0
         self.rows = {item: row for row, item in enumerate(self.item_ids.tolist())}
         self.version = version.version
         self.history_length = int(metadata["history_length"])

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent import futures
+from dataclasses import dataclass
 
 import grpc
+import tensorflow as tf
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -18,6 +22,7 @@ from streamrec.infra.config import Config, ServingConfig
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.stores import open_model_registry, open_online_store, open_result_cache
+from streamrec.serving.metrics import ServingMetrics
 from streamrec.serving.model_reloader import ModelReloader
 from streamrec.serving.recommender import (
     CACHE,
@@ -45,45 +50,74 @@ _SOURCES = {
 
 
 class RecommendationServicer(recommend_pb2_grpc.RecommendationServiceServicer):
-    """gRPC in and out around the :class:`Recommender`: statuses, request ids and logs."""
+    """gRPC in and out around the :class:`Recommender`: statuses, request ids, logs, metrics."""
 
-    def __init__(self, recommender: Recommender, limits: ServingConfig) -> None:
+    def __init__(
+        self, recommender: Recommender, limits: ServingConfig, metrics: ServingMetrics
+    ) -> None:
         self.recommender = recommender
         self.limits = limits
+        self.metrics = metrics
 
     def Recommend(
         self, request: recommend_pb2.RecommendRequest, context: grpc.ServicerContext
     ) -> recommend_pb2.RecommendResponse:
-        request_id = _request_id(request.request_id, context)
-        started = time.perf_counter()
-        call = _checked(lambda: recommend_call(request, self.limits), context)
-        answer = _answered(lambda: self.recommender.recommend(call), context)
-        _log_request("Recommend", request_id, request.user_id, answer, started, k=call.k)
-        return recommend_pb2.RecommendResponse(
-            items=_scored(answer.items),
-            model_version=answer.model_version,
-            request_id=request_id,
-            from_cache=answer.source == CACHE,
-            source=_SOURCES[answer.source],
-            fallback_reason=answer.fallback_reason,
-        )
+        with self._observed("Recommend", request, context) as seen:
+            call = _checked(lambda: recommend_call(request, self.limits), context)
+            seen.answer = _answered(lambda: self.recommender.recommend(call), context)
+            return recommend_pb2.RecommendResponse(
+                items=_scored(seen.answer.items),
+                model_version=seen.answer.model_version,
+                request_id=seen.request_id,
+                from_cache=seen.answer.source == CACHE,
+                source=_SOURCES[seen.answer.source],
+                fallback_reason=seen.answer.fallback_reason,
+            )
 
     def Rank(
         self, request: recommend_pb2.RankRequest, context: grpc.ServicerContext
     ) -> recommend_pb2.RankResponse:
-        request_id = _request_id(request.request_id, context)
-        started = time.perf_counter()
-        candidates = _checked(lambda: rank_candidates(request, self.limits), context)
-        answer = _answered(lambda: self.recommender.rank(request.user_id, candidates), context)
-        _log_request("Rank", request_id, request.user_id, answer, started, k=len(candidates))
-        return recommend_pb2.RankResponse(
-            items=_scored(answer.items),
-            unknown_item_ids=answer.unknown_item_ids,
-            model_version=answer.model_version,
-            request_id=request_id,
-            source=_SOURCES[answer.source],
-            fallback_reason=answer.fallback_reason,
-        )
+        with self._observed("Rank", request, context) as seen:
+            candidates = _checked(lambda: rank_candidates(request, self.limits), context)
+            seen.answer = _answered(
+                lambda: self.recommender.rank(request.user_id, candidates), context
+            )
+            return recommend_pb2.RankResponse(
+                items=_scored(seen.answer.items),
+                unknown_item_ids=seen.answer.unknown_item_ids,
+                model_version=seen.answer.model_version,
+                request_id=seen.request_id,
+                source=_SOURCES[seen.answer.source],
+                fallback_reason=seen.answer.fallback_reason,
+            )
+
+    @contextlib.contextmanager
+    def _observed(
+        self, rpc: str, request: object, context: grpc.ServicerContext
+    ) -> Iterator[_Request]:
+        """Times the request, then logs and counts it however it ended."""
+        seen = _Request(_request_id(request.request_id, context))
+        started, failed = time.perf_counter(), False
+        try:
+            yield seen
+        except Exception:  # an abort (its code is set) or a bug (UNKNOWN)
+            failed = True
+            raise
+        finally:
+            status = context.code()
+            code = status.name if status else ("UNKNOWN" if failed else "OK")
+            seconds = time.perf_counter() - started
+            answer = seen.answer
+            version = answer.model_version if answer else self.recommender.model.version
+            source, reason = (answer.source, answer.fallback_reason) if answer else ("", "")
+            self.metrics.record_request(rpc, code, seconds, version, source, reason)
+            _log_request(rpc, seen.request_id, request.user_id, code, answer, seconds)
+
+
+@dataclass
+class _Request:
+    request_id: str
+    answer: Answer | None = None
 
 
 def _request_id(given: str, context: grpc.ServicerContext) -> str:
@@ -122,22 +156,18 @@ def _scored(items: list[tuple[str, float]]) -> list[recommend_pb2.ScoredItem]:
 
 
 def _log_request(
-    rpc: str, request_id: str, user_id: str, answer: Answer, started: float, k: int
+    rpc: str, request_id: str, user_id: str, code: str, answer: Answer | None, seconds: float
 ) -> None:
-    """One JSON line per request, carrying its request_id."""
-    if log.isEnabledFor(logging.INFO):
-        record = {
-            "rpc": rpc,
-            "request_id": request_id,
-            "user_id": user_id,
-            "k": k,
-            "items": len(answer.items),
-            "source": answer.source,
-            "fallback_reason": answer.fallback_reason,
-            "model_version": answer.model_version,
-            "ms": round((time.perf_counter() - started) * 1000, 2),
-        }
-        log.info("%s", json.dumps(record))
+    """One JSON line per request, carrying its request_id; warnings for failed ones."""
+    level = logging.INFO if code == "OK" else logging.WARNING
+    if log.isEnabledFor(level):
+        record = {"rpc": rpc, "request_id": request_id, "user_id": user_id, "code": code,
+                  "ms": round(seconds * 1000, 2)}  # fmt: skip
+        if answer is not None:
+            record |= {"items": len(answer.items), "source": answer.source,
+                       "fallback_reason": answer.fallback_reason,
+                       "model_version": answer.model_version}  # fmt: skip
+        log.log(level, "%s", json.dumps(record))
 
 
 class RankingServer:
@@ -145,15 +175,19 @@ class RankingServer:
     (port 0 picks one)."""
 
     def __init__(self, config: Config, model: RetrievalModel) -> None:
+        self.metrics_port = config.serving.metrics_port
+        self.metrics = ServingMetrics()
+        self.metrics.record_model(model.version, model.index_recall)
         self.recommender = Recommender(
             config, model, open_online_store(config), open_result_cache(config)
         )
-        self.servicer = RecommendationServicer(self.recommender, config.serving)
+        self.servicer = RecommendationServicer(self.recommender, config.serving, self.metrics)
         self.reloader = ModelReloader(
             open_model_registry(config),
             self.recommender,
             config.serving.reload_seconds,
             config.serving.warmup_requests,
+            metrics=self.metrics,
         )
         self.health = health.HealthServicer()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.serving.workers))
@@ -174,6 +208,8 @@ class RankingServer:
         self.address = f"{config.serving.host}:{self.port}"
 
     def start(self) -> None:
+        if self.metrics_port:
+            self.metrics.serve(self.metrics_port)
         self.recommender.prefetch()
         self.server.start()
         self.reloader.start()
@@ -199,6 +235,7 @@ def load_latest_model(config: Config) -> RetrievalModel:
 def serve_forever(config: Config) -> None:
     """Loads the newest model, serves until SIGTERM or SIGINT, then drains and stops."""
     open_online_store(config).ping()
+    _tensorflow_threads(config.serving)
     model = load_latest_model(config)
     server = RankingServer(config, model)
     stopping = threading.Event()
@@ -209,3 +246,12 @@ def serve_forever(config: Config) -> None:
     stopping.wait()
     server.stop()
     print("stopped", flush=True)
+
+
+def _tensorflow_threads(serving: ServingConfig) -> None:
+    """Sizes TensorFlow's thread pools; only possible before TensorFlow runs its first op."""
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(serving.tf_inter_op_threads)
+        tf.config.threading.set_intra_op_parallelism_threads(serving.tf_intra_op_threads)
+    except RuntimeError as exc:
+        log.warning("TensorFlow's thread pools keep their sizes: %s", exc)

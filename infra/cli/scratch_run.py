@@ -62,7 +62,9 @@ def _isolated(config: Config, run_dir: Path, namespace: str) -> Config:
             metrics_port=_free_port(),
         ),
         training=dataclasses.replace(config.training, model_dir=str(run_dir / "models")),
-        serving=dataclasses.replace(config.serving, host="127.0.0.1", port=_free_port()),
+        serving=dataclasses.replace(
+            config.serving, host="127.0.0.1", port=_free_port(), metrics_port=_free_port()
+        ),
     )
 
 

@@ -22,6 +22,7 @@ def stack_config(tmp_path_factory) -> Config:
             "STREAMREC_STACK_STATE_DIR": str(state),
             "STREAMREC_STACK_KAFKA_PORT": str(free_port()),
             "STREAMREC_STACK_REDIS_PORT": str(free_port()),
+            "STREAMREC_SERVING_METRICS_PORT": "0",  # a test that scrapes them picks a port
         }
     )
 

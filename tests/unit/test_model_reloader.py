@@ -10,6 +10,7 @@ from streamrec.infra.errors import StreamrecError
 from streamrec.infra.ports.online_store import HistoryEntry
 from streamrec.serving.item_filter import filtered_top_k
 from streamrec.serving.item_index import ExactIndex
+from streamrec.serving.metrics import ServingMetrics
 from streamrec.serving.model_reloader import ModelReloader
 
 
@@ -49,13 +50,10 @@ class Registry:
         return None if self.pointer is None else ModelVersion(Path(f"/models/{self.pointer}"))
 
 
-def reloader_with(load):
+def reloader_with(load, metrics=None):
     registry, serving = Registry(), Serving(Model(1))
-    return (
-        ModelReloader(registry, serving, interval=0, warmup_requests=5, load=load),
-        registry,
-        serving,
-    )
+    reloader = ModelReloader(registry, serving, 0, warmup_requests=5, load=load, metrics=metrics)
+    return reloader, registry, serving
 
 
 def test_a_promoted_version_is_warmed_up_with_recent_users_then_swapped_in():
@@ -83,7 +81,8 @@ def test_a_version_that_fails_to_load_or_answers_badly_never_serves():
             raise StreamrecError("inconsistent: 9 item ids but 10 embeddings")
         return Model(version.version, query=(np.nan, 0.0))
 
-    reloader, registry, serving = reloader_with(load)
+    metrics = ServingMetrics()
+    reloader, registry, serving = reloader_with(load, metrics)
     incumbent = serving.model
     registry.pointer = 2
     assert not reloader.follow_pointer() and not reloader.follow_pointer()
@@ -91,6 +90,7 @@ def test_a_version_that_fails_to_load_or_answers_badly_never_serves():
     registry.pointer = 3
     assert not reloader.follow_pointer()  # loads, but its queries are not finite
     assert serving.model is incumbent
+    assert metrics.model_swaps.labels("refused")._value.get() == 2
 
 
 def test_an_unreadable_pointer_keeps_the_model():

@@ -1,0 +1,84 @@
+"""Prometheus metrics of the API server, served over HTTP on ``serving.metrics_port``.
+
+The cache hit ratio is ``answers{source="cache"}`` over all answers of Recommend; fallbacks are
+``answers{source="fallback"}``, with their reasons in ``fallbacks``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from streamrec.infra.errors import StreamrecError
+
+_LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+)  # fmt: skip
+
+
+class ServingMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "streamrec_serving_request_seconds",
+            "Time to answer a request, by RPC and the model version that answered",
+            ["rpc", "model_version"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "streamrec_serving_requests",
+            "Requests by RPC and gRPC status code",
+            ["rpc", "code"],
+            registry=self.registry,
+        )
+        self.answers = Counter(
+            "streamrec_serving_answers",
+            "Answers by RPC and source: model, cache or fallback",
+            ["rpc", "source"],
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "streamrec_serving_fallbacks",
+            "Fallback answers by reason: no_history or online_store_unavailable",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.model_version = Gauge(
+            "streamrec_serving_model_version", "The model version serving", registry=self.registry
+        )
+        self.index_recall = Gauge(
+            "streamrec_serving_index_recall_at_100",
+            "Recall@100 of the serving item index against exact search, measured at export "
+            "(1 for an exact index)",
+            registry=self.registry,
+        )
+        self.model_swaps = Counter(
+            "streamrec_serving_model_swaps",
+            "New current versions swapped in, or refused because they failed to load or warm up",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> None:
+        try:
+            start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise StreamrecError(
+                f"cannot serve API server metrics on port {port} ({exc.strerror}); "
+                "set STREAMREC_SERVING_METRICS_PORT, or 0 to turn them off"
+            ) from None
+
+    def record_request(
+        self, rpc: str, code: str, seconds: float, version: int, source: str, reason: str
+    ) -> None:
+        """One finished request; ``source`` is empty when it got no answer."""
+        self.requests.labels(rpc, code).inc()
+        self.latency.labels(rpc, str(version)).observe(seconds)
+        if source:
+            self.answers.labels(rpc, source).inc()
+        if reason:
+            self.fallbacks.labels(reason).inc()
+
+    def record_model(self, version: int, index_recall: float) -> None:
+        self.model_version.set(version)
+        self.index_recall.set(index_recall)
