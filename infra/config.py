@@ -250,6 +250,16 @@ class ServingConfig:
     tf_inter_op_threads: int = 1
     tf_intra_op_threads: int = 1
     metrics_port: int = 9109  # Prometheus /metrics of the API server; 0 turns it off
+    # Access (see streamrec.serving.access_control). Server side: PEM files for TLS, a CA for
+    # client certificates, and a file of accepted bearer tokens. Client side (`streamrec
+    # recommend`, the demo): the token to send, best set as STREAMREC_SERVING_TOKEN, and the CA
+    # that signed the server's certificate.
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    tls_client_ca_file: str = ""
+    auth_tokens_file: str = ""
+    token: str = ""
+    tls_ca_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -448,6 +458,9 @@ def render_toml(config: Config, redact_secrets: bool = False) -> str:
                 config.kafka, sasl_password="***" if config.kafka.sasl_password else ""
             ),
             redis=dataclasses.replace(config.redis, url=redact_url(config.redis.url)),
+            serving=dataclasses.replace(
+                config.serving, token="***" if config.serving.token else ""
+            ),
         )
     lines = [
         f"# kafka: {_mode(config.kafka_external)} at {config.kafka_bootstrap}",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
 
+from streamrec.infra.config import Config
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
 from streamrec.infra.errors import StreamrecError
 
@@ -14,11 +16,39 @@ T = TypeVar("T")
 
 
 class RecommendationClient:
-    def __init__(self, target: str, timeout_seconds: float = 5.0) -> None:
+    """``token``: the bearer token to send, if the server wants one; ``tls_ca_file``: the CA
+    that signed the server's certificate, to talk TLS (empty: plaintext)."""
+
+    def __init__(
+        self, target: str, timeout_seconds: float = 5.0, token: str = "", tls_ca_file: str = ""
+    ) -> None:
         self.target = target
         self.timeout = timeout_seconds
-        self._channel = grpc.insecure_channel(target)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        if tls_ca_file:
+            try:
+                ca = Path(tls_ca_file).expanduser().read_bytes()
+            except OSError as exc:
+                message = f"serving.tls_ca_file: cannot read {tls_ca_file}: {exc.strerror}"
+                raise StreamrecError(message) from None
+            credentials = grpc.ssl_channel_credentials(root_certificates=ca)
+            self._channel = grpc.secure_channel(target, credentials)
+        else:
+            self._channel = grpc.insecure_channel(target)
         self._stub = recommend_pb2_grpc.RecommendationServiceStub(self._channel)
+
+    @classmethod
+    def from_config(
+        cls, config: Config, target: str | None = None, timeout_seconds: float = 5.0
+    ) -> RecommendationClient:
+        """A client of the configured server, with the configured token and CA."""
+        serving = config.serving
+        return cls(
+            target or f"{serving.host}:{serving.port}",
+            timeout_seconds,
+            token=serving.token,
+            tls_ca_file=serving.tls_ca_file,
+        )
 
     def recommend(
         self,
@@ -53,7 +83,7 @@ class RecommendationClient:
 
     def _call(self, name: str, method: Callable[..., T], request: object) -> T:
         try:
-            return method(request, timeout=self.timeout)
+            return method(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise StreamrecError(self._describe(name, exc)) from None
 

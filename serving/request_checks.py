@@ -7,7 +7,10 @@ candidates, and a bounded context.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError, Message
 
 from streamrec.infra.config import ServingConfig
 from streamrec.infra.contracts import recommend_pb2
@@ -24,7 +27,33 @@ class BadRequest(ValueError):
     """A request field breaks the API contract; the message names it (INVALID_ARGUMENT)."""
 
 
-def recommend_call(request: recommend_pb2.RecommendRequest, limits: ServingConfig) -> RecommendCall:
+@dataclass(frozen=True)
+class Undecodable:
+    """Stands for a request whose bytes are not its message (invalid UTF-8 in a string, a
+    truncated field...), so it is refused with INVALID_ARGUMENT rather than gRPC's INTERNAL."""
+
+    message: str
+    problem: str
+    user_id: str = ""
+    request_id: str = ""
+
+
+def lenient_parser(message: type[Message]) -> Callable[[bytes], Message | Undecodable]:
+    """A request deserializer that returns :class:`Undecodable` instead of raising."""
+
+    def parse(data: bytes) -> Message | Undecodable:
+        try:
+            return message.FromString(data)
+        except DecodeError as exc:
+            return Undecodable(message.DESCRIPTOR.name, str(exc) or "malformed")
+
+    return parse
+
+
+def recommend_call(
+    request: recommend_pb2.RecommendRequest | Undecodable, limits: ServingConfig
+) -> RecommendCall:
+    _decoded(request)
     _check_common(request.user_id, request.request_id, request.context)
     if not 1 <= request.k <= limits.max_k:
         raise BadRequest(f"k must be between 1 and {limits.max_k}, got {request.k}")
@@ -41,7 +70,10 @@ def recommend_call(request: recommend_pb2.RecommendRequest, limits: ServingConfi
     )
 
 
-def rank_candidates(request: recommend_pb2.RankRequest, limits: ServingConfig) -> list[str]:
+def rank_candidates(
+    request: recommend_pb2.RankRequest | Undecodable, limits: ServingConfig
+) -> list[str]:
+    _decoded(request)
     _check_common(request.user_id, request.request_id, request.context)
     if not request.candidate_item_ids:
         raise BadRequest("candidate_item_ids must name at least one item")
@@ -49,14 +81,28 @@ def rank_candidates(request: recommend_pb2.RankRequest, limits: ServingConfig) -
     return list(request.candidate_item_ids)
 
 
+def valid_request_id(request_id: str) -> bool:
+    """Empty, or fit to travel back in the response's metadata and into logs."""
+    return (
+        len(request_id) <= MAX_REQUEST_ID_LENGTH
+        and request_id.isascii()
+        and request_id.isprintable()
+    )
+
+
+def _decoded(request: object) -> None:
+    if isinstance(request, Undecodable):
+        raise BadRequest(f"the request is not a valid {request.message}: {request.problem}")
+
+
 def _check_common(user_id: str, request_id: str, context: Mapping[str, str]) -> None:
     if not user_id.strip():
         raise BadRequest("user_id must be a non-empty string")
     if len(user_id) > MAX_ID_LENGTH:
         raise BadRequest(f"user_id is longer than {MAX_ID_LENGTH} characters")
-    if len(request_id) > MAX_REQUEST_ID_LENGTH or not request_id.isprintable():
+    if not valid_request_id(request_id):
         raise BadRequest(
-            f"request_id must be printable and at most {MAX_REQUEST_ID_LENGTH} characters"
+            f"request_id must be printable ASCII of at most {MAX_REQUEST_ID_LENGTH} characters"
         )
     if len(context) > MAX_CONTEXT_ENTRIES:
         raise BadRequest(f"context has {len(context)} entries; at most {MAX_CONTEXT_ENTRIES}")

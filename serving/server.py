@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import tensorflow as tf
@@ -20,8 +21,10 @@ from grpc_reflection.v1alpha import reflection
 
 from streamrec.infra.config import Config, ServingConfig
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
+from streamrec.infra.contracts.events import MAX_ID_LENGTH
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.stores import open_model_registry, open_online_store, open_result_cache
+from streamrec.serving.access_control import BearerTokenAuth, TokenFile, server_credentials
 from streamrec.serving.metrics import ServingMetrics
 from streamrec.serving.model_reloader import ModelReloader
 from streamrec.serving.recommender import (
@@ -33,10 +36,11 @@ from streamrec.serving.recommender import (
     Recommender,
 )
 from streamrec.serving.request_checks import (
-    MAX_REQUEST_ID_LENGTH,
     BadRequest,
+    lenient_parser,
     rank_candidates,
     recommend_call,
+    valid_request_id,
 )
 from streamrec.serving.retrieval_model import RetrievalModel
 
@@ -111,7 +115,8 @@ class RecommendationServicer(recommend_pb2_grpc.RecommendationServiceServicer):
             version = answer.model_version if answer else self.recommender.model.version
             source, reason = (answer.source, answer.fallback_reason) if answer else ("", "")
             self.metrics.record_request(rpc, code, seconds, version, source, reason)
-            _log_request(rpc, seen.request_id, request.user_id, code, answer, seconds)
+            user_id = request.user_id[:MAX_ID_LENGTH]  # a refused one may be huge
+            _log_request(rpc, seen.request_id, user_id, code, answer, seconds)
 
 
 @dataclass
@@ -121,7 +126,7 @@ class _Request:
 
 
 def _request_id(given: str, context: grpc.ServicerContext) -> str:
-    request_id = given if given and len(given) <= MAX_REQUEST_ID_LENGTH else uuid.uuid4().hex
+    request_id = given if given and valid_request_id(given) else uuid.uuid4().hex
     context.set_trailing_metadata((("request-id", request_id),))
     return request_id
 
@@ -190,15 +195,22 @@ class RankingServer:
             metrics=self.metrics,
         )
         self.health = health.HealthServicer()
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.serving.workers))
-        recommend_pb2_grpc.add_RecommendationServiceServicer_to_server(self.servicer, self.server)
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=config.serving.workers),
+            interceptors=_interceptors(config.serving, self.metrics),
+        )
+        self.server.add_generic_rpc_handlers((_service_handler(self.servicer),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
         )
         address = f"{config.serving.host}:{config.serving.port}"
+        credentials = server_credentials(config.serving)
         try:
-            self.port = self.server.add_insecure_port(address)
+            if credentials is None:
+                self.port = self.server.add_insecure_port(address)
+            else:
+                self.port = self.server.add_secure_port(address, credentials)
         except RuntimeError:
             self.port = 0
         if not self.port:
@@ -255,3 +267,32 @@ def _tensorflow_threads(serving: ServingConfig) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(serving.tf_intra_op_threads)
     except RuntimeError as exc:
         log.warning("TensorFlow's thread pools keep their sizes: %s", exc)
+
+
+def _interceptors(serving: ServingConfig, metrics: ServingMetrics) -> list[grpc.ServerInterceptor]:
+    if not serving.auth_tokens_file:
+        return []
+    return [BearerTokenAuth(TokenFile(Path(serving.auth_tokens_file).expanduser()), metrics)]
+
+
+def _service_handler(servicer: RecommendationServicer) -> grpc.GenericRpcHandler:
+    """The service's methods, as the generated code registers them except that requests are
+    parsed leniently: bytes that are not the message reach the servicer, which refuses them
+    with INVALID_ARGUMENT instead of gRPC's INTERNAL."""
+
+    def method(handler, request: type, response: type) -> grpc.RpcMethodHandler:
+        return grpc.unary_unary_rpc_method_handler(
+            handler,
+            request_deserializer=lenient_parser(request),
+            response_serializer=response.SerializeToString,
+        )
+
+    return grpc.method_handlers_generic_handler(
+        SERVICE_NAME,
+        {
+            "Recommend": method(
+                servicer.Recommend, recommend_pb2.RecommendRequest, recommend_pb2.RecommendResponse
+            ),
+            "Rank": method(servicer.Rank, recommend_pb2.RankRequest, recommend_pb2.RankResponse),
+        },
+    )

@@ -142,7 +142,7 @@ def _evaluate(
         recent.setdefault(event.user_id, []).append(event.item_id)
     _say(f"asking the service for Recall@{K} on {len(held_out)} held-out events")
     served = []
-    with RecommendationClient(_target(config), timeout_seconds=10) as client:
+    with RecommendationClient.from_config(config, timeout_seconds=10) as client:
         for event in held_out:
             response = client.recommend(event.user_id, K)
             served.append([i.item_id for i in response.items])

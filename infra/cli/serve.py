@@ -44,7 +44,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
 def _recommend(args: argparse.Namespace, config: Config) -> int:
     from streamrec.serving.client import RecommendationClient
 
-    with RecommendationClient(_target(args, config)) as client:
+    with RecommendationClient.from_config(config, args.target) as client:
         response = client.recommend(
             args.user_id, args.k, exclude_item_ids=args.exclude, include_categories=args.category
         )
@@ -54,13 +54,9 @@ def _recommend(args: argparse.Namespace, config: Config) -> int:
 def _rank(args: argparse.Namespace, config: Config) -> int:
     from streamrec.serving.client import RecommendationClient
 
-    with RecommendationClient(_target(args, config)) as client:
+    with RecommendationClient.from_config(config, args.target) as client:
         response = client.rank(args.user_id, args.item_ids)
     return _show(response, args.json, unknown=list(response.unknown_item_ids))
-
-
-def _target(args: argparse.Namespace, config: Config) -> str:
-    return args.target or f"{config.serving.host}:{config.serving.port}"
 
 
 def _ids(text: str) -> list[str]:
