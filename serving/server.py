@@ -14,10 +14,12 @@ from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss
 import grpc
 import tensorflow as tf
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from threadpoolctl import threadpool_limits
 
 from streamrec.infra.config import Config, ServingConfig
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
@@ -247,7 +249,7 @@ def load_latest_model(config: Config) -> RetrievalModel:
 def serve_forever(config: Config) -> None:
     """Loads the newest model, serves until SIGTERM or SIGINT, then drains and stops."""
     open_online_store(config).ping()
-    _tensorflow_threads(config.serving)
+    _compute_threads(config.serving)
     model = load_latest_model(config)
     server = RankingServer(config, model)
     stopping = threading.Event()
@@ -260,11 +262,15 @@ def serve_forever(config: Config) -> None:
     print("stopped", flush=True)
 
 
-def _tensorflow_threads(serving: ServingConfig) -> None:
-    """Sizes TensorFlow's thread pools; only possible before TensorFlow runs its first op."""
+def _compute_threads(serving: ServingConfig) -> None:
+    """Sizes TensorFlow's, BLAS's and faiss's thread pools; TensorFlow's only before its
+    first op."""
+    threads = serving.threads_per_request
+    threadpool_limits(threads)
+    faiss.omp_set_num_threads(threads)
     try:
-        tf.config.threading.set_inter_op_parallelism_threads(serving.tf_inter_op_threads)
-        tf.config.threading.set_intra_op_parallelism_threads(serving.tf_intra_op_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
     except RuntimeError as exc:
         log.warning("TensorFlow's thread pools keep their sizes: %s", exc)
 

@@ -97,6 +97,34 @@ def export_model(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def export_catalog(
+    base: ModelVersion,
+    item_ids: Sequence[str],
+    item_embeddings: np.ndarray,
+    ann_index: faiss.Index | None,
+    item_index: dict,
+) -> ModelVersion:
+    """A new version serving ``base``'s query tower over another candidate catalog (for
+    example items embedded since, or the large catalogs of ``streamrec bench serve``)."""
+    staging = base.root.parent / f".staging-{uuid.uuid4().hex}"
+    try:
+        shutil.copytree(base.root, staging)
+        probe = ModelVersion(staging)
+        probe.item_ids_file.write_text("".join(f"{item}\n" for item in item_ids))
+        np.save(probe.item_embeddings_file, np.asarray(item_embeddings, dtype=np.float32))
+        probe.ann_index_file.unlink(missing_ok=True)
+        if ann_index is not None:
+            write_ann_index(ann_index, probe.ann_index_file)
+        metadata = base.metadata() | {
+            "items": len(item_ids),
+            "item_index": item_index,
+            "parent_version": base.version,
+        }
+        return _publish(base.root.parent, staging, metadata)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def _publish(model_dir: Path, staging: Path, metadata: dict) -> ModelVersion:
     """Renames staging to the next free version; retries if a concurrent trainer took it."""
     while True:

@@ -29,6 +29,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--epochs", type=int, default=3, help="the first is not timed")
     train.add_argument("--json", action="store_true", help="only the JSON line on stdout")
     train.set_defaults(handler=_train)
+    serve = kinds.add_parser("serve", help="the ranking service under load vs bare gRPC and Redis")
+    serve.add_argument("--items", type=int, default=100_000, help="catalog size served")
+    serve.add_argument("--concurrency", type=int, default=8)
+    serve.add_argument("--seconds", type=float, default=10.0, help="per measurement")
+    serve.add_argument("--users", type=int, default=5_000)
+    serve.add_argument("--events", type=int, default=100_000)
+    serve.add_argument("--epochs", type=int, default=3)
+    serve.add_argument("--freshness-probes", type=int, default=20)
+    serve.add_argument("--json", action="store_true", help="only the JSON line on stdout")
+    serve.set_defaults(handler=_serve)
 
 
 def _ingest(args: argparse.Namespace, config: Config) -> int:
@@ -52,6 +62,22 @@ def _train(args: argparse.Namespace, config: Config) -> int:
 
     bench = TrainBenchmark(args.users, args.items, args.events, args.epochs)
     print(json.dumps(run_train_benchmark(config, bench, say=_say_unless(args.json))))
+    return 0
+
+
+def _serve(args: argparse.Namespace, config: Config) -> int:
+    if args.items < 1000 or args.concurrency < 1 or args.seconds <= 0:
+        raise StreamrecError("need --items >= 1000, --concurrency >= 1 and --seconds > 0")
+    if args.events < 3 * args.users or args.epochs < 1 or args.freshness_probes < 1:
+        raise StreamrecError("need --events >= 3 x --users, --epochs >= 1, --freshness-probes >= 1")
+    prepare_tensorflow(args.verbose)
+    from streamrec.infra.cli.serve_benchmark import ServeBenchmark, run_serve_benchmark
+
+    bench = ServeBenchmark(
+        args.items, args.concurrency, args.seconds, args.users, args.events, args.epochs,
+        args.freshness_probes,
+    )  # fmt: skip
+    print(json.dumps(run_serve_benchmark(config, bench, say=_say_unless(args.json))))
     return 0
 
 

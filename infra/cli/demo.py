@@ -12,16 +12,14 @@ It stops what it started, on success, failure or Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from streamrec.infra.cli.scratch_run import ScratchRun
-from streamrec.infra.cli.stage_process import stop_process
+from streamrec.infra.cli.stage_process import stop_process, wait_serving
 from streamrec.infra.config import Config
 from streamrec.infra.contracts.events import Event
 from streamrec.infra.errors import StreamrecError
@@ -102,7 +100,7 @@ def run_demo(config: Config, size: DemoSize) -> dict:
         _say(f"starting the ranking service on {_target(demo_config)}")
         began = time.monotonic()
         server = stages.start("serve", ["serve"])
-        _wait_serving(_target(demo_config), server, run_dir / "logs" / "serve.log")
+        wait_serving(_target(demo_config), server, run_dir / "logs" / "serve.log")
         timings["serve_start"] = time.monotonic() - began
         summary = _evaluate(demo_config, train_events, held_out, timings)
     finally:
@@ -199,31 +197,6 @@ def _show_user(event: Event, history: list[str], items: list[str]) -> None:
         f"rank {items.index(event.item_id) + 1}" if event.item_id in items else "not in top 10"
     )
     print(f"      held-out next item: {event.item_id} ({verdict})")
-
-
-def _wait_serving(
-    target: str, server: subprocess.Popen, log_file: Path, timeout: float = 180.0
-) -> None:
-    import grpc
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-    deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(target) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if server.poll() is not None:
-                tail = log_file.read_text(errors="replace").strip().splitlines()[-1:]
-                raise StreamrecError(
-                    f"the ranking service exited: {' '.join(tail)}; log: {log_file}"
-                )
-            with contextlib.suppress(grpc.RpcError):  # not listening yet
-                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            time.sleep(0.5)
-    raise StreamrecError(
-        f"the ranking service did not become healthy in {timeout:.0f}s; log: {log_file}"
-    )
 
 
 def _target(config: Config) -> str:

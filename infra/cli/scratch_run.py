@@ -59,16 +59,16 @@ def _isolated(config: Config, run_dir: Path, namespace: str) -> Config:
             config.features,
             checkpoint_dir=str(run_dir / "checkpoints" / "features"),
             consumer_group=f"{namespace}-features",
-            metrics_port=_free_port(),
+            metrics_port=free_port(),
         ),
         training=dataclasses.replace(config.training, model_dir=str(run_dir / "models")),
         serving=dataclasses.replace(
-            config.serving, host="127.0.0.1", port=_free_port(), metrics_port=_free_port()
+            config.serving, host="127.0.0.1", port=free_port(), metrics_port=free_port()
         ),
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]

@@ -134,3 +134,29 @@ def _error_line(log_file: Path) -> str:
         if line.startswith("streamrec: error:"):
             return line.removeprefix("streamrec: error:").strip()
     return lines[-1] if lines else "no output"
+
+
+def wait_serving(
+    target: str, server: subprocess.Popen, log_file: Path, timeout: float = 180.0
+) -> None:
+    """Returns once the API server started as ``server`` reports SERVING on ``target``."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if server.poll() is not None:
+                tail = log_file.read_text(errors="replace").strip().splitlines()[-1:]
+                raise StreamrecError(
+                    f"the ranking service exited: {' '.join(tail)}; log: {log_file}"
+                )
+            with contextlib.suppress(grpc.RpcError):  # not listening yet
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            time.sleep(0.5)
+    raise StreamrecError(
+        f"the ranking service did not become healthy in {timeout:.0f}s; log: {log_file}"
+    )
