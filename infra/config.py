@@ -243,6 +243,9 @@ class ServingConfig:
     # Users whose last history this process keeps, to serve them from the model while the
     # online store is down.
     remembered_histories: int = 100_000
+    # Share of each answer's slots given to items drawn uniformly from the catalog (see
+    # streamrec.serving.exploration); 0 turns exploration off.
+    exploration_share: float = 0.0
     store_retry_seconds: float = 1.0  # after the online store failed, serve without it this long
     reload_seconds: float = 5.0  # how often to look for a new current version; 0: never
     warmup_requests: int = 20  # recent users' requests a new version answers before it serves
@@ -263,6 +266,10 @@ class ServingConfig:
     auth_tokens_file: str = ""
     token: str = ""
     tls_ca_file: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.exploration_share <= 1.0:
+            raise ValueError(f"exploration_share must be within 0..1, got {self.exploration_share}")
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,10 @@ before, and popular items it has read before serve everyone else (``source`` fal
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from streamrec.infra.errors import StoreUnavailable, StreamrecError
 from streamrec.infra.ports.online_store import HistoryEntry, OnlineStore
 from streamrec.infra.ports.result_cache import RankedItems, ResultCache
 from streamrec.serving.catalog_view import CatalogView, StoreSnapshots
+from streamrec.serving.exploration import explore
 from streamrec.serving.item_filter import ItemFilter
 from streamrec.serving.recent_histories import RecentHistories
 from streamrec.serving.retrieval_model import RetrievalModel
@@ -53,6 +56,7 @@ class Answer:
     source: str  # MODEL, CACHE or FALLBACK
     fallback_reason: str = ""
     unknown_item_ids: tuple[str, ...] = ()  # Rank only
+    explored: frozenset[str] = frozenset()  # Recommend: items in exploration slots
 
 
 class Recommender:
@@ -76,6 +80,8 @@ class Recommender:
         self._histories = RecentHistories(serving.remembered_histories)
         self._store_retry_seconds = serving.store_retry_seconds
         self._store_retry_at = 0.0  # monotonic time before which the store is not asked
+        self._exploration_share = serving.exploration_share
+        self._random = random.Random()
         self.catalog = CatalogView(
             store,
             _windows_from(config, serving.popularity_window),
@@ -97,22 +103,33 @@ class Recommender:
         return self._histories.latest(n)
 
     def recommend(self, call: RecommendCall) -> Answer:
+        answer, admitted = self._recommend(call)
+        if not self._exploration_share:
+            return answer
+        items, drawn = explore(
+            answer.items, call.k, self.model.item_ids, admitted, self._exploration_share,
+            self._random,
+        )  # fmt: skip
+        return dataclasses.replace(answer, items=items, explored=drawn)
+
+    def _recommend(self, call: RecommendCall) -> tuple[Answer, ItemFilter]:
         model = self.model
         history, fresh = self._history(model, call.user_id)
         admitted = self._filter(call, history or [])
         if not history:
             reason = NO_HISTORY if fresh else STORE_UNAVAILABLE
-            return Answer(self._popular(call.k, admitted), model.version, FALLBACK, reason)
+            popular = self._popular(call.k, admitted)
+            return Answer(popular, model.version, FALLBACK, reason), admitted
         if not fresh:
             items = model.top_k(self._query(model, call.user_id, history), call.k, admitted)
-            return Answer(items, model.version, FALLBACK, STORE_UNAVAILABLE)
+            return Answer(items, model.version, FALLBACK, STORE_UNAVAILABLE), admitted
         key = _cache_key(model.version, call, history, self._exclude_seen)
         cached = self._cached(key)
         if cached is not None and all(admitted.admits(item) for item, _ in cached):
-            return Answer(cached, model.version, CACHE)
+            return Answer(cached, model.version, CACHE), admitted
         items = model.top_k(self._query(model, call.user_id, history), call.k, admitted)
         self._put(key, items)
-        return Answer(items, model.version, MODEL)
+        return Answer(items, model.version, MODEL), admitted
 
     def rank(self, user_id: str, candidates: list[str]) -> Answer:
         model = self.model

@@ -72,7 +72,7 @@ class RecommendationServicer(recommend_pb2_grpc.RecommendationServiceServicer):
             call = _checked(lambda: recommend_call(request, self.limits), context)
             seen.answer = _answered(lambda: self.recommender.recommend(call), context)
             return recommend_pb2.RecommendResponse(
-                items=_scored(seen.answer.items),
+                items=_scored(seen.answer),
                 model_version=seen.answer.model_version,
                 request_id=seen.request_id,
                 from_cache=seen.answer.source == CACHE,
@@ -89,7 +89,7 @@ class RecommendationServicer(recommend_pb2_grpc.RecommendationServiceServicer):
                 lambda: self.recommender.rank(request.user_id, candidates), context
             )
             return recommend_pb2.RankResponse(
-                items=_scored(seen.answer.items),
+                items=_scored(seen.answer),
                 unknown_item_ids=seen.answer.unknown_item_ids,
                 model_version=seen.answer.model_version,
                 request_id=seen.request_id,
@@ -158,8 +158,12 @@ def _honour_deadline(context: grpc.ServicerContext) -> None:
         context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the request's deadline passed")
 
 
-def _scored(items: list[tuple[str, float]]) -> list[recommend_pb2.ScoredItem]:
-    return [recommend_pb2.ScoredItem(item_id=item, score=score) for item, score in items]
+def _scored(answer: Answer) -> list[recommend_pb2.ScoredItem]:
+    explored = answer.explored
+    return [
+        recommend_pb2.ScoredItem(item_id=item, score=score, explored=item in explored)
+        for item, score in answer.items
+    ]
 
 
 def _log_request(

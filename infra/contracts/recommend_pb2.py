@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)streamrec/infra/contracts/recommend.proto\x12\x14streamrec.serving.v1\"\x8a\x02\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x18\n\x10\x65xclude_item_ids\x18\x03 \x03(\t\x12\x1a\n\x12include_categories\x18\x04 \x03(\t\x12\x1a\n\x12\x65xclude_categories\x18\x05 \x03(\t\x12\x44\n\x07\x63ontext\x18\x06 \x03(\x0b\x32\x33.streamrec.serving.v1.RecommendRequest.ContextEntry\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\",\n\nScoredItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"\xca\x01\n\x11RecommendResponse\x12/\n\x05items\x18\x01 \x03(\x0b\x32 .streamrec.serving.v1.ScoredItem\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x12\n\nfrom_cache\x18\x04 \x01(\x08\x12,\n\x06source\x18\x05 \x01(\x0e\x32\x1c.streamrec.serving.v1.Source\x12\x17\n\x0f\x66\x61llback_reason\x18\x06 \x01(\t\"\xbf\x01\n\x0bRankRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x1a\n\x12\x63\x61ndidate_item_ids\x18\x02 \x03(\t\x12?\n\x07\x63ontext\x18\x03 \x03(\x0b\x32..streamrec.serving.v1.RankRequest.ContextEntry\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x01\n\x0cRankResponse\x12/\n\x05items\x18\x01 \x03(\x0b\x32 .streamrec.serving.v1.ScoredItem\x12\x18\n\x10unknown_item_ids\x18\x02 \x03(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12,\n\x06source\x18\x05 \x01(\x0e\x32\x1c.streamrec.serving.v1.Source\x12\x17\n\x0f\x66\x61llback_reason\x18\x06 \x01(\t*Y\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSOURCE_MODEL\x10\x01\x12\x10\n\x0cSOURCE_CACHE\x10\x02\x12\x13\n\x0fSOURCE_FALLBACK\x10\x03\x32\xc4\x01\n\x15RecommendationService\x12\\\n\tRecommend\x12&.streamrec.serving.v1.RecommendRequest\x1a\'.streamrec.serving.v1.RecommendResponse\x12M\n\x04Rank\x12!.streamrec.serving.v1.RankRequest\x1a\".streamrec.serving.v1.RankResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)streamrec/infra/contracts/recommend.proto\x12\x14streamrec.serving.v1\"\x8a\x02\n\x10RecommendRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\t\n\x01k\x18\x02 \x01(\x05\x12\x18\n\x10\x65xclude_item_ids\x18\x03 \x03(\t\x12\x1a\n\x12include_categories\x18\x04 \x03(\t\x12\x1a\n\x12\x65xclude_categories\x18\x05 \x03(\t\x12\x44\n\x07\x63ontext\x18\x06 \x03(\x0b\x32\x33.streamrec.serving.v1.RecommendRequest.ContextEntry\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\">\n\nScoredItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08\x65xplored\x18\x03 \x01(\x08\"\xca\x01\n\x11RecommendResponse\x12/\n\x05items\x18\x01 \x03(\x0b\x32 .streamrec.serving.v1.ScoredItem\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\x12\x12\n\nrequest_id\x18\x03 \x01(\t\x12\x12\n\nfrom_cache\x18\x04 \x01(\x08\x12,\n\x06source\x18\x05 \x01(\x0e\x32\x1c.streamrec.serving.v1.Source\x12\x17\n\x0f\x66\x61llback_reason\x18\x06 \x01(\t\"\xbf\x01\n\x0bRankRequest\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x1a\n\x12\x63\x61ndidate_item_ids\x18\x02 \x03(\t\x12?\n\x07\x63ontext\x18\x03 \x03(\x0b\x32..streamrec.serving.v1.RankRequest.ContextEntry\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x1a.\n\x0c\x43ontextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xcb\x01\n\x0cRankResponse\x12/\n\x05items\x18\x01 \x03(\x0b\x32 .streamrec.serving.v1.ScoredItem\x12\x18\n\x10unknown_item_ids\x18\x02 \x03(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12,\n\x06source\x18\x05 \x01(\x0e\x32\x1c.streamrec.serving.v1.Source\x12\x17\n\x0f\x66\x61llback_reason\x18\x06 \x01(\t*Y\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSOURCE_MODEL\x10\x01\x12\x10\n\x0cSOURCE_CACHE\x10\x02\x12\x13\n\x0fSOURCE_FALLBACK\x10\x03\x32\xc4\x01\n\x15RecommendationService\x12\\\n\tRecommend\x12&.streamrec.serving.v1.RecommendRequest\x1a\'.streamrec.serving.v1.RecommendResponse\x12M\n\x04Rank\x12!.streamrec.serving.v1.RankRequest\x1a\".streamrec.serving.v1.RankResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,22 +35,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECOMMENDREQUEST_CONTEXTENTRY']._serialized_options = b'8\001'
   _globals['_RANKREQUEST_CONTEXTENTRY']._loaded_options = None
   _globals['_RANKREQUEST_CONTEXTENTRY']._serialized_options = b'8\001'
-  _globals['_SOURCE']._serialized_start=987
-  _globals['_SOURCE']._serialized_end=1076
+  _globals['_SOURCE']._serialized_start=1005
+  _globals['_SOURCE']._serialized_end=1094
   _globals['_RECOMMENDREQUEST']._serialized_start=68
   _globals['_RECOMMENDREQUEST']._serialized_end=334
   _globals['_RECOMMENDREQUEST_CONTEXTENTRY']._serialized_start=288
   _globals['_RECOMMENDREQUEST_CONTEXTENTRY']._serialized_end=334
   _globals['_SCOREDITEM']._serialized_start=336
-  _globals['_SCOREDITEM']._serialized_end=380
-  _globals['_RECOMMENDRESPONSE']._serialized_start=383
-  _globals['_RECOMMENDRESPONSE']._serialized_end=585
-  _globals['_RANKREQUEST']._serialized_start=588
-  _globals['_RANKREQUEST']._serialized_end=779
+  _globals['_SCOREDITEM']._serialized_end=398
+  _globals['_RECOMMENDRESPONSE']._serialized_start=401
+  _globals['_RECOMMENDRESPONSE']._serialized_end=603
+  _globals['_RANKREQUEST']._serialized_start=606
+  _globals['_RANKREQUEST']._serialized_end=797
   _globals['_RANKREQUEST_CONTEXTENTRY']._serialized_start=288
   _globals['_RANKREQUEST_CONTEXTENTRY']._serialized_end=334
-  _globals['_RANKRESPONSE']._serialized_start=782
-  _globals['_RANKRESPONSE']._serialized_end=985
-  _globals['_RECOMMENDATIONSERVICE']._serialized_start=1079
-  _globals['_RECOMMENDATIONSERVICE']._serialized_end=1275
+  _globals['_RANKRESPONSE']._serialized_start=800
+  _globals['_RANKRESPONSE']._serialized_end=1003
+  _globals['_RECOMMENDATIONSERVICE']._serialized_start=1097
+  _globals['_RECOMMENDATIONSERVICE']._serialized_end=1293
 # @@protoc_insertion_point(module_scope)

@@ -44,12 +44,14 @@ class RecommendRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ..., k: _Optional[int] = ..., exclude_item_ids: _Optional[_Iterable[str]] = ..., include_categories: _Optional[_Iterable[str]] = ..., exclude_categories: _Optional[_Iterable[str]] = ..., context: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class ScoredItem(_message.Message):
-    __slots__ = ("item_id", "score")
+    __slots__ = ("item_id", "score", "explored")
     ITEM_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
+    EXPLORED_FIELD_NUMBER: _ClassVar[int]
     item_id: str
     score: float
-    def __init__(self, item_id: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+    explored: bool
+    def __init__(self, item_id: _Optional[str] = ..., score: _Optional[float] = ..., explored: _Optional[bool] = ...) -> None: ...
 
 class RecommendResponse(_message.Message):
     __slots__ = ("items", "model_version", "request_id", "from_cache", "source", "fallback_reason")

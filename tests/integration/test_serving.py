@@ -347,3 +347,23 @@ def test_the_api_server_computes_each_request_on_its_own_thread():
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.stdout.split() == ["1", "1", "1", "1"], result.stderr[-2000:]
+
+
+def test_exploration_slots_are_off_by_default_and_flagged_when_on(server, stub):
+    config, _ = server
+    _add_history(config, "u-000050", "i-000004", "i-000005")
+    assert not any(item.explored for item in _recommend(stub, "u-000050", 10).items)
+    exploring = dataclasses.replace(
+        config, serving=dataclasses.replace(config.serving, metrics_port=0, exploration_share=0.2)
+    )
+    running = RankingServer(exploring, RetrievalModel(_version(config)))
+    running.start()
+    try:
+        with grpc.insecure_channel(running.address) as channel:
+            stub = (recommend_pb2_grpc.RecommendationServiceStub(channel), channel)
+            reply = _recommend(stub, "u-000050", 10)
+    finally:
+        running.stop(grace=0)
+    explored = [item.item_id for item in reply.items if item.explored]
+    assert len(reply.items) == 10 and len(explored) == 2
+    assert not {"i-000004", "i-000005"} & set(_items(reply))  # seen items stay out
