@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.metrics_endpoint import serve_metrics
 
 _LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 
@@ -53,14 +53,8 @@ class FeatureJobMetrics:
             registry=self.registry,
         )
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> None:
-        try:
-            start_http_server(port, addr=host, registry=self.registry)
-        except OSError as exc:
-            raise StreamrecError(
-                f"cannot serve feature worker metrics on port {port} ({exc.strerror}); "
-                "set STREAMREC_FEATURES_METRICS_PORT, or 0 to turn them off"
-            ) from None
+    def serve(self, port: int) -> None:
+        serve_metrics(self.registry, port, "feature worker", "STREAMREC_FEATURES_METRICS_PORT")
 
     def record_batch(
         self,

@@ -6,9 +6,9 @@ The cache hit ratio is ``answers{source="cache"}`` over all answers of Recommend
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.metrics_endpoint import serve_metrics
 
 _LATENCY_BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -59,14 +59,8 @@ class ServingMetrics:
             registry=self.registry,
         )
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> None:
-        try:
-            start_http_server(port, addr=host, registry=self.registry)
-        except OSError as exc:
-            raise StreamrecError(
-                f"cannot serve API server metrics on port {port} ({exc.strerror}); "
-                "set STREAMREC_SERVING_METRICS_PORT, or 0 to turn them off"
-            ) from None
+    def serve(self, port: int) -> None:
+        serve_metrics(self.registry, port, "API server", "STREAMREC_SERVING_METRICS_PORT")
 
     def record_request(
         self, rpc: str, code: str, seconds: float, version: int, source: str, reason: str

@@ -22,7 +22,7 @@ from streamrec.infra.cli.scratch_run import ScratchRun
 from streamrec.infra.cli.stage_process import stop_process
 from streamrec.infra.config import Config
 from streamrec.infra.contracts.events import Event
-from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.infra.local_stack.stack import embedded_services
 from streamrec.infra.stores import open_event_bus, open_online_store
 from streamrec.infra.stores.kafka_event_bus import client_settings
 from streamrec.ingest import EventProducer
@@ -40,13 +40,8 @@ class IngestBenchmark:
 
 def run_ingest_benchmark(config: Config, bench: IngestBenchmark, say: Callable) -> dict:
     run = ScratchRun.create(config, "bench-ingest")
-    stack = LocalStack(config)
-    started = stack.up()
-    try:
+    with embedded_services(config):
         return _measure(run, bench, say)
-    finally:
-        if started:
-            stack.down(only=started)
 
 
 def _measure(run: ScratchRun, bench: IngestBenchmark, say: Callable) -> dict:

@@ -32,7 +32,7 @@ from streamrec.infra.cli.serve_load import summary
 from streamrec.infra.cli.stage_process import StageProcesses, stop_process, wait_serving
 from streamrec.infra.config import Config, render_toml
 from streamrec.infra.contracts.events import Event
-from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.infra.local_stack.stack import embedded_services
 from streamrec.infra.stores import open_model_registry, open_online_store
 from streamrec.ingest import EventProducer
 from streamrec.ingest.event_file import write_events
@@ -60,13 +60,8 @@ class ServeBenchmark:
 
 def run_serve_benchmark(config: Config, bench: ServeBenchmark, say: Callable) -> dict:
     run = ScratchRun.create(config, "bench-serve")
-    stack = LocalStack(config)
-    started = stack.up()
-    try:
+    with embedded_services(config):
         return _measure(run, bench, say)
-    finally:
-        if started:
-            stack.down(only=started)
 
 
 def _measure(run: ScratchRun, bench: ServeBenchmark, say: Callable) -> dict:

@@ -10,7 +10,8 @@ is external: the stack never starts or stops it and only reports whether it answ
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,3 +175,15 @@ def _redis_command(host: str, port: int, data_dir: Path) -> list[str]:
         "--appendonly", "no",
         "--protected-mode", "no",
     ]  # fmt: skip
+
+
+@contextlib.contextmanager
+def embedded_services(config: Config) -> Iterator[LocalStack]:
+    """The embedded services up for the block; those it had to start are stopped after it."""
+    stack = LocalStack(config)
+    started = stack.up()
+    try:
+        yield stack
+    finally:
+        if started:
+            stack.down(only=started)
