@@ -10,6 +10,7 @@ or ``redis_get`` (a GET of one key: the floor of a Redis round trip).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -46,15 +47,20 @@ def run(spec: dict) -> dict:
         threads.append(threading.Thread(target=_client, args=(spec, n, start, record)))
     for thread in threads:
         thread.start()
-    start.wait()
+    with contextlib.suppress(threading.BrokenBarrierError):
+        start.wait()  # broken if a client failed before the start: reported below
     for thread in threads:
         thread.join()
+    failed = [record["error"] for record in results if "error" in record]
+    if failed:
+        raise SystemExit(f"a load client failed: {failed[0]}")
     latencies = [value for record in results for value in record["latencies"]]
     answers = sum((record["answers"] for record in results), Counter())
     return summary(latencies, spec["seconds"]) | {"answers": dict(answers)}
 
 
 def _client(spec: dict, n: int, start: threading.Barrier, record: dict) -> None:
+    """Calls until the time is up; a failed call ends the run (the barrier wakes the rest)."""
     call, close = _caller(spec, n)
     try:
         call()  # connect before the clock starts
@@ -67,6 +73,11 @@ def _client(spec: dict, n: int, start: threading.Barrier, record: dict) -> None:
             if now >= warm_until:
                 record["latencies"].append(time.perf_counter() - now)
                 record["answers"][answer] += 1
+    except threading.BrokenBarrierError:
+        pass  # another client failed
+    except Exception as exc:
+        record["error"] = repr(exc)[:300]
+        start.abort()
     finally:
         close()
 
@@ -75,7 +86,9 @@ def _caller(spec: dict, n: int) -> tuple[Callable[[], str], Callable[[], None]]:
     if spec["call"] == "redis_get":
         client = redis.Redis.from_url(spec["redis_url"])
         return (lambda: "hit" if client.get(spec["redis_key"]) else "miss"), client.close
-    channel = grpc.insecure_channel(spec["target"])
+    # Channels to one target share a connection unless told not to, and separate backend
+    # instances would not share one.
+    channel = grpc.insecure_channel(spec["target"], options=[("grpc.use_local_subchannel_pool", 1)])
     if spec["call"] == "check":
         health = health_pb2_grpc.HealthStub(channel)
         request = health_pb2.HealthCheckRequest()
