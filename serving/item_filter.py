@@ -9,6 +9,7 @@ a request gets ``k`` items whenever the catalog holds ``k`` admissible ones.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,19 +22,33 @@ _GROWTH = 4  # each retry fetches this many times more
 
 @dataclass(frozen=True)
 class ItemFilter:
-    """Items never to return, and, if ``allowed`` is set, the only items that may be."""
+    """Items never to return, and, if ``allowed`` is set, the only items that may be.
+
+    ``excluded`` is the request's own: seen items and explicit exclusions, few and likely to
+    rank high. ``blocked`` holds the catalog's sets (unavailable items, excluded categories),
+    shared by every request and checked where they are: a catalog may hold hundreds of
+    thousands of unavailable items, too many to copy into one set per request.
+    """
 
     excluded: frozenset[str] = frozenset()
+    blocked: tuple[frozenset[str], ...] = ()
     allowed: frozenset[str] | None = None
 
     def admits(self, item_id: str) -> bool:
         if item_id in self.excluded:
             return False
+        if any(item_id in items for items in self.blocked):
+            return False
         return self.allowed is None or item_id in self.allowed
 
-    def first_fetch(self, k: int) -> int:
-        """A first fetch that suffices when only exclusions apply and every one ranks high."""
-        return k + len(self.excluded)
+    def first_fetch(self, k: int, catalog: int) -> int:
+        """A first fetch that suffices when every request exclusion ranks high and the
+        catalog's filters take their share of every rank, as they do on average."""
+        wanted = k + len(self.excluded)
+        share = 1.0 - min(1.0, sum(len(items) for items in self.blocked) / catalog)
+        if self.allowed is not None:
+            share *= len(self.allowed) / catalog
+        return min(catalog, math.ceil(wanted / max(share, 1.0 / catalog)))
 
 
 def filtered_top_k(
@@ -41,7 +56,7 @@ def filtered_top_k(
 ) -> list[tuple[str, float]]:
     """The ``k`` best admitted items ``(item_id, score)``, best first."""
     catalog = len(item_ids)
-    fetch = min(catalog, admitted.first_fetch(k))
+    fetch = admitted.first_fetch(k, catalog)
     while True:
         rows, scores = search(query, fetch)
         kept = [

@@ -6,7 +6,7 @@ import itertools
 import threading
 from collections import OrderedDict
 
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.ports.online_store import UserHistory
 
 
 class RecentHistories:
@@ -15,9 +15,9 @@ class RecentHistories:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._lock = threading.Lock()
-        self._histories: OrderedDict[str, list[HistoryEntry]] = OrderedDict()
+        self._histories: OrderedDict[str, UserHistory] = OrderedDict()
 
-    def remember(self, user_id: str, history: list[HistoryEntry]) -> None:
+    def remember(self, user_id: str, history: UserHistory) -> None:
         if self._capacity <= 0:
             return
         with self._lock:
@@ -26,12 +26,12 @@ class RecentHistories:
             while len(self._histories) > self._capacity:
                 self._histories.popitem(last=False)
 
-    def recall(self, user_id: str) -> list[HistoryEntry] | None:
+    def recall(self, user_id: str) -> UserHistory | None:
         """The last history read for the user, or None if this process has not read one."""
         with self._lock:
             return self._histories.get(user_id)
 
-    def latest(self, n: int) -> list[tuple[str, list[HistoryEntry]]]:
+    def latest(self, n: int) -> list[tuple[str, UserHistory]]:
         """The ``n`` users read most recently, with their histories, newest first."""
         with self._lock:
             return list(itertools.islice(reversed(self._histories.items()), n))

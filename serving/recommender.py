@@ -21,7 +21,7 @@ import orjson
 
 from streamrec.infra.config import Config
 from streamrec.infra.errors import StoreUnavailable, StreamrecError
-from streamrec.infra.ports.online_store import HistoryEntry, OnlineStore
+from streamrec.infra.ports.online_store import HistoryEntry, OnlineStore, UserHistory
 from streamrec.infra.ports.result_cache import RankedItems, ResultCache
 from streamrec.serving.catalog_view import CatalogView, StoreSnapshots
 from streamrec.serving.exploration import explore
@@ -100,49 +100,47 @@ class Recommender:
 
     def recent_requests(self, n: int) -> list[tuple[str, list[HistoryEntry]]]:
         """Up to ``n`` users served lately with the history they were served from."""
-        return self._histories.latest(n)
+        return [(user, history.entries) for user, history in self._histories.latest(n)]
 
     def recommend(self, call: RecommendCall) -> Answer:
-        answer, admitted = self._recommend(call)
+        answer, history = self._recommend(call)
         if not self._exploration_share:
             return answer
+        admitted = self._filter(call, history.entries if history else [])
         items, drawn = explore(
             answer.items, call.k, self.model.item_ids, admitted, self._exploration_share,
             self._random,
         )  # fmt: skip
         return dataclasses.replace(answer, items=items, explored=drawn)
 
-    def _recommend(self, call: RecommendCall) -> tuple[Answer, ItemFilter]:
+    def _recommend(self, call: RecommendCall) -> tuple[Answer, UserHistory | None]:
         model = self.model
         history, fresh = self._history(model, call.user_id)
-        admitted = self._filter(call, history or [])
         if not history:
             reason = NO_HISTORY if fresh else STORE_UNAVAILABLE
-            popular = self._popular(call.k, admitted)
-            return Answer(popular, model.version, FALLBACK, reason), admitted
+            popular = self._popular(call.k, self._filter(call, []))
+            return Answer(popular, model.version, FALLBACK, reason), history
         if not fresh:
-            items = model.top_k(self._query(model, call.user_id, history), call.k, admitted)
-            return Answer(items, model.version, FALLBACK, STORE_UNAVAILABLE), admitted
-        key = _cache_key(model.version, call, history, self._exclude_seen)
+            items = self._retrieve(model, call, history)
+            return Answer(items, model.version, FALLBACK, STORE_UNAVAILABLE), history
+        key = _cache_key(model.version, call, history.signature, self._exclude_seen)
         cached = self._cached(key)
-        if cached is not None and all(admitted.admits(item) for item, _ in cached):
-            return Answer(cached, model.version, CACHE), admitted
-        items = model.top_k(self._query(model, call.user_id, history), call.k, admitted)
+        if cached is not None and self._still_admitted(call, cached):
+            return Answer(cached, model.version, CACHE), history
+        items = self._retrieve(model, call, history)
         self._put(key, items)
-        return Answer(items, model.version, MODEL), admitted
+        return Answer(items, model.version, MODEL), history
 
     def rank(self, user_id: str, candidates: list[str]) -> Answer:
         model = self.model
         history, fresh = self._history(model, user_id)
-        query = self._query(model, user_id, history or [])
+        query = self._query(model, user_id, history.entries if history else [])
         ranked, unknown = model.rank(query, candidates)
         source, reason = (MODEL, "") if fresh else (FALLBACK, STORE_UNAVAILABLE)
         unknown_items = [(item, float("-inf")) for item in unknown]
         return Answer(ranked + unknown_items, model.version, source, reason, tuple(unknown))
 
-    def _history(
-        self, model: RetrievalModel, user_id: str
-    ) -> tuple[list[HistoryEntry] | None, bool]:
+    def _history(self, model: RetrievalModel, user_id: str) -> tuple[UserHistory | None, bool]:
         """The user's newest history and whether it is fresh from the store; else the one
         this process last read, if any. As long as the model reads or the online store keeps,
         so that every item left out as seen is."""
@@ -160,6 +158,12 @@ class Recommender:
         self._histories.remember(user_id, history)
         return history, True
 
+    def _retrieve(
+        self, model: RetrievalModel, call: RecommendCall, history: UserHistory
+    ) -> list[tuple[str, float]]:
+        query = self._query(model, call.user_id, history.entries)
+        return model.top_k(query, call.k, self._filter(call, history.entries))
+
     def _query(self, model: RetrievalModel, user_id: str, history: list[HistoryEntry]):
         return model.query_embedding(user_id, history, int(self._clock() * 1000))
 
@@ -167,12 +171,24 @@ class Recommender:
         excluded = set(call.exclude_item_ids)
         if self._exclude_seen:
             excluded.update(entry.item_id for entry in history)
+        return dataclasses.replace(self._catalog_filter(call), excluded=frozenset(excluded))
+
+    def _still_admitted(self, call: RecommendCall, items: list[tuple[str, float]]) -> bool:
+        """The cache key covers the request and the history, but the catalog may have changed
+        since the answer was cached."""
+        admitted = self._catalog_filter(call)
+        return all(admitted.admits(item) for item, _ in items)
+
+    def _catalog_filter(self, call: RecommendCall) -> ItemFilter:
+        """What the catalog rules out for this request: unavailable items and categories."""
+        blocked = []
         try:
-            excluded |= self.catalog.unavailable()
+            blocked.append(self.catalog.unavailable())
         except StoreUnavailable as exc:  # better to serve than to refuse over this
             log.warning("unavailable items unknown, not filtered: %s", exc)
         try:
-            excluded |= self.catalog.in_categories(call.exclude_categories)
+            if call.exclude_categories:
+                blocked.append(self.catalog.in_categories(call.exclude_categories))
             allowed = (
                 self.catalog.in_categories(call.include_categories)
                 if call.include_categories
@@ -180,7 +196,7 @@ class Recommender:
             )
         except StoreUnavailable as exc:
             raise NothingToServe(f"cannot apply the category filters: {exc}") from None
-        return ItemFilter(frozenset(excluded), allowed)
+        return ItemFilter(blocked=tuple(blocked), allowed=allowed)
 
     def _popular(self, k: int, admitted: ItemFilter) -> list[tuple[str, float]]:
         """Popular items, then the rest of the model's catalog (no events in any window), so
@@ -208,10 +224,8 @@ class Recommender:
             log.warning("result cache write failed: %s", exc)
 
 
-def _cache_key(
-    version: int, call: RecommendCall, history: list[HistoryEntry], exclude_seen: bool
-) -> str:
-    """Names everything the answer depends on, the history's events included: a new event
+def _cache_key(version: int, call: RecommendCall, history: bytes, exclude_seen: bool) -> str:
+    """Names everything the answer depends on, the history's signature included: a new event
     makes a new key, so the cache never answers from an older history. The one input left out
     is the request time (the newest event's age, in log2 buckets), which the TTL bounds."""
     parts = [
@@ -221,7 +235,7 @@ def _cache_key(
         sorted(call.exclude_categories),
         call.context,
         exclude_seen,
-        [entry.event_id for entry in history],
+        history.hex(),
     ]
     digest = hashlib.blake2b(orjson.dumps(parts), digest_size=16).hexdigest()
     return f"v{version}:{call.user_id}:{digest}"

@@ -135,7 +135,7 @@ def _grow_catalog(run: ScratchRun, items: int, users: list[str], say: Callable):
 def _queries(model: RetrievalModel, run: ScratchRun, users: list[str]) -> np.ndarray:
     store, now = open_online_store(run.config), int(time.time() * 1000)
     return np.stack(
-        [model.query_embedding(u, store.recent_history(u, model.history_length), now)
+        [model.query_embedding(u, store.recent_history(u, model.history_length).entries, now)
          for u in users]
     )  # fmt: skip
 

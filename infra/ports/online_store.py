@@ -9,7 +9,8 @@ say which event time they are current to, so a reader can tell how fresh they ar
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from streamrec.infra.contracts.items import Item
@@ -20,6 +21,42 @@ class HistoryEntry(NamedTuple):
     event_id: str
     item_id: str
     event_type: str = ""  # "" for entries stored before feature spec 3
+
+
+class UserHistory:
+    """A user's newest history entries, newest first, as the store returned them.
+
+    The entries are decoded when first read, and ``signature`` names the stored entries
+    without decoding them. A request that the result cache answers needs only the signature,
+    and decoding the entries was a third of a cache hit's CPU (measured on a 20-event history).
+    """
+
+    __slots__ = ("_decode", "_entries", "_size", "signature")
+
+    def __init__(
+        self, signature: bytes, size: int, decode: Callable[[], list[HistoryEntry]]
+    ) -> None:
+        self.signature = signature  # differs whenever an entry does
+        self._size = size
+        self._decode = decode
+        self._entries: list[HistoryEntry] | None = None
+
+    @classmethod
+    def of(cls, entries: Sequence[HistoryEntry]) -> UserHistory:
+        """A history already decoded (stores that hold entries as objects, tests)."""
+        decoded = list(entries)
+        text = "\0".join(f"{e.event_id}\1{e.timestamp}\1{e.item_id}" for e in decoded)
+        signature = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        return cls(signature, len(decoded), lambda: decoded)
+
+    @property
+    def entries(self) -> list[HistoryEntry]:
+        if self._entries is None:
+            self._entries = self._decode()  # two threads may both decode: the same result
+        return self._entries
+
+    def __len__(self) -> int:
+        return self._size
 
 
 class ItemEvent(NamedTuple):
@@ -64,7 +101,7 @@ class OnlineStore(Protocol):
     def recent_items(self, user_id: str, limit: int) -> list[str]:
         """The user's ``limit`` most recent item ids, most recent first."""
 
-    def recent_history(self, user_id: str, limit: int) -> list[HistoryEntry]:
+    def recent_history(self, user_id: str, limit: int) -> UserHistory:
         """The user's ``limit`` most recent entries, most recent first: what the query tower
         reads at serving time (items, their times and types)."""
 

@@ -8,6 +8,7 @@ entry in Python took longer than Redis took to store them.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import orjson
@@ -15,7 +16,7 @@ import orjson
 from streamrec.infra.config import Config
 from streamrec.infra.contracts.feature_spec import user_history_key
 from streamrec.infra.contracts.items import Item
-from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent, Ranking
+from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent, Ranking, UserHistory
 from streamrec.infra.stores import redis_connection
 from streamrec.infra.stores.redis_connection import redis_client, redis_errors
 from streamrec.infra.stores.redis_item_catalog import RedisItemCatalog
@@ -112,13 +113,15 @@ class RedisOnlineStore:
             rows = self._client.zrevrange(key, 0, limit - 1)
         return [orjson.loads(member)[0] for member in rows]
 
-    def recent_history(self, user_id: str, limit: int) -> list[HistoryEntry]:
+    def recent_history(self, user_id: str, limit: int) -> UserHistory:
         if limit <= 0:
-            return []
+            return UserHistory.of([])
         key = user_history_key(self._prefix, user_id)
         with redis_errors(self._config, "online store"):
             rows = self._client.zrevrange(key, 0, limit - 1, withscores=True)
-        return [_entry(member, score) for member, score in rows]
+        # A member names its event, whose time is its score: the members name the entries.
+        signature = hashlib.blake2b(b"\0".join(m for m, _ in rows), digest_size=16).digest()
+        return UserHistory(signature, len(rows), lambda: [_entry(m, s) for m, s in rows])
 
     def add_item_events(self, once_key: str, events: Iterable[ItemEvent]) -> bool:
         return self._items.add(once_key, events)
@@ -149,7 +152,8 @@ class RedisOnlineStore:
 
 
 def _entries(flat: list, newest_first: bool = False) -> list[HistoryEntry]:
-    """Entries from a WITHSCORES reply (member, score, member, score...), oldest first.
+    """Entries from a WITHSCORES reply (member, score, member, score...) in the reply's order;
+    ``newest_first`` reverses a newest-first reply into oldest first.
 
     Lua's JSON encoder writes an empty reply as ``{}``, so anything empty means no entries.
     """

@@ -6,7 +6,7 @@ The time to live bounds how stale a cached ranking can be.
 
 from __future__ import annotations
 
-import json
+import orjson
 
 from streamrec.infra.config import Config
 from streamrec.infra.ports.result_cache import RankedItems
@@ -25,10 +25,10 @@ class RedisResultCache:
             cached = self._client.get(self._prefix + key)
         if cached is None:
             return None
-        item_ids, scores = json.loads(cached)
+        item_ids, scores = orjson.loads(cached)
         return RankedItems(item_ids, scores)
 
     def put(self, key: str, ranked: RankedItems) -> None:
-        value = json.dumps([ranked.item_ids, ranked.scores], separators=(",", ":"))
+        value = orjson.dumps([ranked.item_ids, ranked.scores])
         with redis_errors(self._config, "result cache"):
             self._client.set(self._prefix + key, value, ex=self._ttl)

@@ -32,7 +32,8 @@ def test_recent_history_carries_times_and_types_and_reads_members_stored_before_
     # A member written before feature spec 3: [item_id, event_id], no type.
     client = redis.Redis.from_url(config.redis_url)
     client.zadd(f"{config.redis.key_prefix}:user_history:u", {'["a","e5"]': 5})
-    assert store.recent_history("u", 5) == [
+    before = store.recent_history("u", 5)
+    assert before.entries == [
         HistoryEntry(7, "e7", "b", "click"),
         HistoryEntry(5, "e5", "a", ""),
     ]
@@ -40,7 +41,12 @@ def test_recent_history_carries_times_and_types_and_reads_members_stored_before_
         HistoryEntry(5, "e5", "a", ""),
         HistoryEntry(7, "e7", "b", "click"),
     ]
-    assert store.recent_history("nobody", 5) == []
+    assert store.recent_history("nobody", 5).entries == []
+    # The signature names the stored entries: the same until one is added.
+    assert store.recent_history("u", 5).signature == before.signature
+    store.append_history([("u", HistoryEntry(8, "e8", "c", "view"))])
+    after = store.recent_history("u", 5)
+    assert after.signature != before.signature and len(after) == 3
 
 
 def test_replayed_appends_change_nothing(config):

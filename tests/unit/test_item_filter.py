@@ -35,7 +35,16 @@ def test_a_small_allowed_set_deep_in_the_ranking_still_fills_k_by_fetching_more(
     admitted = ItemFilter(allowed=frozenset({"i90", "i95", "i97", "i3"}))
     top = filtered_top_k(search, QUERY, 3, ITEMS, admitted)
     assert [item for item, _ in top] == ["i3", "i90", "i95"]
-    assert fetches == [3, 12, 48, 100]
+    assert fetches == [75, 100]  # 3 / (4 allowed in 100), then 4 times more
+
+
+def test_catalog_filters_scale_the_first_fetch_by_their_share_of_the_catalog():
+    search, fetches = counted_search()
+    unavailable = frozenset(ITEMS[0:100:2].tolist())  # every other item: half the catalog
+    admitted = ItemFilter(excluded=frozenset({"i1"}), blocked=(unavailable,))
+    top = filtered_top_k(search, QUERY, 3, ITEMS, admitted)
+    assert [item for item, _ in top] == ["i3", "i5", "i7"]
+    assert fetches == [8]  # (3 + 1 excluded) / half admitted
 
 
 def test_fewer_than_k_only_when_the_catalog_has_no_more():

@@ -8,7 +8,7 @@ import pytest
 
 from streamrec.infra.config import Config, FeaturesConfig, ServingConfig
 from streamrec.infra.errors import StoreUnavailable
-from streamrec.infra.ports.online_store import HistoryEntry, Ranking
+from streamrec.infra.ports.online_store import HistoryEntry, Ranking, UserHistory
 from streamrec.infra.ports.result_cache import RankedItems
 from streamrec.serving.catalog_view import StoreSnapshots
 from streamrec.serving.item_filter import filtered_top_k
@@ -64,7 +64,7 @@ class FakeStore:
 
     def recent_history(self, user_id, limit):
         self._check()
-        return list(reversed(self.histories.get(user_id, [])))[:limit]
+        return UserHistory.of(list(reversed(self.histories.get(user_id, [])))[:limit])
 
     def unavailable_items(self):
         self._check()
