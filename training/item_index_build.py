@@ -41,17 +41,42 @@ def build_item_index(
     queries = sample_queries()
     index, kind = _untuned(embeddings)
     truth = _exact_top(embeddings, queries)
-    for depth in _DEPTHS:
+
+    def recall_at(depth: int) -> float:
         set_search_depth(index, depth)
-        recall = _recall(index, queries, truth)
+        return _recall(index, queries, truth)
+
+    failed = 0
+    for depth in _DEPTHS:
+        recall = recall_at(depth)
         if recall >= target_recall:
+            depth, recall = _shallowest(recall_at, failed, depth, recall, target_recall)
+            set_search_depth(index, depth)
             return index, {"type": kind, "items": len(embeddings), "depth": depth,
                            "recall_at_100": round(recall, 4), "queries": len(queries)}  # fmt: skip
+        failed = depth
     return None, {
         "type": "exact",
         "items": len(embeddings),
         "reason": f"{kind} reached recall@100 {recall:.3f} < {target_recall} at depth {depth}",
     }
+
+
+def _shallowest(
+    recall_at: Callable[[int], float], failed: int, passed: int, recall: float, target: float
+) -> tuple[int, float]:
+    """Narrows the depth between one that missed the target and one that reached it, since
+    search time grows with depth: three halvings of the gap, so within an eighth of it."""
+    for _ in range(3):
+        middle = (failed + passed) // 2
+        if middle in (failed, passed):
+            break
+        found = recall_at(middle)
+        if found >= target:
+            passed, recall = middle, found
+        else:
+            failed = middle
+    return passed, recall
 
 
 def _untuned(embeddings: np.ndarray) -> tuple[faiss.Index, str]:

@@ -32,6 +32,15 @@ def test_a_large_catalog_gets_an_hnsw_index_at_the_depth_that_reaches_the_recall
     index, described = build_item_index(items, lambda: queries, exact_max_items=1000)
     assert described["type"] == "hnsw" and described["recall_at_100"] >= 0.95
     assert index.hnsw.efSearch == described["depth"]
+    # The shallowest depth found: one an eighth of the way shallower misses the recall.
+    index.hnsw.efSearch = described["depth"] - max(1, described["depth"] // 8)
+    exact_top = ExactIndex(items)
+    shallower = np.mean(
+        [len(set(index.search(q[None], 100)[1][0]) & set(exact_top.search(q, 100)[0])) / 100
+         for q in queries]
+    )  # fmt: skip
+    assert shallower < 0.95
+    index.hnsw.efSearch = described["depth"]
     write_ann_index(index, tmp_path / "ann.faiss")
     served = ApproximateIndex(read_ann_index(tmp_path / "ann.faiss", described), items)
     exact = ExactIndex(items)
