@@ -44,13 +44,17 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.model_version = Gauge(
-            "streamrec_serving_model_version", "The model version serving", registry=self.registry
+            "streamrec_serving_model_version",
+            "The model version serving",
+            registry=self.registry,
+            multiprocess_mode="liveall",  # one per server process, with its pid
         )
         self.index_recall = Gauge(
             "streamrec_serving_index_recall_at_100",
             "Recall@100 of the serving item index against exact search, measured at export "
             "(1 for an exact index)",
             registry=self.registry,
+            multiprocess_mode="liveall",
         )
         self.model_swaps = Counter(
             "streamrec_serving_model_swaps",

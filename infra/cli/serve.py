@@ -34,6 +34,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace, config: Config) -> int:
+    from streamrec.serving.server_processes import serve_processes, usable_cores
+
+    processes = config.serving.processes or usable_cores()
+    if processes > 1:
+        serve_processes(config, processes, args.verbose)
+        return 0
     prepare_tensorflow(args.verbose)
     from streamrec.serving.server import serve_forever
 

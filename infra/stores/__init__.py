@@ -5,7 +5,8 @@ import-linter contract holds it to that). Each section's ``type`` picks the impl
 Feast's online and offline stores do:
 
 - ``OnlineStore``, ``[online_store]``: ``redis``;
-- ``ResultCache``, ``[result_cache]``: ``redis``, or ``none`` to turn caching off;
+- ``ResultCache``, ``[result_cache]``: ``redis`` (with a near cache in each process's memory in
+  front of it, ``local_entries``), or ``none`` to turn caching off;
 - ``EventLedger``, ``[event_ledger]``: ``redis``;
 - ``OfflineExamples``, ``[offline_examples]``: ``files`` (a local or shared POSIX filesystem);
 - ``ModelRegistry``, ``[model_registry]``: ``files`` (the model directory);
@@ -35,9 +36,14 @@ def _redis_online_store(config: Config) -> OnlineStore:
 
 
 def _redis_result_cache(config: Config) -> ResultCache:
+    from streamrec.infra.stores.memory_result_cache import MemoryResultCache, TieredResultCache
     from streamrec.infra.stores.redis_result_cache import RedisResultCache
 
-    return RedisResultCache(config)
+    settings = config.result_cache
+    if settings.local_entries <= 0:
+        return RedisResultCache(config)
+    near = MemoryResultCache(settings.local_entries, settings.ttl_seconds)
+    return TieredResultCache(near, RedisResultCache(config))
 
 
 def _no_result_cache(config: Config) -> ResultCache:

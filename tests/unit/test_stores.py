@@ -52,6 +52,61 @@ def test_the_none_result_cache_stores_nothing():
     assert cache.get("k") is None
 
 
+def test_the_memory_result_cache_expires_entries_and_forgets_the_least_recently_used():
+    from streamrec.infra.stores.memory_result_cache import MemoryResultCache
+
+    now = [0.0]
+    cache = MemoryResultCache(capacity=2, ttl_seconds=10, clock=lambda: now[0])
+    for key in ("a", "b"):
+        cache.put(key, RankedItems([key], [1.0]))
+    assert cache.get("a").item_ids == ["a"]  # now "b" is the least recently used
+    cache.put("c", RankedItems(["c"], [1.0]))
+    assert cache.get("b") is None and cache.get("a") and cache.get("c")
+    now[0] = 10.0
+    assert cache.get("a") is None and cache.get("c") is None
+
+
+class _SharedCache:
+    def __init__(self):
+        self.entries, self.reads, self.down = {}, 0, False
+
+    def get(self, key):
+        self.reads += 1
+        if self.down:
+            raise StoreUnavailable("Redis is unreachable")
+        return self.entries.get(key)
+
+    def put(self, key, ranked):
+        if self.down:
+            raise StoreUnavailable("Redis is unreachable")
+        self.entries[key] = ranked
+
+
+def test_the_tiered_result_cache_answers_near_hits_without_the_shared_cache():
+    from streamrec.infra.stores.memory_result_cache import MemoryResultCache, TieredResultCache
+
+    shared = _SharedCache()
+    shared.entries["elsewhere"] = RankedItems(["x"], [2.0])  # written by another process
+    cache = TieredResultCache(MemoryResultCache(100, 60), shared)
+    assert cache.get("elsewhere").item_ids == ["x"] and shared.reads == 1
+    assert cache.get("elsewhere").item_ids == ["x"] and shared.reads == 1  # kept near
+    shared.down = True
+    with pytest.raises(StoreUnavailable):
+        cache.put("mine", RankedItems(["y"], [1.0]))
+    assert cache.get("mine").item_ids == ["y"]  # the near level kept it all the same
+    with pytest.raises(StoreUnavailable):
+        cache.get("absent")
+
+
+def test_the_redis_result_cache_has_a_near_level_unless_configured_off():
+    from streamrec.infra.stores.memory_result_cache import TieredResultCache
+    from streamrec.infra.stores.redis_result_cache import RedisResultCache
+
+    assert isinstance(stores.open_result_cache(load_config(environ={})), TieredResultCache)
+    off = load_config(environ={"STREAMREC_RESULT_CACHE_LOCAL_ENTRIES": "0"})
+    assert isinstance(stores.open_result_cache(off), RedisResultCache)
+
+
 def test_kafka_clients_get_address_security_and_timeouts_from_one_section():
     plain = client_settings(load_config(environ={"STREAMREC_KAFKA_BOOTSTRAP": "k1:9092,k2:9092"}))
     assert plain["bootstrap_servers"] == ["k1:9092", "k2:9092"]
