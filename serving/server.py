@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -45,6 +46,7 @@ from streamrec.serving.request_checks import (
     valid_request_id,
 )
 from streamrec.serving.retrieval_model import RetrievalModel
+from streamrec.serving.server_processes import SUPERVISOR_PID_ENV
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = recommend_pb2.DESCRIPTOR.services_by_name["RecommendationService"].full_name
@@ -259,11 +261,28 @@ def serve_forever(config: Config) -> None:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
+    _stop_with_supervisor(stopping)
     server.start()
     print(f"serving model version {model.version} on {server.address}", flush=True)
     stopping.wait()
     server.stop()
     print("stopped", flush=True)
+
+
+def _stop_with_supervisor(stopping: threading.Event) -> None:
+    """A process the supervisor started (:mod:`.server_processes`) stops when the supervisor is
+    gone, even killed with kill -9, instead of serving on as an orphan."""
+    supervisor = os.environ.get(SUPERVISOR_PID_ENV)
+    if not supervisor:
+        return
+
+    def watch() -> None:
+        while not stopping.wait(1.0):
+            if os.getppid() != int(supervisor):
+                log.warning("the supervisor (pid %s) is gone; stopping", supervisor)
+                stopping.set()
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
 def _compute_threads(serving: ServingConfig) -> None:

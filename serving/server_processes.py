@@ -32,6 +32,7 @@ from streamrec.infra.stores import open_model_registry, open_online_store
 
 log = logging.getLogger(__name__)
 _START_TIMEOUT_SECONDS = 600.0
+SUPERVISOR_PID_ENV = "STREAMREC_SUPERVISOR_PID"  # a started process stops when it is gone
 
 
 def usable_cores() -> int:
@@ -116,6 +117,7 @@ class _ServerGroup:
             "STREAMREC_SERVING_PORT": str(port),
             "STREAMREC_SERVING_METRICS_PORT": "0",  # the supervisor serves them all
             "PROMETHEUS_MULTIPROC_DIR": str(self._metrics_dir),
+            SUPERVISOR_PID_ENV: str(os.getpid()),
         }
         self._env.pop("STREAMREC_CONFIG", None)
         self._processes: list[subprocess.Popen] = []

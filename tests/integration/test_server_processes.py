@@ -30,6 +30,14 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _alive(pid: int) -> bool:
+    """Running, not exited (a zombie waiting to be reaped has exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _listens(pid: int, port: int) -> bool:
     """Whether the process holds a socket listening on the port."""
     inodes = set()
@@ -90,10 +98,9 @@ def two_processes(trained, tmp_path):
         )
         yield supervisor, f"127.0.0.1:{port}", metrics_port
     finally:
-        if supervisor.poll() is None:
-            supervisor.kill()
-            for child in _children(supervisor.pid):
-                os.kill(child, signal.SIGKILL)
+        for child in _children(supervisor.pid):
+            os.kill(child, signal.SIGKILL)
+        supervisor.kill()
 
 
 def test_processes_share_the_port_and_a_killed_one_is_replaced(two_processes):
@@ -130,4 +137,16 @@ def test_processes_share_the_port_and_a_killed_one_is_replaced(two_processes):
     supervisor.send_signal(signal.SIGTERM)
     assert supervisor.wait(timeout=60) == 0
     assert "stopped" in supervisor.stdout.read()
-    assert not any(Path(f"/proc/{pid}").exists() for pid in replaced)
+    assert not any(_alive(pid) for pid in replaced)
+
+
+def test_the_processes_stop_when_their_supervisor_is_killed(two_processes):
+    supervisor, _, _ = two_processes
+    children = _children(supervisor.pid)
+    assert len(children) == 2
+    supervisor.kill()  # kill -9: it cannot stop them itself
+    supervisor.wait()
+    deadline = time.monotonic() + 60
+    while any(_alive(pid) for pid in children):
+        assert time.monotonic() < deadline, "server processes outlived their supervisor"
+        time.sleep(0.5)
