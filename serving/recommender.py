@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import logging
 import random
 import time
@@ -206,8 +207,10 @@ class Recommender:
         except StoreUnavailable as exc:
             raise NothingToServe(f"no history and no popular items in memory: {exc}") from None
         listed = {item for item, _ in popular}
-        ranked = popular + [(i, 0.0) for i in self.model.item_ids.tolist() if i not in listed]
-        return [pair for pair in ranked if admitted.admits(pair[0])][:k]
+        # Lazily: the rest of a million-item catalog is read only as far as the filters need.
+        rest = ((str(item), 0.0) for item in self.model.item_ids if item not in listed)
+        ranked = itertools.chain(popular, rest)
+        return list(itertools.islice((p for p in ranked if admitted.admits(p[0])), k))
 
     def _cached(self, key: str) -> list[tuple[str, float]] | None:
         try:

@@ -162,6 +162,21 @@ def test_a_user_without_history_gets_popular_items_then_the_rest_of_the_catalog(
     assert model.queries == 0
 
 
+def test_cold_start_reads_the_rest_of_the_catalog_only_as_far_as_it_needs(parts):
+    recommender, _, _, model = parts
+    read = []
+
+    class CountedIds:  # a catalog of a million items would cost every cold start its copy
+        def __iter__(self):
+            for item in ITEMS:
+                read.append(item)
+                yield np.str_(item)
+
+    model.item_ids = CountedIds()
+    assert names(recommender.recommend(RecommendCall("new", 5))) == ["i7", "i8", "i9", "i0", "i1"]
+    assert len(read) == 2
+
+
 def test_with_the_store_down_known_users_keep_the_model_and_others_get_remembered_popularity(
     parts,
 ):
