@@ -38,19 +38,28 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _listens(pid: int, port: int) -> bool:
-    """Whether the process holds a socket listening on the port."""
+def _listening_sockets(port: int) -> set[str]:
+    """Inodes of the sockets listening on the port."""
     inodes = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for row in Path(table).read_text().splitlines()[1:]:
             fields = row.split()
             if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
                 inodes.add(fields[9])
+    return inodes
+
+
+def _sockets_of(pid: int) -> set[str]:
     try:
         links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
     except OSError:
-        return False
-    return any(link == f"socket:[{inode}]" for link in links for inode in inodes)
+        return set()
+    return {link[len("socket:[") : -1] for link in links if link.startswith("socket:[")}
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether the process holds a socket listening on the port."""
+    return bool(_sockets_of(pid) & _listening_sockets(port))
 
 
 def _recommend_on_new_connections(address: str, calls: int) -> list[str]:
@@ -112,9 +121,11 @@ def test_processes_share_the_port_and_a_killed_one_is_replaced(two_processes):
     assert _requests_counted(metrics_port) == 40  # both processes' counts, merged
 
     victim = min(first)
+    its_socket = _sockets_of(victim) & _listening_sockets(port)
     os.kill(victim, signal.SIGKILL)
     deadline = time.monotonic() + 120
-    while _listens(victim, port):  # connections queued on its socket die with it
+    while its_socket & _listening_sockets(port):  # connections queued on it die with it
+        assert time.monotonic() < deadline, "the killed process's socket still listens"
         time.sleep(0.05)
     while time.monotonic() < deadline:
         now = _children(supervisor.pid)
