@@ -74,7 +74,7 @@ def _client(spec: dict, n: int, start: threading.Barrier, record: dict) -> None:
                 record["latencies"].append(time.perf_counter() - now)
                 record["answers"][answer] += 1
     except threading.BrokenBarrierError:
-        pass  # another client failed
+        return  # another client failed before the start: run() reports its error
     except Exception as exc:
         record["error"] = repr(exc)[:300]
         start.abort()
