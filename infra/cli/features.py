@@ -125,7 +125,7 @@ def _backfill(args: argparse.Namespace, config: Config) -> int:
     from streamrec.features.backfill import run_backfill
     from streamrec.features.spark_session import build_spark_session
 
-    spark = build_spark_session(config, app_name="streamrec-backfill")
+    spark = build_spark_session(config, app_name="streamrec-backfill", jvm_plans_only=False)
     try:
         report = run_backfill(config, spark, args.start, args.end, file)
     finally:

@@ -5,6 +5,8 @@
 events are added to both; when the event-time watermark passes the end of a bucket's
 window, the bucket is subtracted from the window and deleted. ``...:live`` holds the first
 bucket still counted: an event for an older bucket is too old for the window.
+``...:buckets`` indexes the buckets that hold counts, so sliding visits only those: a backlog
+spanning a year has a hundred thousand hour-window bucket slots, nearly all empty.
 
 **Frequencies.** ``{prefix}:freq`` holds each item's exponentially decayed event count with
 the given half-life, kept by forward decay: an event at time ``t`` adds
@@ -30,6 +32,7 @@ from streamrec.infra.stores.redis_connection import redis_errors
 
 _MINUTE_MS = 60_000
 _ONCE_TTL_SECONDS = 14 * 86_400  # longer than a batch can wait to be replayed
+_SLIDE_BUCKETS = 256  # per script call: tens of milliseconds of Redis at most
 
 _ADD = """
 local P = ARGV[1]
@@ -38,10 +41,15 @@ local work = cjson.decode(ARGV[4])
 for _, w in ipairs(work['windows']) do
   local window = P .. ':pop:' .. w[1]
   local live = tonumber(redis.call('GET', window .. ':live') or '-1e300')
+  local indexed = {}
   for _, e in ipairs(w[2]) do
     if e[1] >= live then
       redis.call('ZINCRBY', window .. ':b:' .. e[1], e[3], e[2])
       redis.call('ZINCRBY', window, e[3], e[2])
+      if not indexed[e[1]] then
+        redis.call('ZADD', window .. ':buckets', e[1], e[1])
+        indexed[e[1]] = true
+      end
     end
   end
 end
@@ -51,22 +59,35 @@ return 1
 """
 
 _ADVANCE = """
-local P, watermark = ARGV[1], tonumber(ARGV[2])
+local P, watermark, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[5])
 for _, w in ipairs(cjson.decode(ARGV[3])) do
   local window, size, length = P .. ':pop:' .. w[1], w[2], w[3]
   local live_from = math.floor((watermark - length) / size) + 1
   local live = tonumber(redis.call('GET', window .. ':live') or '')
-  local first = live or tonumber(redis.call('GET', window .. ':lowest') or live_from)
-  for b = first, live_from - 1 do
+  local lowest = tonumber(redis.call('GET', window .. ':lowest') or '')
+  if lowest then  -- written before buckets were indexed: index the ones still counted
+    for b = live or lowest, math.floor(watermark / size) do
+      if redis.call('EXISTS', window .. ':b:' .. b) == 1 then
+        redis.call('ZADD', window .. ':buckets', b, b)
+      end
+    end
+    redis.call('DEL', window .. ':lowest')
+  end
+  local due = redis.call('ZRANGEBYSCORE', window .. ':buckets', '-inf', live_from - 1,
+    'LIMIT', 0, budget)
+  for _, b in ipairs(due) do
     local bucket = window .. ':b:' .. b
     local counts = redis.call('ZRANGE', bucket, 0, -1, 'WITHSCORES')
     for i = 1, #counts, 2 do
       redis.call('ZINCRBY', window, -tonumber(counts[i + 1]), counts[i])
     end
     redis.call('DEL', bucket)
+    redis.call('ZREM', window .. ':buckets', b)
   end
+  budget = budget - #due
   redis.call('ZREMRANGEBYSCORE', window, '-inf', 0)
   if live == nil or live_from > live then redis.call('SET', window .. ':live', live_from) end
+  if budget <= 0 then return 1 end
 end
 local meta, half_life = P .. ':freq:meta', tonumber(ARGV[4])
 local landmark = tonumber(redis.call('HGET', meta, 'landmark') or '')
@@ -77,7 +98,7 @@ if landmark and watermark - landmark > 100 * half_life then
   redis.call('HSET', meta, 'landmark', watermark, 'total', total)
 end
 redis.call('HSET', P .. ':items:current_to', 'watermark', watermark)
-return 1
+return 0
 """
 
 
@@ -127,7 +148,6 @@ class RedisItemStatistics:
             "total": float(weights.sum()),
         }
         with redis_errors(self._config, "online store"):
-            self._note_lowest_buckets(int(times.min()))
             added = self._add(args=[self._prefix, once_key, _ONCE_TTL_SECONDS, orjson.dumps(work)])
         return bool(added)
 
@@ -139,10 +159,18 @@ class RedisItemStatistics:
             return int(float(self._client.hget(key, "landmark")))
 
     def advance(self, watermark: int) -> None:
+        """Slides the windows in calls of at most ``_SLIDE_BUCKETS`` buckets each.
+
+        Redis runs one script at a time, so one call sliding a backlog's thousands of buckets
+        held every other client (the feature job's tasks, the ranking service) for seconds.
+        Between calls readers may see a window partly slid; ``current_to`` moves last.
+        """
+        windows = orjson.dumps(self._windows)
+        args = [self._prefix, watermark, windows, self._half_life_ms, _SLIDE_BUCKETS]
+        more = True
         with redis_errors(self._config, "online store"):
-            self._advance(
-                args=[self._prefix, watermark, orjson.dumps(self._windows), self._half_life_ms]
-            )
+            while more:
+                more = bool(self._advance(args=args))
 
     def popular(self, window: str, k: int) -> Ranking:
         if window not in {name for name, _, _ in self._windows}:
@@ -164,20 +192,6 @@ class RedisItemStatistics:
             rows, total, current_to = pipe.execute()
         total = float(total or 0) or 1.0
         return Ranking([(item.decode(), score / total) for item, score in rows], _int(current_to))
-
-    def _note_lowest_buckets(self, minute: int) -> None:
-        """Remembers each window's lowest bucket, where sliding starts the first time."""
-        pipe = self._client.pipeline(transaction=False)
-        for name, size, _ in self._windows:
-            key = f"{self._prefix}:pop:{name}:lowest"
-            pipe.eval(_KEEP_LOWEST, 1, key, minute // size)
-        pipe.execute()
-
-
-_KEEP_LOWEST = """
-local current = tonumber(redis.call('GET', KEYS[1]) or '')
-if current == nil or tonumber(ARGV[1]) < current then redis.call('SET', KEYS[1], ARGV[1]) end
-"""
 
 
 def _bucket_counts(

@@ -3,9 +3,10 @@
 import dataclasses
 
 import pytest
+import redis
 
 from streamrec.infra.ports.online_store import ItemEvent
-from streamrec.infra.stores import open_online_store
+from streamrec.infra.stores import open_online_store, redis_item_statistics
 
 HOUR = 3_600_000
 T0 = 1_767_571_200_000  # 2026-01-05T00:00Z
@@ -73,3 +74,43 @@ def test_frequencies_survive_a_rescale_far_past_the_landmark(config):
 def test_an_unknown_window_is_named_in_the_error(config):
     with pytest.raises(ValueError, match=r"no popularity window '2h' \(configured: 1h, 1d\)"):
         _store(config).popular_items("2h", 5)
+
+
+def test_sliding_visits_only_buckets_that_hold_counts(config):
+    """A year between two events is ~3,500 empty hour-window bucket slots; none is read."""
+    store = _store(config, windows="1h", half_life_hours=24.0)
+    store.add_item_events("b0:p0", _events(("a", 0)))
+    store.advance_item_windows(T0)
+    client = redis.Redis.from_url(config.redis_url)
+    before = client.info("commandstats").get("cmdstat_zrange", {}).get("calls", 0)
+    store.add_item_events("b1:p0", _events(("b", 8760 * HOUR)))
+    store.advance_item_windows(T0 + 8760 * HOUR)
+    assert client.info("commandstats")["cmdstat_zrange"]["calls"] - before == 1  # a's bucket
+    assert store.popular_items("1h", 10).items == [("b", 1.0)]
+
+
+def test_a_long_slide_is_split_into_bounded_calls(config, monkeypatch):
+    monkeypatch.setattr(redis_item_statistics, "_SLIDE_BUCKETS", 2)
+    store = _store(config, windows="1h,1d")
+    store.add_item_events("b0:p0", _events(*[(f"i{n}", n * 10 * 60_000) for n in range(5)]))
+    calls = []
+    script = store._items._advance
+    monkeypatch.setattr(store._items, "_advance", lambda **kw: calls.append(1) or script(**kw))
+    store.advance_item_windows(T0 + 3 * HOUR)
+    assert len(calls) == 3  # the hour window's 5 buckets, 2 a call; the day's are still live
+    assert store.popular_items("1h", 10).items == []
+    assert len(store.popular_items("1d", 10).items) == 5
+    assert store.popular_items("1h", 10).current_to == T0 + 3 * HOUR
+
+
+def test_windows_written_before_buckets_were_indexed_still_slide(config):
+    """Earlier versions kept ``:lowest`` instead of an index; their buckets are found once."""
+    store = _store(config, windows="1h")
+    store.add_item_events("b0:p0", _events(("a", 0), ("b", 30 * 60_000)))
+    client = redis.Redis.from_url(config.redis_url)
+    window = f"{config.redis.key_prefix}:pop:1h"
+    client.delete(f"{window}:buckets")
+    client.set(f"{window}:lowest", T0 // 150_000)  # the hour window's buckets are 150 s
+    store.advance_item_windows(T0 + 70 * 60_000)
+    assert store.popular_items("1h", 10).items == [("b", 1.0)]
+    assert not client.exists(f"{window}:lowest")
