@@ -12,7 +12,9 @@ spanning a year has a hundred thousand hour-window bucket slots, nearly all empt
 the given half-life, kept by forward decay: an event at time ``t`` adds
 ``2 ** ((t - landmark) / half_life)`` and nothing is ever multiplied at write time, so adding
 is exact whatever the order. When the watermark is 100 half-lives past the landmark, the
-scores are rescaled to a new landmark before floats could overflow.
+scores are rescaled to a new landmark before floats could overflow. Events more than that past
+the landmark (live events after history imported from years ago) move it in the same call
+that adds them.
 
 Adding is guarded by a once-key (``{prefix}:applied:{key}``) set in the same Lua call, so a
 replayed batch is never counted twice.
@@ -32,9 +34,24 @@ from streamrec.infra.stores.redis_connection import redis_errors
 
 _MINUTE_MS = 60_000
 _ONCE_TTL_SECONDS = 14 * 86_400  # longer than a batch can wait to be replayed
+_RESCALE_HALF_LIVES = 100  # 2 ** 100 is far from a float's limit, 2 ** 1024
 _SLIDE_BUCKETS = 256  # per script call: tens of milliseconds of Redis at most
 
-_ADD = """
+# Moves the frequencies' landmark forward to ``to``: scores and total shrink alike.
+_RESCALE = """
+local function rescale(P, to, half_life)
+  local meta = P .. ':freq:meta'
+  local landmark = tonumber(redis.call('HGET', meta, 'landmark') or to)
+  local factor = math.pow(2, (landmark - to) / half_life)
+  redis.call('ZUNIONSTORE', P .. ':freq', 1, P .. ':freq', 'WEIGHTS', factor)
+  local total = tonumber(redis.call('HGET', meta, 'total') or '0') * factor
+  redis.call('HSET', meta, 'landmark', to, 'total', total)
+end
+"""
+
+_ADD = (
+    _RESCALE
+    + """
 local P = ARGV[1]
 if not redis.call('SET', P .. ':applied:' .. ARGV[2], 1, 'NX', 'EX', ARGV[3]) then return 0 end
 local work = cjson.decode(ARGV[4])
@@ -53,12 +70,19 @@ for _, w in ipairs(work['windows']) do
     end
   end
 end
-for _, e in ipairs(work['weights']) do redis.call('ZINCRBY', P .. ':freq', e[2], e[1]) end
-redis.call('HINCRBYFLOAT', P .. ':freq:meta', 'total', work['total'])
+local half_life, landmark = tonumber(ARGV[5]), work['landmark']
+local stored = tonumber(redis.call('HGET', P .. ':freq:meta', 'landmark') or landmark)
+if landmark > stored then rescale(P, landmark, half_life) end
+local scale = math.pow(2, (landmark - math.max(stored, landmark)) / half_life)
+for _, e in ipairs(work['weights']) do redis.call('ZINCRBY', P .. ':freq', e[2] * scale, e[1]) end
+redis.call('HINCRBYFLOAT', P .. ':freq:meta', 'total', work['total'] * scale)
 return 1
 """
+)
 
-_ADVANCE = """
+_ADVANCE = (
+    _RESCALE
+    + """
 local P, watermark, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[5])
 for _, w in ipairs(cjson.decode(ARGV[3])) do
   local window, size, length = P .. ':pop:' .. w[1], w[2], w[3]
@@ -89,17 +113,15 @@ for _, w in ipairs(cjson.decode(ARGV[3])) do
   if live == nil or live_from > live then redis.call('SET', window .. ':live', live_from) end
   if budget <= 0 then return 1 end
 end
-local meta, half_life = P .. ':freq:meta', tonumber(ARGV[4])
-local landmark = tonumber(redis.call('HGET', meta, 'landmark') or '')
-if landmark and watermark - landmark > 100 * half_life then
-  local factor = math.pow(2, (landmark - watermark) / half_life)
-  redis.call('ZUNIONSTORE', P .. ':freq', 1, P .. ':freq', 'WEIGHTS', factor)
-  local total = tonumber(redis.call('HGET', meta, 'total') or '0') * factor
-  redis.call('HSET', meta, 'landmark', watermark, 'total', total)
+local half_life = tonumber(ARGV[4])
+local landmark = tonumber(redis.call('HGET', P .. ':freq:meta', 'landmark') or '')
+if landmark and watermark - landmark > tonumber(ARGV[6]) * half_life then
+  rescale(P, watermark, half_life)
 end
 redis.call('HSET', P .. ':items:current_to', 'watermark', watermark)
 return 0
 """
+)
 
 
 class RedisItemStatistics:
@@ -134,8 +156,11 @@ class RedisItemStatistics:
             return True
         times = np.fromiter((e.timestamp for e in events), np.int64, len(item_codes))
         items = list(codes)
-        landmark = self._landmark(int(times.min()))
         newest = int(times.max())
+        landmark = max(
+            self._landmark(int(times.min())),
+            int(newest - _RESCALE_HALF_LIVES * self._half_life_ms),
+        )
         windows = [
             [name, _bucket_counts(times, item_codes, items, size, (newest - length) // size + 1)]
             for name, size, length in self._windows
@@ -146,9 +171,18 @@ class RedisItemStatistics:
             "windows": windows,
             "weights": list(zip(items, weights.tolist(), strict=True)),
             "total": float(weights.sum()),
+            "landmark": landmark,
         }
         with redis_errors(self._config, "online store"):
-            added = self._add(args=[self._prefix, once_key, _ONCE_TTL_SECONDS, orjson.dumps(work)])
+            added = self._add(
+                args=[
+                    self._prefix,
+                    once_key,
+                    _ONCE_TTL_SECONDS,
+                    orjson.dumps(work),
+                    self._half_life_ms,
+                ]
+            )
         return bool(added)
 
     def _landmark(self, candidate: int) -> int:
@@ -166,7 +200,8 @@ class RedisItemStatistics:
         Between calls readers may see a window partly slid; ``current_to`` moves last.
         """
         windows = orjson.dumps(self._windows)
-        args = [self._prefix, watermark, windows, self._half_life_ms, _SLIDE_BUCKETS]
+        half_life = self._half_life_ms
+        args = [self._prefix, watermark, windows, half_life, _SLIDE_BUCKETS, _RESCALE_HALF_LIVES]
         more = True
         with redis_errors(self._config, "online store"):
             while more:

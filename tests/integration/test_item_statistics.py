@@ -114,3 +114,16 @@ def test_windows_written_before_buckets_were_indexed_still_slide(config):
     store.advance_item_windows(T0 + 70 * 60_000)
     assert store.popular_items("1h", 10).items == [("b", 1.0)]
     assert not client.exists(f"{window}:lowest")
+
+
+def test_events_years_after_the_landmark_are_counted_without_overflow(config):
+    """History imported from years ago, then live events: 2 ** (years / a day) overflows a
+    float, so the frequencies are rescaled to the new events' time in the same call."""
+    store = _store(config, half_life_hours=24.0)
+    store.add_item_events("b0:p0", _events(("old", 0)))
+    store.advance_item_windows(T0)
+    years = 15 * 8760 * HOUR
+    assert store.add_item_events("b1:p0", _events(("new", years), ("new", years + HOUR)))
+    shares = dict(store.item_frequencies().items)
+    assert shares["new"] == pytest.approx(1.0) and shares["old"] == pytest.approx(0.0)
+    assert sum(shares.values()) == pytest.approx(1.0)
