@@ -40,7 +40,7 @@ class IngestBenchmark:
 
 def run_ingest_benchmark(config: Config, bench: IngestBenchmark, say: Callable) -> dict:
     run = ScratchRun.create(config, "bench-ingest")
-    with embedded_services(config):
+    with embedded_services(config), run.discarded_afterwards(say):
         return _measure(run, bench, say)
 
 
@@ -53,11 +53,12 @@ def _measure(run: ScratchRun, bench: IngestBenchmark, say: Callable) -> dict:
     write_events(path, sample)
     results: dict[str, object] = {"events": n}
     say("raw kafka-python producer (keyed, acks=all)")
-    results["raw_produce_events_per_s"] = _raw_produce(config, sample)
+    results["raw_produce_events_per_s"] = _raw_produce(config, sample, run.side_topic("raw"))
     say("streamrec events publish (validation included)")
     results["publish_events_per_s"] = n / _seconds(lambda: publish_file(config, path))
     say("EventProducer client (validation included)")
-    results["producer_client_events_per_s"] = _producer_client(config, sample)
+    client_topic = run.side_topic("client")
+    results["producer_client_events_per_s"] = _producer_client(config, sample, client_topic)
     del sample
     say("raw kafka-python consumer")
     results["raw_consume_events_per_s"] = _raw_consume(config, n)
@@ -81,8 +82,7 @@ def _seconds(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def _raw_produce(config: Config, sample: list[Event]) -> float:
-    topic = f"{config.kafka.events_topic}-raw"
+def _raw_produce(config: Config, sample: list[Event], topic: str) -> float:
     open_event_bus(config).ensure_topic(topic)
     messages = [(e.user_id.encode(), e.to_json_bytes()) for e in sample]
     producer = KafkaProducer(**client_settings(config), acks="all")
@@ -98,8 +98,7 @@ def _raw_produce(config: Config, sample: list[Event]) -> float:
         producer.close()
 
 
-def _producer_client(config: Config, sample: list[Event]) -> float:
-    topic = f"{config.kafka.events_topic}-client"
+def _producer_client(config: Config, sample: list[Event], topic: str) -> float:
 
     def send_all() -> None:
         with EventProducer(config, topic=topic) as producer:

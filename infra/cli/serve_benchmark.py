@@ -60,7 +60,7 @@ class ServeBenchmark:
 
 def run_serve_benchmark(config: Config, bench: ServeBenchmark, say: Callable) -> dict:
     run = ScratchRun.create(config, "bench-serve")
-    with embedded_services(config):
+    with embedded_services(config), run.discarded_afterwards(say):
         return _measure(run, bench, say)
 
 

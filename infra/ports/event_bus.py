@@ -82,3 +82,6 @@ class EventBus(Protocol):
 
     def committed_offsets(self, group: str, topic: str) -> dict[int, int]:
         """The consumer group's committed position per partition (absent: never committed)."""
+
+    def delete_topic(self, topic: str) -> None:
+        """Deletes the topic and its records; a topic that does not exist is no error."""

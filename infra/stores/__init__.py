@@ -102,6 +102,14 @@ def open_model_registry(config: Config) -> ModelRegistry:
     return MODEL_REGISTRIES[config.model_registry.type](config)
 
 
+def discard_key_namespace(config: Config) -> int:
+    """Deletes every key under ``redis.key_prefix``: what the online store, the event ledger
+    and the result cache of this configuration wrote. For scratch namespaces only."""
+    from streamrec.infra.stores.redis_connection import delete_namespace
+
+    return delete_namespace(config)
+
+
 def open_event_bus(config: Config) -> EventBus:
     from streamrec.infra.stores.kafka_event_bus import KafkaEventBus
 

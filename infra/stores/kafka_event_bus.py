@@ -17,7 +17,12 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import (
+    KafkaError,
+    KafkaTimeoutError,
+    TopicAlreadyExistsError,
+    UnknownTopicOrPartitionError,
+)
 from kafka.future import Future as KafkaFuture
 from kafka.structs import OffsetAndMetadata
 
@@ -172,6 +177,17 @@ class KafkaEventBus:
             partitions = consumer.partitions_for_topic(topic) or set()
             found = {p: consumer.committed(TopicPartition(topic, p)) for p in partitions}
         return {p: offset for p, offset in found.items() if offset is not None}
+
+    def delete_topic(self, topic: str) -> None:
+        with self._kafka_errors(f"deleting topic {topic!r}"):
+            admin = self._connected(KafkaAdminClient, f"deleting topic {topic!r}")
+            try:
+                if topic in admin.list_topics():
+                    admin.delete_topics([topic])
+            except UnknownTopicOrPartitionError:
+                return  # deleted by another process between our check and our request
+            finally:
+                admin.close()
 
     @contextlib.contextmanager
     def _consumer(self, **overrides: Any) -> Iterator[KafkaConsumer]:

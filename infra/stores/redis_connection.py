@@ -17,6 +17,7 @@ import redis
 from streamrec.infra.config import Config, redact_url
 from streamrec.infra.errors import StoreUnavailable
 
+_SCAN_COUNT = 10_000
 _clients: dict[tuple, redis.Redis] = {}
 _lock = threading.Lock()
 
@@ -50,6 +51,30 @@ def redis_errors(config: Config, what: str) -> Iterator[None]:
         raise StoreUnavailable(
             f"{what} (Redis at {redact_url(config.redis_url)}) unavailable: {exc}"
         ) from None
+
+
+def delete_namespace(config: Config) -> int:
+    """Deletes every key under ``redis.key_prefix`` and returns how many there were.
+
+    Keys are found with SCAN and freed with UNLINK (in the background), so other clients of the
+    same server keep being answered meanwhile.
+    """
+    client = redis_client(config)
+    pattern = _glob_escaped(config.redis.key_prefix) + ":*"
+    deleted, batch = 0, []
+    with redis_errors(config, "deleting the namespace"):
+        for key in client.scan_iter(match=pattern, count=_SCAN_COUNT):
+            batch.append(key)
+            if len(batch) == _SCAN_COUNT:
+                deleted += client.unlink(*batch)
+                batch.clear()
+        if batch:
+            deleted += client.unlink(*batch)
+    return deleted
+
+
+def _glob_escaped(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 def ping(config: Config) -> None:

@@ -6,6 +6,9 @@ import os
 import subprocess
 import sys
 
+import redis
+from kafka import KafkaAdminClient
+
 
 def _bench(stack, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
@@ -37,6 +40,7 @@ def test_ingest_benchmark_reports_each_rate_beside_raw_kafka(stack):
     assert abs(figures["job_vs_raw_consume"] - ratio) < 1e-3
     assert figures["event_to_redis_samples"] > 0
     assert 0 < figures["event_to_redis_p50_s"] <= figures["event_to_redis_p95_s"] < 30
+    _assert_discarded(stack, "bench-ingest")
 
 
 def test_training_benchmark_reports_the_fit_beside_a_bare_loop(stack):
@@ -64,3 +68,15 @@ def test_serving_benchmark_reports_each_path_beside_bare_grpc_and_redis(stack):
     ratio = figures["cached"]["p99_ms"] / figures["bare_grpc"]["p99_ms"]
     assert abs(figures["cached_p99_vs_bare"] - ratio) < 0.01
     assert len(figures["freshness_s"]) == 2 and 0 < figures["freshness_p95_s"] < 60
+    _assert_discarded(stack, "bench-serve")
+
+
+def _assert_discarded(stack, name):
+    """The run's topics and Redis keys are gone from the shared stack."""
+    client = redis.Redis.from_url(stack.redis_url)
+    assert not list(client.scan_iter(match=f"streamrec-{name}-*", count=1000))
+    admin = KafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
+    try:
+        assert not [t for t in admin.list_topics() if t.startswith(f"{name}-")]
+    finally:
+        admin.close()

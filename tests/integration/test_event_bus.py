@@ -73,3 +73,13 @@ def test_reading_from_an_unreachable_broker_is_store_unavailable_with_the_fix(co
     fix = r"Kafka is unreachable at .* STREAMREC_KAFKA_BOOTSTRAP"
     with pytest.raises(StoreUnavailable, match=fix):
         list(bus.read("events", 0, 0, 10))
+
+
+def test_a_deleted_topic_is_gone_and_deleting_it_again_is_no_error(config):
+    bus, topic = open_event_bus(config), config.kafka.events_topic
+    bus.ensure_topic(topic, partitions=1)
+    bus.publish(topic, [(b"k", b"v")])
+    bus.delete_topic(topic)
+    with pytest.raises(TopicNotFound):
+        bus.end_offsets(topic)
+    bus.delete_topic(topic)

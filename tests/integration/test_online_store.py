@@ -7,7 +7,7 @@ import redis
 
 from streamrec.infra.errors import StoreUnavailable
 from streamrec.infra.ports.online_store import HistoryEntry
-from streamrec.infra.stores import open_online_store
+from streamrec.infra.stores import discard_key_namespace, open_event_ledger, open_online_store
 from tests.conftest import free_port
 
 
@@ -100,3 +100,17 @@ def test_redis_down_is_store_unavailable_for_every_operation(config):
     for operation in operations:
         with pytest.raises(StoreUnavailable, match=r"online store \(Redis at redis://127"):
             operation()
+
+
+def test_a_deleted_key_namespace_leaves_its_neighbours(config):
+    neighbours = [
+        dataclasses.replace(config, redis=dataclasses.replace(config.redis, key_prefix=prefix))
+        for prefix in (f"{config.redis.key_prefix}2", "x[1]*")
+    ]
+    for each in (config, *neighbours):
+        _store(each).append_history([("u", HistoryEntry(n, f"e{n}", "i")) for n in range(3)])
+    open_event_ledger(config).claim([(f"e{n}", "b") for n in range(2500)], ttl_seconds=60)
+    assert discard_key_namespace(config) == 2501  # a history and the claims
+    assert discard_key_namespace(neighbours[1]) == 1  # a glob pattern in a prefix is literal
+    assert _store(config).recent_items("u", 5) == []
+    assert _store(neighbours[0]).recent_items("u", 5) == ["i", "i", "i"]
