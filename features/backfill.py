@@ -137,7 +137,7 @@ class _DecideTask:
         return [r for chunk in bus.read(topic, partition, 0, end) for r in chunk]
 
     def _decide(self, records: list[BusRecord]) -> pa.RecordBatch:
-        events, refused = decode(records)
+        events, refused = decode(records, self.config.features.max_event_time_ahead_minutes)
         events, repeats = first_per_event_id(events)
         horizon = self.config.features.dedup_horizon_hours
         events, late, _ = split_late(events, None, horizon)

@@ -12,17 +12,28 @@ from streamrec.infra.contracts.events import Event, InvalidEvent, parse_event
 from streamrec.infra.ports.event_bus import BusRecord
 
 Decoded = tuple[Event, BusRecord]
+_MINUTE_MS = 60_000
 _HOUR_MS = 3_600_000
 
 
-def decode(records: list[BusRecord]) -> tuple[list[Decoded], list[RejectedRecord]]:
-    """Each record checked against event schema v1; the refused ones with their reason."""
+def decode(
+    records: list[BusRecord], max_ahead_minutes: float
+) -> tuple[list[Decoded], list[RejectedRecord]]:
+    """Each record checked against event schema v1, and its event time against its publish
+    time (where the record has one): at most ``max_ahead_minutes`` ahead. The refused ones
+    come with their reason."""
+    max_ahead_ms = int(max_ahead_minutes * _MINUTE_MS)
     events, refused = [], []
     for record in records:
         try:
-            events.append((parse_event(record.value if record.value is not None else b""), record))
+            event = parse_event(record.value if record.value is not None else b"")
         except InvalidEvent as exc:
             refused.append(rejected(record, str(exc)))
+            continue
+        if record.timestamp > 0 and event.timestamp > record.timestamp + max_ahead_ms:
+            refused.append(rejected(record, _ahead(event, record, max_ahead_minutes)))
+        else:
+            events.append((event, record))
     return events, refused
 
 
@@ -59,6 +70,13 @@ def split_late(
 
 def rejected(record: BusRecord, reason: str) -> RejectedRecord:
     return RejectedRecord(record.key, record.value, record.partition, record.offset, reason)
+
+
+def _ahead(event: Event, record: BusRecord, max_ahead_minutes: float) -> str:
+    return (
+        f"event time {event.timestamp} is more than {max_ahead_minutes:g} min ahead of its "
+        f"publish time {record.timestamp}: check the sender's clock"
+    )
 
 
 def _late(record: BusRecord, event: Event, watermark: int, horizon_hours: float) -> RejectedRecord:

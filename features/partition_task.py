@@ -119,7 +119,7 @@ class PartitionTask:
     def _process(self, records: list[BusRecord]) -> PartitionOutcome:
         partition = records[0].partition
         outcome = PartitionOutcome(partition, records[0].offset, records[-1].offset, len(records))
-        events, rejected = decode(records)
+        events, rejected = decode(records, self.config.features.max_event_time_ahead_minutes)
         events, outcome.duplicates = first_per_event_id(events)
         topic = self.config.kafka.events_topic
         watermark = open_event_ledger(self.config).watermarks(topic, self.batch_id).get(partition)

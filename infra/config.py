@@ -156,6 +156,11 @@ class FeaturesConfig:
     # Duplicates of an event_id are dropped within this much event time; an event older than
     # its partition's watermark by more than this goes to the late topic instead.
     dedup_horizon_hours: float = 24.0
+    # An event whose time is further ahead of its record's publish time than this goes to the
+    # dead-letter topic: one event from a clock set years ahead would otherwise move its
+    # partition's watermark there, and every event after it would be late. An hour lets
+    # ordinary device clock drift through.
+    max_event_time_ahead_minutes: float = 60.0
     max_events_per_batch: int = 200_000
     # The training examples' layout (feature spec): per user window (each event once, what the
     # sequence towers read), or one record per event with its history.

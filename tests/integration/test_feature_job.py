@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -198,6 +199,24 @@ def test_duplicates_across_batches_are_dropped_and_late_events_go_to_the_late_to
     (letter,) = _letters(config, config.kafka.late_topic)
     assert json.loads(letter["value"])["event_id"] == "late-1"
     assert "more than 1h older than partition" in letter["reason"]
+
+
+def test_an_event_from_a_clock_years_ahead_goes_to_dead_letters_not_the_watermark(
+    job_config, spark
+):
+    config = job_config
+    for topic in (config.kafka.dead_letter_topic, config.kafka.late_topic):
+        open_event_bus(config).ensure_topic(topic)
+    years_ahead = int(time.time() * 1000) + 5 * 365 * 86_400_000
+    wrong_clock = Event("ahead-1", FIRST[0].user_id, "i-x", "view", years_ahead)
+    publish(config, [*FIRST[:100], wrong_clock, *FIRST[100:200]], progress=False)
+    reports = FeatureJob(config, spark).run(until_idle=True)
+
+    assert sum(r.accepted for r in reports) == 200  # none of the later events is late
+    assert sum(r.late for r in reports) == 0 and sum(r.rejected for r in reports) == 1
+    (letter,) = _letters(config, config.kafka.dead_letter_topic)
+    assert json.loads(letter["value"])["event_id"] == "ahead-1"
+    assert "min ahead of its publish time" in letter["reason"]
 
 
 def test_a_batch_replayed_after_a_crash_changes_nothing(job_config, spark):
