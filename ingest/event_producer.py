@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from streamrec.infra.config import Config
-from streamrec.infra.contracts.events import Event, event_from_dict, parse_event
+from streamrec.infra.contracts.events import Event, InvalidEvent, event_from_dict, parse_event
 from streamrec.infra.errors import StoreUnavailable, StreamrecError
 from streamrec.infra.ports.event_bus import BusProducer, Delivery
 from streamrec.infra.stores import open_event_bus
@@ -51,6 +52,7 @@ class EventProducer:
         self.topic = topic or config.kafka.events_topic
         bus.ensure_topic(self.topic)
         self._producer = bus.producer(self.topic)
+        self._max_ahead_minutes = config.features.max_event_time_ahead_minutes
         self._lock = threading.Lock()
         self._pending: list[tuple[Event, Delivery]] = []
 
@@ -59,7 +61,7 @@ class EventProducer:
 
         The delivery tells when Kafka acknowledged the event, or why it did not.
         """
-        valid = validated(event)
+        valid = validated(event, self._max_ahead_minutes)
         delivery = send_event(self._producer, valid)
         with self._lock:
             self._pending.append((valid, delivery))
@@ -93,13 +95,23 @@ class EventProducer:
         self.close()
 
 
-def validated(event: Event | Mapping | str | bytes) -> Event:
-    """The event checked against event schema v1; raises :class:`InvalidEvent` naming why not."""
+def validated(event: Event | Mapping | str | bytes, max_ahead_minutes: float) -> Event:
+    """The event checked against event schema v1, and its time against this machine's clock:
+    at most ``max_ahead_minutes`` ahead, the feature job's limit, so the sender learns at once
+    what the job would send to dead letters. Raises :class:`InvalidEvent` naming why not."""
     if isinstance(event, Event):
-        return event_from_dict(event.to_dict())
-    if isinstance(event, str | bytes):
-        return parse_event(event)
-    return event_from_dict(dict(event))
+        valid = event_from_dict(event.to_dict())
+    elif isinstance(event, str | bytes):
+        valid = parse_event(event)
+    else:
+        valid = event_from_dict(dict(event))
+    ahead_minutes = (valid.timestamp - time.time() * 1000) / 60_000
+    if ahead_minutes > max_ahead_minutes:
+        raise InvalidEvent(
+            f"timestamp {valid.timestamp} is {ahead_minutes:.0f} min ahead of this server's "
+            f"clock (at most {max_ahead_minutes:g}): check the sender's clock"
+        )
+    return valid
 
 
 def send_event(producer: BusProducer, event: Event) -> Delivery:

@@ -35,10 +35,13 @@ _Status = ingest_pb2.EventStatus
 
 
 class EventServicer(ingest_pb2_grpc.EventServiceServicer):
-    def __init__(self, producer: BusProducer, max_events: int, ack_timeout: float) -> None:
+    def __init__(
+        self, producer: BusProducer, max_events: int, ack_timeout: float, max_ahead_minutes: float
+    ) -> None:
         self.producer = producer
         self.max_events = max_events
         self.ack_timeout = ack_timeout
+        self.max_ahead_minutes = max_ahead_minutes
 
     def LogEvents(
         self, request: ingest_pb2.LogEventsRequest, context: grpc.ServicerContext
@@ -52,7 +55,8 @@ class EventServicer(ingest_pb2_grpc.EventServiceServicer):
         deliveries: dict[int, Delivery] = {}
         for index, event in enumerate(request.events):
             try:
-                deliveries[index] = send_event(self.producer, validated(_as_dict(event)))
+                valid = validated(_as_dict(event), self.max_ahead_minutes)
+                deliveries[index] = send_event(self.producer, valid)
             except InvalidEvent as exc:
                 statuses[index] = _Status(code=_Status.INVALID, error=str(exc))
         deadline = time.monotonic() + self._wait_seconds(context)
@@ -105,7 +109,10 @@ class EventServer:
         bus.ensure_topic(config.kafka.events_topic)
         self.producer = bus.producer(config.kafka.events_topic)
         self.servicer = EventServicer(
-            self.producer, settings.max_events_per_request, settings.ack_timeout_seconds
+            self.producer,
+            settings.max_events_per_request,
+            settings.ack_timeout_seconds,
+            config.features.max_event_time_ahead_minutes,
         )
         self.health = health.HealthServicer()
         self.server = grpc.server(

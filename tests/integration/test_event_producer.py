@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import re
+import time
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -58,6 +59,10 @@ def test_events_are_validated_keyed_by_user_and_acknowledged_in_order(config):
         ({**_event(1), "colour": "red"}, "unknown field(s): colour"),
         (Event("e-1", "", "i", "view", 1_767_571_200_000), "user_id must be a non-empty"),
         ("{not json", "not valid JSON"),
+        (
+            {**_event(1), "timestamp": int(time.time() * 1000) + 2 * 3_600_000},
+            "120 min ahead of this server's clock (at most 60): check the sender's clock",
+        ),
     ],
 )
 def test_an_invalid_event_is_refused_before_anything_is_sent(config, event, reason):

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import grpc
 import pytest
@@ -76,15 +77,18 @@ def test_valid_events_are_published_and_invalid_ones_reported_one_by_one(server,
         _event(2),
         _event(3, event_type="like"),
         _event(4, user_id=""),
+        _event(5, timestamp=int(time.time() * 1000) + 86_400_000),  # a clock a day ahead
     ]
     reply = _log(channel, events)
     assert [s.code for s in reply.statuses] == [
         Status.ACCEPTED, Status.INVALID, Status.ACCEPTED, Status.INVALID, Status.INVALID,
+        Status.INVALID,
     ]  # fmt: skip
     assert reply.accepted == 2
     assert "looks like seconds" in reply.statuses[1].error
     assert "'like' is not one of" in reply.statuses[3].error
     assert "user_id must be a non-empty string" in reply.statuses[4].error
+    assert "ahead of this server's clock" in reply.statuses[5].error
     published = _published(config)
     assert sorted(value["event_id"] for _, value in published) == ["e-0", "e-2"]
     assert (b"u-0", {**_event_dict(0), "context": {"device": "web"}}) in published
