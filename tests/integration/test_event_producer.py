@@ -60,8 +60,8 @@ def test_events_are_validated_keyed_by_user_and_acknowledged_in_order(config):
         (Event("e-1", "", "i", "view", 1_767_571_200_000), "user_id must be a non-empty"),
         ("{not json", "not valid JSON"),
         (
-            {**_event(1), "timestamp": int(time.time() * 1000) + 2 * 3_600_000},
-            "120 min ahead of this server's clock (at most 60): check the sender's clock",
+            {**_event(1), "timestamp": int(time.time() * 1000) + 3 * 3_600_000},
+            "min ahead of this server's clock (at most 60): check the sender's clock",
         ),
     ],
 )
