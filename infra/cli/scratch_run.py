@@ -48,9 +48,10 @@ class ScratchRun:
         CPU per event of the feature job.
         """
         kafka = self.config.kafka
+        configured = [kafka.events_topic, kafka.dead_letter_topic, kafka.late_topic]
+        configured += [kafka.imports_topic, kafka.items_topic]
         bus = open_event_bus(self.config)
-        topics = (kafka.events_topic, kafka.dead_letter_topic, kafka.late_topic)
-        for topic in (*topics, kafka.imports_topic, kafka.items_topic, *self.side_topics):
+        for topic in configured + self.side_topics:
             bus.delete_topic(topic)
         discard_key_namespace(self.config)
 
