@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 from pyspark.sql import SparkSession, Window
 from pyspark.sql import functions as F
@@ -39,7 +40,7 @@ from streamrec.infra.stores import open_event_bus, open_offline_examples
 
 _EVENTS_DDL = (
     "event_id string, user_id string, item_id string, event_type string, timestamp long, "
-    "partition int, offset long, refused int, late int, repeats int"
+    "context string, partition int, offset long, refused int, late int, repeats int"
 )
 _SOURCE_DDL = "topic string, partition int, end_offset long, file string"
 
@@ -73,7 +74,7 @@ def run_backfill(
         decided.where(F.col("event_id").isNotNull())
         .withColumn("rank", F.row_number().over(first))
         .where("rank = 1")
-        .select("event_id", "user_id", "item_id", "event_type", "timestamp")
+        .select("event_id", "user_id", "item_id", "event_type", "timestamp", "context")
     )
     name = spec.backfill_name(start_date, end_date)
     parts = config.spark.shuffle_partitions
@@ -155,7 +156,12 @@ def _event_columns(event: Event) -> dict:
         "item_id": event.item_id,
         "event_type": event.event_type,
         "timestamp": event.timestamp,
+        "context": orjson.dumps(event.context).decode() if event.context else None,
     }
+
+
+def _event_order(row: tuple) -> tuple:
+    return row[:3]  # user, time, event_id: unique, so contexts are never compared
 
 
 def _write_examples(
@@ -163,9 +169,9 @@ def _write_examples(
 ) -> pa.Table:
     """Per part of the users: their histories from the source alone, examples of the dates."""
     part = key[0].as_py()
-    columns = ("user_id", "timestamp", "event_id", "item_id", "event_type")
-    rows = sorted(zip(*(table[c].to_pylist() for c in columns), strict=True))
-    events = [Event(e, u, i, t, ts) for u, ts, e, i, t in rows]
+    columns = ("user_id", "timestamp", "event_id", "item_id", "event_type", "context")
+    rows = sorted(zip(*(table[c].to_pylist() for c in columns), strict=True), key=_event_order)
+    events = [Event(e, u, i, t, ts, orjson.loads(c) if c else {}) for u, ts, e, i, t, c in rows]
     layout = config.features.example_layout
     records = example_records(layout, events, {}, config.features.history_length)
     staging = open_offline_examples(config).staging_dir(name)
@@ -187,6 +193,7 @@ _EVENTS_SCHEMA = pa.schema(
         ("item_id", pa.string()),
         ("event_type", pa.string()),
         ("timestamp", pa.int64()),
+        ("context", pa.string()),  # JSON, null when the event had none
         ("partition", pa.int32()),
         ("offset", pa.int64()),
         ("refused", pa.int32()),

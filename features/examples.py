@@ -34,6 +34,7 @@ class EventLike(Protocol):
     item_id: str
     event_type: str
     timestamp: int
+    context: Mapping[str, str]
 
 
 class TrainingExample(NamedTuple):
@@ -47,6 +48,7 @@ class TrainingExample(NamedTuple):
     history: list[str]  # most recent first
     history_times: list[int]  # the history's event times, same order
     history_types: list[str]  # the history's event types ("" where the store had none)
+    context: tuple[str, ...] = ()  # the event's context tokens (feature spec 4)
 
     @property
     def date(self) -> str:
@@ -75,6 +77,7 @@ class TrainingExample(NamedTuple):
             spec.HISTORY: self.history,
             spec.HISTORY_TIMESTAMP: self.history_times,
             spec.HISTORY_EVENT_TYPE: self.history_types,
+            spec.CONTEXT_TOKENS: list(self.context),
         }
 
     def serialize(self) -> bytes:
@@ -94,6 +97,7 @@ class TrainingExample(NamedTuple):
                 _TYPE_ENTRIES.get(self.event_type)
                 or _memoised(_TYPE_ENTRIES, _KEY_EVENT_TYPE, self.event_type),
                 *history_entries(self.history, self.history_times, self.history_types),
+                strings_entry(_KEY_CONTEXT_TOKENS, list(self.context)),
             )
         )
 
@@ -121,7 +125,13 @@ def point_in_time_examples(
             histories[e.event_id] = history_before(ordered, end, history_length)
     return [
         TrainingExample(
-            e.event_id, e.timestamp, e.user_id, e.item_id, e.event_type, *histories[e.event_id]
+            e.event_id,
+            e.timestamp,
+            e.user_id,
+            e.item_id,
+            e.event_type,
+            *histories[e.event_id],
+            spec.context_tokens(e.context),
         )
         for e in events
     ]
@@ -175,6 +185,7 @@ FEATURE_KEYS = {
         spec.HISTORY,
         spec.HISTORY_TIMESTAMP,
         spec.HISTORY_EVENT_TYPE,
+        spec.CONTEXT_TOKENS,
     )
 }
 (
@@ -186,6 +197,7 @@ FEATURE_KEYS = {
     _KEY_HISTORY,
     _KEY_HISTORY_TIMESTAMP,
     _KEY_HISTORY_EVENT_TYPE,
+    _KEY_CONTEXT_TOKENS,
 ) = FEATURE_KEYS.values()
 _USER_ENTRIES: dict[str, bytes] = {}
 _ITEM_ENTRIES: dict[str, bytes] = {}

@@ -8,7 +8,8 @@ in (time, event_id) order, once each, as a ``tf.train.SequenceExample``:
 - context: ``user_id``, and ``history``: the user's items strictly before the window's first
   event, most recent first, at most ``history_length`` (what a per-event example of that
   first event would hold), with their ``history_timestamp`` and ``history_event_type``;
-- feature lists, one step per event: ``event_id``, ``timestamp``, ``item_id``, ``event_type``.
+- feature lists, one step per event: ``event_id``, ``timestamp``, ``item_id``, ``event_type``,
+  and ``context_tokens`` (feature spec 4).
 
 Point in time by construction: a step's past is the context and the steps before it, so a
 reader that masks the future (causally) never sees an event later than the one it predicts.
@@ -34,6 +35,7 @@ from streamrec.features.tfrecord import (
     feature_list_entry,
     list_int,
     list_string,
+    list_strings,
     sequence_example_of,
     string_entry,
 )
@@ -78,6 +80,10 @@ class SequenceWindow(NamedTuple):
                 feature_list_entry(_KEYS[spec.ITEM_ID], [list_string(e.item_id) for e in events]),
                 feature_list_entry(
                     _KEYS[spec.EVENT_TYPE], [list_string(e.event_type) for e in events]
+                ),
+                feature_list_entry(
+                    _KEYS[spec.CONTEXT_TOKENS],
+                    [list_strings(spec.context_tokens(e.context)) for e in events],
                 ),
             ),
         )

@@ -104,6 +104,18 @@ def list_string(value: str, memoise: bool = True) -> bytes:
     return step
 
 
+def list_strings(values: tuple[str, ...]) -> bytes:
+    """One step of a feature list whose steps hold several strings each (context tokens).
+    Contexts repeat across events, so steps are memoised by their values."""
+    step = _STRINGS_STEPS.get(values)
+    if step is None:
+        if len(_STRINGS_STEPS) >= _STRING_FIELDS_MAX:
+            _STRINGS_STEPS.clear()
+        feature = _strings("", list(values)) if values else b"\x0a\x00"
+        step = _STRINGS_STEPS[values] = b"\x0a" + _varint(len(feature)) + feature
+    return step
+
+
 def list_int(value: int) -> bytes:
     """One step of an int64 feature list."""
     feature = _ints((value,))
@@ -197,6 +209,7 @@ _KEYS: dict[str, bytes] = {}
 _STRING_FIELDS: dict[bytes | str, bytes] = {}
 _STRING_FIELDS_MAX = 1_000_000
 _STRING_STEPS: dict[str, bytes] = {}
+_STRINGS_STEPS: dict[tuple[str, ...], bytes] = {}
 
 
 def decode_example(data: bytes) -> dict[str, list]:

@@ -22,6 +22,7 @@ from streamrec.infra.errors import StreamrecError
 from streamrec.ingest.tabular_files import SourceRow
 
 REQUIRED = ("user_id", "item_id", "timestamp")
+CONTEXT_PREFIX = "context."  # --map context.KEY=COLUMN: the column is the context entry KEY
 TIMESTAMP_FORMATS = ("iso", "epoch_ms", "epoch_s")  # or any strptime pattern
 _INTEGRAL_FLOAT = re.compile(r"^(-?\d+)\.0+$")
 _FILTER = re.compile(r"^\s*(?P<column>[^!<>=~]+?)\s*(?P<op>>=|<=|!=|!~|=|>|<|~)\s*(?P<value>.*)$")
@@ -92,7 +93,8 @@ def _number(text: str) -> float | None:
 class RowMapping:
     """The options of ``streamrec events import`` that shape events."""
 
-    columns: Mapping[str, str]  # event field -> column: user_id, item_id, timestamp[, event_type]
+    # event field -> column: user_id, item_id, timestamp[, event_type][, context.KEY...]
+    columns: Mapping[str, str]
     event_type: str | None = None
     timestamp_format: str = "iso"
     event_id_from: tuple[str, ...] = ()
@@ -104,9 +106,14 @@ class RowMapping:
         missing = [f for f in REQUIRED if f not in self.columns]
         if missing:
             raise StreamrecError(f"--map needs {', '.join(missing)} (for example user_id=COLUMN)")
-        unknown = [f for f in self.columns if f not in (*REQUIRED, "event_type")]
+        unknown = [
+            f for f in self.columns if f not in (*REQUIRED, "event_type") and not _context_key(f)
+        ]
         if unknown:
-            raise StreamrecError(f"--map: {', '.join(unknown)} is not an event field")
+            raise StreamrecError(
+                f"--map: {', '.join(unknown)} is not an event field "
+                f"(fields: {', '.join(REQUIRED)}, event_type, {CONTEXT_PREFIX}KEY)"
+            )
         if ("event_type" in self.columns) == (self.event_type is not None):
             raise StreamrecError(
                 "give the event type either as --map event_type=COLUMN or --event-type"
@@ -154,10 +161,22 @@ class RowMapping:
             "event_type": event_type,
             "timestamp": timestamp,
         }
+        context = self._context(row)
+        if context:
+            record["context"] = context
         try:
             return event_from_dict(record)
         except InvalidEvent as exc:
             raise RowRejected("invalid event", str(exc)) from None
+
+    def _context(self, row: SourceRow) -> dict[str, str]:
+        """The mapped context entries with a value; an empty cell is no entry."""
+        found = {}
+        for name, column in self.columns.items():
+            key = _context_key(name)
+            if key and (value := self._text(row, column).strip()):
+                found[key] = value
+        return found
 
     def _id(self, row: SourceRow, name: str) -> str:
         return normalised_id(self._required(row, name))
@@ -190,6 +209,11 @@ class RowMapping:
                 self._times.clear()
             self._times[text] = known
         return known
+
+
+def _context_key(field_name: str) -> str:
+    """``KEY`` of a ``context.KEY`` field, else ``""``."""
+    return field_name[len(CONTEXT_PREFIX) :] if field_name.startswith(CONTEXT_PREFIX) else ""
 
 
 def normalised_id(value: str) -> str:

@@ -14,12 +14,14 @@ from google.protobuf.message import DecodeError, Message
 
 from streamrec.infra.config import ServingConfig
 from streamrec.infra.contracts import recommend_pb2
-from streamrec.infra.contracts.events import MAX_ID_LENGTH
+from streamrec.infra.contracts.events import (
+    MAX_CONTEXT_ENTRIES,
+    MAX_CONTEXT_LENGTH,
+    MAX_ID_LENGTH,
+)
 from streamrec.serving.recommender import RecommendCall
 
 MAX_CATEGORIES = 64
-MAX_CONTEXT_ENTRIES = 32
-MAX_CONTEXT_LENGTH = 256
 MAX_REQUEST_ID_LENGTH = 128
 
 

@@ -83,7 +83,12 @@ def add_import_command(actions: argparse._SubParsersAction) -> None:
     imports = actions.add_parser(
         "import", help="publish history from a CSV, JSON Lines or Parquet file (gzip or plain)"
     )
-    add_tabular_file_arguments(imports, "user_id=COL,item_id=COL,timestamp=COL[,event_type=COL]")
+    add_tabular_file_arguments(
+        imports,
+        "user_id=COL,item_id=COL,timestamp=COL[,event_type=COL][,context.KEY=COL...]: "
+        "context.KEY makes the column the event's context entry KEY (device, country...), "
+        "which the query tower reads as the request's context",
+    )
     imports.add_argument("--event-type", help="the event type of every row (or map a column)")
     imports.add_argument(
         "--timestamp-format",

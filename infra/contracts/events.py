@@ -11,7 +11,11 @@ An event is one JSON object on the ``events`` topic, keyed by ``user_id``::
 - ``event_type``: one of :data:`EVENT_TYPES`.
 - ``timestamp``: event time (not arrival time) in milliseconds since the Unix epoch, between
   2000-01-01 and 2100-01-01; values in seconds are refused rather than silently misread.
-- ``context``: optional map of string to string (device, page, experiment arm...).
+- ``context``: optional map of string to string (device, page, experiment arm...), at most
+  :data:`MAX_CONTEXT_ENTRIES` entries, keys non-empty, keys and values at most
+  :data:`MAX_CONTEXT_LENGTH` characters. It is what the app knew when the event happened, as a
+  ranking request carries it, so the query tower learns to read it (feature spec 4): the
+  limits are the ranking API's, so a context that trains is one that can be asked with.
 
 Fields not listed here are refused: a misspelt field name must not pass as a missing optional one.
 """
@@ -29,6 +33,8 @@ EVENT_TYPES = ("view", "click", "add_to_cart", "purchase")
 MAX_ID_LENGTH = 256
 MIN_TIMESTAMP_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_TIMESTAMP_MS = 4_102_444_800_000  # 2100-01-01T00:00:00Z
+MAX_CONTEXT_ENTRIES = 32
+MAX_CONTEXT_LENGTH = 256
 _REQUIRED = ("event_id", "user_id", "item_id", "event_type", "timestamp")
 _FIELDS = frozenset((*_REQUIRED, "context"))
 
@@ -134,7 +140,14 @@ def _check_context(value: object) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise InvalidEvent(f"context must be an object of strings, got {type(value).__name__}")
+    if len(value) > MAX_CONTEXT_ENTRIES:
+        raise InvalidEvent(f"context has {len(value)} entries; at most {MAX_CONTEXT_ENTRIES}")
     for key, item in value.items():
         if not isinstance(item, str):
-            raise InvalidEvent(f"context[{key!r}] must be a string, got {item!r}")
+            raise InvalidEvent(f"context[{key[:40]!r}] must be a string, got {item!r:.40}")
+        if not key or len(key) > MAX_CONTEXT_LENGTH or len(item) > MAX_CONTEXT_LENGTH:
+            raise InvalidEvent(
+                f"context[{key[:40]!r}]: keys must be non-empty, keys and values at most "
+                f"{MAX_CONTEXT_LENGTH} characters"
+            )
     return dict(value)

@@ -1,4 +1,4 @@
-"""Feature spec v3: the written contract between the feature job, training and serving.
+"""Feature spec v4: the written contract between the feature job, training and serving.
 
 **Training examples (offline store).** TFRecord files under ``EXAMPLES_DIR``, in one of two
 layouts chosen by ``features.example_layout``; each file's manifest entry names its layout::
@@ -28,6 +28,8 @@ history_        int64 list    (v3) each history item's event time, same order
 timestamp
 history_        bytes list    (v3) each history item's event type, same order (``""``
 event_type                    for entries the online store kept without one)
+context_tokens  bytes list    (v4) the event's context as ``key=value`` tokens, sorted
+                              (:func:`context_tokens`); empty when it had none
 ==============  ============  ===========================================================
 
 Layout ``sequences`` (new in v2): one tf.train.SequenceExample per user and event date of a
@@ -46,6 +48,8 @@ list ``event_id``         bytes/step    each event's id
 list ``timestamp``        int64/step    each event's time
 list ``item_id``          bytes/step    each event's item: the target at that step
 list ``event_type``       bytes/step    each event's type
+list ``context_tokens``   bytes list/   (v4) each event's context tokens, as above
+                          step
 ========================  ============  ================================================
 
 A step's past is the context and the steps before it. A user's windows of different batches
@@ -75,7 +79,10 @@ event, so replays are idempotent; before v3 ``[item_id, event_id]``, still read 
 type), trimmed to the newest ``online_history_length`` events.
 
 Version 3 added the history's times and types, which the query tower reads as recency and
-event-type features; readers take them as unknown in examples of older versions.
+event-type features; readers take them as unknown in examples of older versions. Version 4
+added each event's context tokens: the context of the event a query predicts is what a ranking
+request carries (device, surface, country...), so the query tower learns to read the request
+the way it will be asked. Readers take examples of older versions as events without context.
 
 Readers check both versions: a manifest of a newer format, or examples built under another
 feature spec, stop the reader with a one-line error naming both versions instead of being
@@ -90,8 +97,9 @@ from dataclasses import asdict, dataclass, field
 
 from streamrec.infra.errors import StreamrecError, UnknownContractVersion
 
-FEATURE_SPEC_VERSION = 3
-READABLE_FEATURE_SPEC_VERSIONS = (1, 2, 3)  # 2 added the sequences layout, 3 history times
+FEATURE_SPEC_VERSION = 4
+# 2 added the sequences layout, 3 history times and types, 4 context tokens
+READABLE_FEATURE_SPEC_VERSIONS = (1, 2, 3, 4)
 EVENTS_LAYOUT = "events"
 SEQUENCES_LAYOUT = "sequences"
 EXAMPLE_LAYOUTS = (EVENTS_LAYOUT, SEQUENCES_LAYOUT)
@@ -106,6 +114,7 @@ EVENT_TYPE = "event_type"
 HISTORY = "history"
 HISTORY_TIMESTAMP = "history_timestamp"  # feature spec 3: the history's event times
 HISTORY_EVENT_TYPE = "history_event_type"  # feature spec 3: the history's event types
+CONTEXT_TOKENS = "context_tokens"  # feature spec 4: the event's context, "key=value" tokens
 DATE = "date"  # partition column: the event's UTC date
 
 MANIFEST_DIR = "_manifests"
@@ -115,6 +124,12 @@ TFRECORD_SUFFIX = ".tfrecord"
 
 def user_history_key(prefix: str, user_id: str) -> str:
     return f"{prefix}:user_history:{user_id}"
+
+
+def context_tokens(context: Mapping[str, str]) -> tuple[str, ...]:
+    """A context map as the feature spec and the export layout carry it: ``key=value``
+    tokens sorted, so the same context is always the same tokens."""
+    return tuple(sorted(f"{key}={value}" for key, value in context.items()))
 
 
 def batch_name(batch_id: int) -> str:

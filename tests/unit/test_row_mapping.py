@@ -80,6 +80,17 @@ def test_ids_are_stable_and_can_come_from_chosen_columns():
     assert first.event_id == by_invoice.event(_row(invoice="536365", line="1", i="X")).event_id
 
 
+def test_context_columns_become_the_events_context_and_empty_cells_no_entry():
+    mapping = RowMapping({**MAPPING.columns, "context.country": "c", "context.shop": "s"}, "view")
+    mapping.check(["u", "i", "t", "c", "s"], "file.csv")
+    event = mapping.event(_row(c=" France ", s=""))
+    assert event.context == {"country": "France"}
+    assert event.event_id == MAPPING.event(_row()).event_id  # context is not the identity
+    with pytest.raises(RowRejected, match="at most 256 characters") as rejected:
+        mapping.event(_row(c="x" * 300))
+    assert rejected.value.kind == "invalid event"
+
+
 @pytest.mark.parametrize(
     ("text", "value", "kept"),
     [
@@ -102,6 +113,8 @@ def test_where_filters_compare_numbers_as_numbers_and_match_regexes(text, value,
     [
         (RowMapping({"user_id": "u", "item_id": "i"}, "view"), "--map needs timestamp"),
         (RowMapping({**MAPPING.columns, "price": "p"}, "view"), "price is not an event field"),
+        (RowMapping({**MAPPING.columns, "context.": "p"}, "view"), "context. is not an event"),
+        (RowMapping({**MAPPING.columns, "context.shop": "nope"}, "view"), "no column 'nope'"),
         (RowMapping(MAPPING.columns, None), "either as --map event_type=COLUMN or --event-type"),
         (RowMapping(MAPPING.columns, "like"), "--event-type 'like' is not one of"),
         (

@@ -39,6 +39,9 @@ def test_context_is_optional():
         ({"event_id": "x" * 300}, "event_id is longer than 256"),
         ({"context": ["a"]}, "context must be an object"),
         ({"context": {"n": 1}}, r"context\['n'\] must be a string"),
+        ({"context": {str(n): "v" for n in range(33)}}, "context has 33 entries; at most 32"),
+        ({"context": {"": "v"}}, "keys must be non-empty"),
+        ({"context": {"k": "v" * 257}}, "at most 256 characters"),
         ({"colour": "red"}, "unknown field"),
     ],
 )

@@ -19,8 +19,8 @@ DAY = 86_400_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
-def _event(event_id, user, item, t, kind="view"):
-    return Event(event_id, user, item, kind, T0 + t)
+def _event(event_id, user, item, t, kind="view", context=None):
+    return Event(event_id, user, item, kind, T0 + t, context or {})
 
 
 def test_one_window_per_user_and_date_in_time_order_with_the_history_before_it():
@@ -46,7 +46,8 @@ def test_one_window_per_user_and_date_in_time_order_with_the_history_before_it()
 def test_a_window_serialises_as_a_sequence_example_that_tensorflow_parses():
     import tensorflow as tf
 
-    events = [_event("e1", "u", "a", 10, "click"), _event("e2", "u", "é", 20)]
+    context = {"surface": "deals", "device": "ios"}
+    events = [_event("e1", "u", "a", 10, "click", context), _event("e2", "u", "é", 20)]
     (window,) = sequence_windows(events, {"u": [HistoryEntry(T0, "p", "h", "view")]}, 5)
     data = window.serialize()
     context, lists = decode_sequence_example(data)
@@ -58,6 +59,7 @@ def test_a_window_serialises_as_a_sequence_example_that_tensorflow_parses():
     }
     assert lists[spec.TIMESTAMP] == [[T0 + 10], [T0 + 20]]
     assert lists[spec.ITEM_ID] == [[b"a"], ["é".encode()]]
+    assert lists[spec.CONTEXT_TOKENS] == [[b"device=ios", b"surface=deals"], []]
     parsed_context, parsed_lists = tf.io.parse_single_sequence_example(
         data,
         context_features={spec.USER_ID: tf.io.FixedLenFeature([], tf.string)},
