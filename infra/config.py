@@ -196,6 +196,7 @@ class TrainingConfig:
     model_dir: str = ""
     query_encoder: Literal["mean", "gru", "transformer"] = "transformer"
     event_context: bool = True  # each history event's type and its gap to the next or the request
+    request_context: bool = True  # the request's context tokens (device, surface...), as events had
     embedding_dim: int = 64
     epochs: int = 30
     batch_size: int = 128  # global windows per step, over all replicas; each position a query

@@ -15,6 +15,11 @@ two-tower model can learn and a most-popular ranking cannot:
    baseline.
 4. **Drifting tastes.** A ``drift_fraction`` of users switch primary group once, somewhere between
    40% and 80% of their history, so recent events predict better than old ones.
+5. **Context.** A ``deal_share`` of events happen on the deals surface (context ``surface``
+   ``deals``, else ``home``), where the user picks the promoted item of their current taste
+   group, whatever came before. Only a model that reads the request's context can tell those
+   requests apart, and it needs the history to know the group. Each user also has a fixed
+   ``device``, which predicts nothing.
 
 Activity is skewed too (log-normal events per user, at least three each). Timestamps are event
 times spread over ``days`` days, strictly increasing per user; the file is sorted by time like a
@@ -37,6 +42,7 @@ DEFAULT_START_MS = 1_767_571_200_000  # 2026-01-05T00:00:00Z
 MIN_EVENTS_PER_USER = 3
 _EVENT_TYPE_WEIGHTS = (0.70, 0.20, 0.06, 0.04)
 _DEVICES = ("web", "ios", "android")
+_DEALS_STREAM = 5  # seeds the generators of signal 5 apart from the main one
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class SyntheticSpec:
     follow_probability: float = 0.5
     in_group_probability: float = 0.8
     drift_fraction: float = 0.3
+    deal_share: float = 0.1
     days: int = 14
     start_ms: int = DEFAULT_START_MS
 
@@ -79,6 +86,7 @@ class _Catalog:
     group_cdf: list[np.ndarray]  # popularity CDF within each group
     group_choice: np.ndarray  # chance that a user's primary group is each group
     global_cdf: np.ndarray
+    deals: np.ndarray  # per group, its promoted item on the deals surface
 
 
 def generate(spec: SyntheticSpec) -> list[Event]:
@@ -104,6 +112,12 @@ def generate_items(spec: SyntheticSpec) -> list[Item]:
     ]
 
 
+def deal_items(spec: SyntheticSpec) -> list[str]:
+    """The promoted item of each group on the deals surface (signal 5), which a model that
+    reads the request's context should rank first there."""
+    return [item_id(i) for i in _catalog(spec, np.random.default_rng(spec.seed)).deals.tolist()]
+
+
 def _catalog(spec: SyntheticSpec, rng: np.random.Generator) -> _Catalog:
     ranks = rng.permutation(spec.items)
     popularity = 1.0 / (ranks + 1.0)
@@ -125,6 +139,7 @@ def _catalog(spec: SyntheticSpec, rng: np.random.Generator) -> _Catalog:
         group_cdf,
         group_weight / group_weight.sum(),
         np.cumsum(popularity),
+        np.array([members[0] for members in group_items]),  # a random member
     )
 
 
@@ -144,11 +159,16 @@ def _user_events(
     kinds = rng.choice(len(EVENT_TYPES), size=count, p=_EVENT_TYPE_WEIGHTS)
     device = _DEVICES[rng.integers(len(_DEVICES))]
     draws = rng.random((count, 3))
+    # Its own generator: the other signals draw as they did before the deals surface existed.
+    on_deals_draws = np.random.default_rng([spec.seed, _DEALS_STREAM, user]).random(count)
     previous = -1
     for n in range(count):
         taste = drifted if n >= drift_at else primary
         follow, in_group, which = draws[n]
-        if previous >= 0 and follow < spec.follow_probability:
+        on_deals = on_deals_draws[n] < spec.deal_share
+        if on_deals:
+            item = int(catalog.deals[taste])
+        elif previous >= 0 and follow < spec.follow_probability:
             item = int(catalog.successor[previous])
         elif in_group < spec.in_group_probability:
             group = taste if which < 0.8 else secondary
@@ -165,7 +185,7 @@ def _user_events(
             item_id=item_id(item),
             event_type=EVENT_TYPES[kinds[n]],
             timestamp=int(times[n]),
-            context={"device": device},
+            context={"device": device, "surface": "deals" if on_deals else "home"},
         )
 
 

@@ -73,11 +73,18 @@ class RecommendationClient:
         return self._call("Recommend", self._stub.Recommend, request)
 
     def rank(
-        self, user_id: str, candidate_item_ids: Sequence[str], request_id: str = ""
+        self,
+        user_id: str,
+        candidate_item_ids: Sequence[str],
+        request_id: str = "",
+        context: Mapping[str, str] | None = None,
     ) -> recommend_pb2.RankResponse:
         """Calls Rank: the candidates scored for the user, best first."""
         request = recommend_pb2.RankRequest(
-            user_id=user_id, candidate_item_ids=candidate_item_ids, request_id=request_id
+            user_id=user_id,
+            candidate_item_ids=candidate_item_ids,
+            request_id=request_id,
+            context=context or {},
         )
         return self._call("Rank", self._stub.Rank, request)
 

@@ -15,12 +15,14 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
 
 from streamrec.infra.config import Config
+from streamrec.infra.contracts.feature_spec import context_tokens
 from streamrec.infra.errors import StoreUnavailable, StreamrecError
 from streamrec.infra.ports.online_store import HistoryEntry, OnlineStore, UserHistory
 from streamrec.infra.ports.result_cache import RankedItems, ResultCache
@@ -132,10 +134,12 @@ class Recommender:
         self._put(key, items)
         return Answer(items, model.version, MODEL), history
 
-    def rank(self, user_id: str, candidates: list[str]) -> Answer:
+    def rank(
+        self, user_id: str, candidates: list[str], context: Mapping[str, str] | None = None
+    ) -> Answer:
         model = self.model
         history, fresh = self._history(model, user_id)
-        query = self._query(model, user_id, history.entries if history else [])
+        query = self._query(model, user_id, history.entries if history else [], context or {})
         ranked, unknown = model.rank(query, candidates)
         source, reason = (MODEL, "") if fresh else (FALLBACK, STORE_UNAVAILABLE)
         unknown_items = [(item, float("-inf")) for item in unknown]
@@ -162,11 +166,18 @@ class Recommender:
     def _retrieve(
         self, model: RetrievalModel, call: RecommendCall, history: UserHistory
     ) -> list[tuple[str, float]]:
-        query = self._query(model, call.user_id, history.entries)
+        query = self._query(model, call.user_id, history.entries, dict(call.context))
         return model.top_k(query, call.k, self._filter(call, history.entries))
 
-    def _query(self, model: RetrievalModel, user_id: str, history: list[HistoryEntry]):
-        return model.query_embedding(user_id, history, int(self._clock() * 1000))
+    def _query(
+        self,
+        model: RetrievalModel,
+        user_id: str,
+        history: list[HistoryEntry],
+        context: Mapping[str, str],
+    ) -> np.ndarray:
+        now_ms = int(self._clock() * 1000)
+        return model.query_embedding(user_id, history, now_ms, context_tokens(context))
 
     def _filter(self, call: RecommendCall, history: list[HistoryEntry]) -> ItemFilter:
         excluded = set(call.exclude_item_ids)

@@ -18,6 +18,7 @@ from streamrec.infra.contracts.export_layout import (
     HISTORY_PADDING,
     HISTORY_TIMES_INPUT,
     QUERY_OUTPUT,
+    REQUEST_CONTEXT_INPUT,
     REQUEST_TIME_INPUT,
     SIGNATURE_NAME,
     UNKNOWN_TIME,
@@ -57,9 +58,14 @@ class RetrievalModel:
         self._inputs = set(self._signature.structured_input_signature[1])  # v1: fewer
 
     def query_embedding(
-        self, user_id: str, history: Sequence[HistoryEntry], request_time_ms: int
+        self,
+        user_id: str,
+        history: Sequence[HistoryEntry],
+        request_time_ms: int,
+        context: Sequence[str] = (),
     ) -> np.ndarray:
-        """``history`` most recent first, as the online store returns it."""
+        """``history`` most recent first, as the online store returns it; ``context`` the
+        request's tokens (:func:`~streamrec.infra.contracts.feature_spec.context_tokens`)."""
         entries = list(history[: self.history_length])
         padding = self.history_length - len(entries)
         inputs = {
@@ -74,6 +80,7 @@ class RetrievalModel:
                 [[e.event_type for e in entries] + [""] * padding]
             ),
             REQUEST_TIME_INPUT: tf.constant([request_time_ms], tf.int64),
+            REQUEST_CONTEXT_INPUT: tf.constant([list(context) or [""]]),
         }
         outputs = self._signature(**{k: v for k, v in inputs.items() if k in self._inputs})
         return outputs[QUERY_OUTPUT].numpy()[0]

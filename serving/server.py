@@ -88,7 +88,8 @@ class RecommendationServicer(recommend_pb2_grpc.RecommendationServiceServicer):
         with self._observed("Rank", request, context) as seen:
             candidates = _checked(lambda: rank_candidates(request, self.limits), context)
             seen.answer = _answered(
-                lambda: self.recommender.rank(request.user_id, candidates), context
+                lambda: self.recommender.rank(request.user_id, candidates, request.context),
+                context,
             )
             return recommend_pb2.RankResponse(
                 items=_scored(seen.answer),

@@ -20,6 +20,7 @@ from streamrec.infra.errors import StreamrecError
 from streamrec.infra.stores import open_offline_examples
 from streamrec.training.sequence_files import (
     holdout_histories,
+    joined_tokens,
     padded_histories,
     read_sequence_files,
 )
@@ -119,6 +120,7 @@ def _read(
 ) -> dict[str, np.ndarray]:
     features = {name: tf.io.FixedLenFeature([], tf.string) for name in _EVENT_FEATURES}
     features[spec.TIMESTAMP] = tf.io.FixedLenFeature([], tf.int64)
+    features[spec.CONTEXT_TOKENS] = tf.io.RaggedFeature(tf.string)  # absent before spec 4
     if with_history:
         features[spec.HISTORY] = tf.io.VarLenFeature(tf.string)
         features[spec.HISTORY_TIMESTAMP] = tf.io.VarLenFeature(tf.int64)  # absent before spec 3
@@ -130,13 +132,14 @@ def _read(
     parts: dict[str, list[np.ndarray]] = {name: [] for name in features}
     for batch in dataset.as_numpy_iterator():
         keep = batch[spec.TIMESTAMP] >= min_timestamp
-        for name in _EVENT_FEATURES:
+        for name in (*_EVENT_FEATURES, spec.CONTEXT_TOKENS):
             parts[name].append(batch[name][keep])
         for name in _HISTORY_FEATURES if with_history else ():
             parts[name].append(batch[name][keep])
     columns = {
         name: np.concatenate(values) if values else np.array([]) for name, values in parts.items()
     }
+    columns[spec.CONTEXT_TOKENS] = columns[spec.CONTEXT_TOKENS].astype(object)
     for name in (spec.EVENT_ID, spec.USER_ID, spec.ITEM_ID, spec.EVENT_TYPE):
         columns[name] = columns[name].astype(str)
     for name in _HISTORY_FEATURES if with_history else ():
@@ -148,6 +151,7 @@ def _read(
 
 def _parse(batch: tf.Tensor, features: dict, history_length: int) -> dict[str, tf.Tensor]:
     parsed = tf.io.parse_example(batch, features)
+    parsed[spec.CONTEXT_TOKENS] = joined_tokens(parsed[spec.CONTEXT_TOKENS])
     if spec.HISTORY in parsed:
         parsed.update(padded_histories(parsed, history_length))
     return parsed

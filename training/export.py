@@ -21,6 +21,7 @@ from streamrec.infra.contracts.export_layout import (
     HISTORY_INPUT,
     HISTORY_TIMES_INPUT,
     QUERY_OUTPUT,
+    REQUEST_CONTEXT_INPUT,
     REQUEST_TIME_INPUT,
     SIGNATURE_NAME,
     USER_ID_INPUT,
@@ -44,6 +45,7 @@ class QueryServing(tf.Module):
                 tf.TensorSpec([None, history_length], tf.int64, name=HISTORY_TIMES_INPUT),
                 tf.TensorSpec([None, history_length], tf.string, name=HISTORY_EVENT_TYPES_INPUT),
                 tf.TensorSpec([None], tf.int64, name=REQUEST_TIME_INPUT),
+                tf.TensorSpec([None, None], tf.string, name=REQUEST_CONTEXT_INPUT),
             ],
         )
 
@@ -54,6 +56,7 @@ class QueryServing(tf.Module):
         history_times: tf.Tensor,
         history_event_types: tf.Tensor,
         request_time: tf.Tensor,
+        request_context: tf.Tensor,
     ) -> dict[str, tf.Tensor]:
         features = {
             spec.USER_ID: user_id,
@@ -61,6 +64,7 @@ class QueryServing(tf.Module):
             HISTORY_TIMES_INPUT: history_times,
             HISTORY_EVENT_TYPES_INPUT: history_event_types,
             REQUEST_TIME_INPUT: request_time,
+            REQUEST_CONTEXT_INPUT: request_context,
         }
         return {QUERY_OUTPUT: self.tower(features)}
 

@@ -35,17 +35,19 @@ class Queries:
     timestamps: np.ndarray  # [n] event time, ms: the request time of the query
     history_times: np.ndarray  # [n, history_length] event times, ms, -1 where unknown
     history_types: np.ndarray  # [n, history_length] event types, "" where unknown
+    contexts: np.ndarray  # [n] object: the event's context tokens joined (the request's)
 
     @classmethod
     def from_examples(cls, examples: Mapping[str, np.ndarray], catalog: Catalog) -> Queries:
         """``examples`` hold the events layout's columns; history times and types may be
-        missing (examples of feature spec 2 and older carry none)."""
+        missing (examples of feature spec 2 and older carry none), and contexts (before 4)."""
         index = catalog.index()
         histories = np.asarray(examples[spec.HISTORY]).astype(str)
         lookup = np.vectorize(lambda item: -1 if item == HISTORY_PADDING else index.get(item, -1))
         targets = np.asarray(examples[spec.ITEM_ID]).astype(str)
         times = examples.get(spec.HISTORY_TIMESTAMP)
         types = examples.get(spec.HISTORY_EVENT_TYPE)
+        contexts = examples.get(spec.CONTEXT_TOKENS)
         return cls(
             user_ids=np.asarray(examples[spec.USER_ID]).astype(str),
             histories=histories,
@@ -58,6 +60,9 @@ class Queries:
             history_types=np.full(histories.shape, "", object).astype(str)
             if types is None
             else np.asarray(types).astype(str),
+            contexts=np.full(len(targets), "", object)
+            if contexts is None
+            else np.asarray(contexts, object),
         )
 
     def __len__(self) -> int:
@@ -72,6 +77,7 @@ class Queries:
             self.timestamps[rows],
             self.history_times[rows],
             self.history_types[rows],
+            self.contexts[rows],
         )
 
     def last_per_user(self) -> Queries:

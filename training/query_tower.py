@@ -9,7 +9,9 @@ query too: the learned answer for a user with no history yet. Training feeds who
 (:mod:`.sequences`) and reads every position; serving feeds the history most recent first, as
 the export layout's signature defines, reverses it into time order and reads the position of
 the newest item. With ``event_context``, each position also reads its event's type and the gap
-to the next event or the request (:mod:`.event_context`).
+to the next event or the request (:mod:`.event_context`); with ``request_context``, each
+position's output adds the context of the event it predicts, the request's at serving
+(:mod:`.request_context`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from streamrec.infra.contracts.export_layout import (
     HISTORY_EVENT_TYPES_INPUT,
     HISTORY_PADDING,
     HISTORY_TIMES_INPUT,
+    REQUEST_CONTEXT_INPUT,
     REQUEST_TIME_INPUT,
 )
 from streamrec.training.event_context import UNKNOWN_GAP, EventContext, serving_gaps
+from streamrec.training.request_context import RequestContext
 from streamrec.training.sequence_encoders import ENCODERS
 
 START = "[start]"
@@ -56,6 +60,7 @@ class SequenceQueryTower(tf.keras.Model):
         encoder: str,
         dim: int,
         event_context: bool = True,
+        request_context: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -65,16 +70,21 @@ class SequenceQueryTower(tf.keras.Model):
         self.context = EventContext(dim) if event_context else None
         self.encoder = ENCODERS[encoder](dim)
         self.dropout = tf.keras.layers.Dropout(0.2)
+        # Created last: warm starts match weights in creation order, and versions trained
+        # before it existed lack its weights.
+        self.request_context = RequestContext(dim) if request_context else None
 
     def encode(
         self,
         ids: tf.Tensor,
         gaps: tf.Tensor | None = None,
         types: tf.Tensor | None = None,
+        contexts: tf.Tensor | None = None,
         training: bool = False,
     ) -> tf.Tensor:
         """``ids`` [batch, time] item indices, start token first, with their events' ``gaps``
-        (ms) and ``types`` where known -> [batch, time, dim]."""
+        (ms) and ``types`` where known, and each position's ``contexts`` (bucket ids [batch,
+        time, tokens] of the event it predicts) -> [batch, time, dim]."""
         positions = tf.range(tf.shape(ids)[1])
         items = self.item_tower(ids) + self.positions(positions)[tf.newaxis]
         if self.context is not None:
@@ -83,11 +93,15 @@ class SequenceQueryTower(tf.keras.Model):
             if types is None:
                 types = tf.zeros_like(ids)
             items += self.context(gaps, types)
-        return self.encoder(self.dropout(items, training=training), ids != 0, training=training)
+        outputs = self.encoder(self.dropout(items, training=training), ids != 0, training=training)
+        if self.request_context is not None and contexts is not None:
+            outputs += self.request_context(contexts)
+        return outputs
 
     def call(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         """Serving: ``history`` [batch, history_length] most recent first, and optionally
-        ``history_times`` (ms), ``history_event_types`` and ``request_time`` -> [batch, dim]."""
+        ``history_times`` (ms), ``history_event_types``, ``request_time`` and
+        ``request_context`` (tokens [batch, n]) -> [batch, dim]."""
         ids = self.vocabulary(features["history"])
         counts = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)
         gaps, types = self._context(features, counts, tf.shape(ids))
@@ -102,7 +116,10 @@ class SequenceQueryTower(tf.keras.Model):
             in_time_order(types, tf.constant(0, tf.int64)),
             training=training,
         )
-        return tf.gather(outputs, counts, axis=1, batch_dims=1)
+        query = tf.gather(outputs, counts, axis=1, batch_dims=1)
+        if self.request_context is not None and REQUEST_CONTEXT_INPUT in features:
+            query += self.request_context(features[REQUEST_CONTEXT_INPUT])
+        return query
 
     def _context(
         self, features: dict[str, tf.Tensor], counts: tf.Tensor, shape: tf.Tensor

@@ -19,6 +19,7 @@ import tensorflow as tf
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.export_layout import HISTORY_PADDING
 from streamrec.infra.contracts.feature_spec import ExampleFile
+from streamrec.training.request_context import TOKEN_SEPARATOR
 
 _PARSE_CHUNK = 2048
 _STEP_FEATURES = (spec.EVENT_ID, spec.ITEM_ID, spec.EVENT_TYPE)
@@ -35,7 +36,7 @@ class SequenceFiles:
 
 def read_sequence_files(files: list[ExampleFile], history_length: int) -> SequenceFiles:
     parts: dict[str, list[np.ndarray]] = {
-        name: [] for name in (*_STEP_FEATURES, spec.TIMESTAMP, spec.USER_ID)
+        name: [] for name in (*_STEP_FEATURES, spec.TIMESTAMP, spec.USER_ID, spec.CONTEXT_TOKENS)
     }
     windows: list[tuple] = []  # user, first event time, history items, times, types
     if files:
@@ -107,7 +108,7 @@ def _unpack(batch: dict[str, np.ndarray], parts: dict[str, list], windows: list)
     """Appends a parsed batch's steps to ``parts`` and its windows' contexts to ``windows``."""
     lengths = batch["lengths"]
     steps = np.arange(batch[spec.TIMESTAMP].shape[1]) < lengths[:, None]
-    for name in (*_STEP_FEATURES, spec.TIMESTAMP):
+    for name in (*_STEP_FEATURES, spec.TIMESTAMP, spec.CONTEXT_TOKENS):
         parts[name].append(batch[name][steps])
     users = batch[spec.USER_ID]
     parts[spec.USER_ID].append(np.repeat(users, lengths))
@@ -124,6 +125,8 @@ def _unpack(batch: dict[str, np.ndarray], parts: dict[str, list], windows: list)
 def _column(values: list[np.ndarray], name: str) -> np.ndarray:
     if name == spec.TIMESTAMP:
         return np.concatenate(values) if values else np.array([], np.int64)
+    if name == spec.CONTEXT_TOKENS:  # bytes objects: a fixed-width array is as wide as the widest
+        return np.concatenate(values) if values else np.array([], object)
     return np.concatenate(values).astype(str) if values else np.array([], str)
 
 
@@ -139,14 +142,25 @@ def _parse(batch: tf.Tensor, history_length: int) -> dict[str, tf.Tensor]:
         sequence_features={
             **{name: tf.io.FixedLenSequenceFeature([], tf.string) for name in _STEP_FEATURES},
             spec.TIMESTAMP: tf.io.FixedLenSequenceFeature([], tf.int64),
+            spec.CONTEXT_TOKENS: tf.io.RaggedFeature(tf.string),  # absent before spec 4
         },
     )
+    tokens = steps.pop(spec.CONTEXT_TOKENS)
     return {
         spec.USER_ID: context[spec.USER_ID],
         **padded_histories(context, history_length),
         **steps,
+        spec.CONTEXT_TOKENS: joined_tokens(tokens).to_tensor(
+            default_value="", shape=tf.shape(steps[spec.TIMESTAMP])
+        ),
         "lengths": lengths[spec.TIMESTAMP],
     }
+
+
+def joined_tokens(tokens: tf.RaggedTensor) -> tf.RaggedTensor:
+    """Each event's context tokens ``[..., (tokens)]`` as one string, as training keeps them
+    (:mod:`.request_context`)."""
+    return tf.strings.reduce_join(tokens, axis=-1, separator=TOKEN_SEPARATOR)
 
 
 def padded_histories(parsed: dict[str, tf.Tensor], history_length: int) -> dict[str, tf.Tensor]:

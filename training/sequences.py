@@ -25,6 +25,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from streamrec.training.event_context import UNKNOWN_GAP, type_ids
+from streamrec.training.request_context import MAX_TOKENS, token_ids
 
 _START = 2
 
@@ -36,9 +37,12 @@ def training_windows(
     length: int,
     times: np.ndarray,
     types: np.ndarray,
+    contexts: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Events in time order -> ``inputs``, ``targets``, and the inputs' ``gaps`` (ms to the
-    target's time) and ``types`` (:mod:`.event_context`), each ``[windows, length]``."""
+    target's time) and ``types`` (:mod:`.event_context`), each ``[windows, length]``; with
+    the events' ``contexts`` (joined tokens), also the targets' context bucket ids,
+    ``contexts`` ``[windows, length, MAX_TOKENS]`` (:mod:`.request_context`)."""
     order = np.argsort(users, kind="stable")  # keeps each user's events in time order
     sorted_users = users[order]
     codes = np.fromiter((item_index[item] for item in items[order]), np.int64, len(order))
@@ -55,10 +59,16 @@ def training_windows(
         for name in ("inputs", "targets", "gaps", "types")
     }
     windows["gaps"][:] = UNKNOWN_GAP
+    context_ids = None
+    if contexts is not None:
+        context_ids = token_ids(np.asarray(contexts, object)[order])
+        windows["contexts"] = np.zeros((len(chunks), length, MAX_TOKENS), np.int32)
     for row, (first, last) in enumerate(chunks):
         windows["targets"][row, : last - first] = codes[first:last]
         windows["inputs"][row, 0] = _START
         windows["inputs"][row, 1 : last - first] = codes[first : last - 1]
         windows["gaps"][row, 1 : last - first] = np.diff(times[first:last])
         windows["types"][row, 1 : last - first] = type_codes[first : last - 1]
+        if context_ids is not None:
+            windows["contexts"][row, : last - first] = context_ids[first:last]
     return windows

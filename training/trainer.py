@@ -76,6 +76,7 @@ def train(
         vocabulary.index(),
         length + 1,
         *(window.events[name][train] for name in (spec.TIMESTAMP, spec.EVENT_TYPE)),
+        window.events[spec.CONTEXT_TOKENS][train] if params.request_context else None,
     )
     registry = open_model_registry(config)
     incumbent = registry.current()

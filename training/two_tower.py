@@ -36,13 +36,20 @@ class TwoTowerModel(tfrs.Model):
         logq: bool,
         static_shapes: bool = False,
         event_context: bool = True,
+        request_context: bool = True,
     ) -> None:
         super().__init__()
         self.static_shapes = static_shapes
         self.vocabulary = vocabulary
         self.item_tower = ItemTower(item_features, dim)
         self.query_tower = NormalisedQueryTower(
-            vocabulary, self.item_tower, history_length, encoder, dim, event_context
+            vocabulary,
+            self.item_tower,
+            history_length,
+            encoder,
+            dim,
+            event_context,
+            request_context,
         )
         self.loss_layer = RetrievalLoss(
             log_frequency,
@@ -55,7 +62,11 @@ class TwoTowerModel(tfrs.Model):
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         outputs = self.query_tower.encode(
-            features["inputs"], features.get("gaps"), features.get("types"), training=training
+            features["inputs"],
+            features.get("gaps"),
+            features.get("types"),
+            features.get("contexts"),
+            training=training,
         )
         dim = tf.shape(outputs)[-1]
         queries = tf.math.l2_normalize(tf.reshape(outputs, [-1, dim]), axis=-1)
@@ -83,7 +94,7 @@ class TwoTowerModel(tfrs.Model):
 
     def build_variables(self) -> None:
         """Creates every variable (Keras builds lazily), as warm starts and exports need."""
-        self.query_tower.encode(tf.constant([[2, 1]], tf.int64))
+        self.query_tower.encode(tf.constant([[2, 1]], tf.int64), contexts=tf.ones([1, 2, 1]))
 
     def item_embeddings(self) -> np.ndarray:
         """The known items' embeddings, in the vocabulary's order, as serving ranks them."""
@@ -116,4 +127,5 @@ def build_two_tower(
         params.logq,
         static_shapes=params.jit_compile,
         event_context=params.event_context,
+        request_context=params.request_context,
     )

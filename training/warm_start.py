@@ -5,8 +5,8 @@ from it converges in fewer epochs and keeps items that are quiet this window. Th
 vocabulary grows: rows of items the old version knew are copied, new items start from the
 fresh initialisation. The user side needs nothing: the query tower reads histories, not ids.
 Every other weight is copied as is, so the architecture must match, except that a version
-trained before event context existed warm-starts a run that reads it: those embeddings start
-fresh.
+trained before event context or request context existed warm-starts a run that reads them:
+those embeddings start fresh.
 """
 
 from __future__ import annotations
@@ -31,12 +31,19 @@ def warm_start(
     old_categories = metadata.get("item_features", {}).get("category_names", [])
     wanted = (f"two_tower/{params.query_encoder}", params.embedding_dim, history_length)
     found = (metadata.get("model"), metadata.get("embedding_dim"), metadata.get("history_length"))
-    had_context = metadata.get("parameters", {}).get("event_context", False)
-    if had_context and not params.event_context:
-        raise StreamrecError(
-            f"cannot warm-start from version {version.version}: it reads event context and "
-            "this run does not; set training.event_context back on or train without --warm-start"
-        )
+    old_parameters = metadata.get("parameters", {})
+    had_context = old_parameters.get("event_context", False)
+    had_request_context = old_parameters.get("request_context", False)
+    for name, had, has in (
+        ("event_context", had_context, params.event_context),
+        ("request_context", had_request_context, params.request_context),
+    ):
+        if had and not has:
+            raise StreamrecError(
+                f"cannot warm-start from version {version.version}: it reads "
+                f"{name.replace('_', ' ')} and this run does not; set training.{name} back on "
+                "or train without --warm-start"
+            )
     both_or_neither = bool(old_categories) == (model.item_tower.categories is not None)
     if found != wanted or not version.weights_index_file.is_file() or not both_or_neither:
         raise StreamrecError(
@@ -47,7 +54,9 @@ def warm_start(
         )
     old_items = version.item_ids_file.read_text().splitlines()
     old_features = ItemFeatures(old_categories, ItemFeatures.none(len(old_items)).rows)
-    old_params = dataclasses.replace(params, event_context=had_context)
+    old_params = dataclasses.replace(
+        params, event_context=had_context, request_context=had_request_context
+    )
     old = build_two_tower(
         old_items, np.zeros(len(old_items) + FIRST_ITEM), history_length, old_params, old_features
     )
@@ -60,8 +69,10 @@ def warm_start(
         category_rows = {name: 1 + row for row, name in enumerate(old_categories)}
         names = model.item_tower.category_names
         grown[id(model.item_tower.categories.embeddings)] = (names, category_rows, 1)
-    # A version from before event context lacks its embeddings: they start fresh.
-    fresh = set() if had_context else {id(w) for w in _context_weights(model)}
+    # A version from before event or request context lacks their embeddings: they start fresh.
+    fresh = set() if had_context else {id(w) for w in _weights(model.query_tower.context)}
+    if not had_request_context:
+        fresh |= {id(w) for w in _weights(model.query_tower.request_context)}
     targets = [w for w in model.query_tower.weights if id(w) not in fresh]
     for source, target in zip(old.query_tower.weights, targets, strict=True):
         if id(target) in grown:
@@ -72,9 +83,8 @@ def warm_start(
     return {"from_version": version.version, "items_kept": kept, "items_new": len(new_items) - kept}
 
 
-def _context_weights(model: TwoTowerModel) -> list:
-    context = model.query_tower.context
-    return context.weights if context is not None else []
+def _weights(layer: object | None) -> list:
+    return layer.weights if layer is not None else []
 
 
 def _grown(

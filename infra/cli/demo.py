@@ -142,7 +142,8 @@ def _evaluate(
     served = []
     with RecommendationClient.from_config(config, timeout_seconds=10) as client:
         for event in held_out:
-            response = client.recommend(event.user_id, K)
+            # Asked as the app would have asked: from where the event then happened.
+            response = client.recommend(event.user_id, K, context=event.context)
             served.append([i.item_id for i in response.items])
             if len(served) <= 3:
                 _show_user(event, recent.get(event.user_id, []), served[-1])

@@ -22,6 +22,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     recommend.add_argument(
         "--category", type=_ids, default=[], help="only items in these categories (a,b)"
     )
+    recommend.add_argument("--context", type=_context, default={}, help=_CONTEXT_HELP)
     recommend.add_argument("--json", action="store_true", help="print the response as JSON")
     recommend.set_defaults(handler=_recommend)
 
@@ -29,6 +30,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     rank.add_argument("user_id", metavar="USER_ID")
     rank.add_argument("item_ids", metavar="ITEM_ID", nargs="+")
     rank.add_argument("--target", help="host:port of the service (default from config)")
+    rank.add_argument("--context", type=_context, default={}, help=_CONTEXT_HELP)
     rank.add_argument("--json", action="store_true", help="print the response as JSON")
     rank.set_defaults(handler=_rank)
 
@@ -52,7 +54,11 @@ def _recommend(args: argparse.Namespace, config: Config) -> int:
 
     with RecommendationClient.from_config(config, args.target) as client:
         response = client.recommend(
-            args.user_id, args.k, exclude_item_ids=args.exclude, include_categories=args.category
+            args.user_id,
+            args.k,
+            exclude_item_ids=args.exclude,
+            include_categories=args.category,
+            context=args.context,
         )
     return _show(response, args.json, unknown=[])
 
@@ -61,8 +67,23 @@ def _rank(args: argparse.Namespace, config: Config) -> int:
     from streamrec.serving.client import RecommendationClient
 
     with RecommendationClient.from_config(config, args.target) as client:
-        response = client.rank(args.user_id, args.item_ids)
+        response = client.rank(args.user_id, args.item_ids, context=args.context)
     return _show(response, args.json, unknown=list(response.unknown_item_ids))
+
+
+_CONTEXT_HELP = "the request's context, as the app would send it (device=ios,surface=deals)"
+
+
+def _context(text: str) -> dict[str, str]:
+    pairs = {}
+    for part in text.split(","):
+        key, equals, value = part.partition("=")
+        if not equals or not key.strip():
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected KEY=VALUE pairs separated by commas"
+            )
+        pairs[key.strip()] = value.strip()
+    return pairs
 
 
 def _ids(text: str) -> list[str]:

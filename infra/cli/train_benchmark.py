@@ -21,9 +21,11 @@ import numpy as np
 import tensorflow as tf
 
 from streamrec.infra.config import Config
+from streamrec.infra.contracts.feature_spec import context_tokens
 from streamrec.ingest.synthetic import SyntheticSpec, generate
 from streamrec.training.distribution import SINGLE
 from streamrec.training.fit import fit, window_batches
+from streamrec.training.request_context import TOKEN_SEPARATOR
 from streamrec.training.sequences import training_windows
 from streamrec.training.two_tower import build_two_tower
 from streamrec.training.vocabulary import Vocabulary
@@ -58,8 +60,14 @@ def run_train_benchmark(config: Config, bench: TrainBenchmark, say: Callable) ->
     items = np.array([e.item_id for e in events])
     times = np.array([e.timestamp for e in events], np.int64)
     types = np.array([e.event_type for e in events])
+    contexts = None
+    if params.request_context:
+        contexts = np.array(
+            [TOKEN_SEPARATOR.join(context_tokens(e.context)) for e in events], object
+        )
     vocabulary = Vocabulary.from_events(users, items)
-    windows = training_windows(users, items, vocabulary.index(), length + 1, times, types)
+    index = vocabulary.index()
+    windows = training_windows(users, items, index, length + 1, times, types, contexts)
     queries = int((windows["targets"] > 0).sum())
     say(f"{len(windows['inputs'])} windows, {queries} queries per epoch")
 

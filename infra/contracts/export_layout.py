@@ -1,4 +1,4 @@
-"""Model export layout v2: the written contract between training and serving.
+"""Model export layout v3: the written contract between training and serving.
 
 Each trained model is one numbered version directory, in TF Serving layout::
 
@@ -22,18 +22,21 @@ The SavedModel's ``serving_default`` signature takes
 - ``history_event_types`` (string ``[batch, history_length]``, each history event's type,
   ``""`` where unknown or padding), new in v2;
 - ``request_time`` (int64 ``[batch]``, ms: when the recommendation is asked for), new in v2;
+- ``request_context`` (string ``[batch, n]``, the request's context as ``key=value`` tokens,
+  sorted as :func:`.feature_spec.context_tokens` makes them, padded with ``""``; any ``n``,
+  ``n`` may be 0), new in v3;
 
 and returns ``query_embedding`` (float32 ``[batch, dim]``); a candidate's score is the dot
 product of the query embedding with its row of ``item_embeddings.npy``. Unknown ids are valid
-input. v1 signatures take the first two inputs only; readers feed a version the inputs its
-signature declares.
+input. v1 signatures take the first two inputs only, v2 the first five; readers feed a version
+the inputs its signature declares.
 
 ``metadata.json`` carries ``export_format_version`` (this layout), ``feature_spec_version`` (the
 history the query tower expects, see :mod:`.feature_spec`) and ``history_length``; readers refuse
 a version they do not know rather than serve a model they would misread. Its ``item_index``
 entry describes ``ann.faiss`` when present: ``type`` (hnsw or ivf), the search ``depth``
 (efSearch or nprobe) and the ``recall_at_100`` against exact search measured at export; without
-the file, serving scans every item exactly. The file is optional within v2: a reader that does
+the file, serving scans every item exactly. The file is optional (since v2): a reader that does
 not know it still serves the version exactly.
 
 ``checksums.json`` is written last inside the version; a registry verifies a version against
@@ -57,14 +60,15 @@ from streamrec.infra.contracts.feature_spec import (
 )
 from streamrec.infra.errors import StreamrecError, UnknownContractVersion
 
-EXPORT_FORMAT_VERSION = 2
-READABLE_EXPORT_FORMAT_VERSIONS = (1, 2)  # 2 only added signature inputs
+EXPORT_FORMAT_VERSION = 3
+READABLE_EXPORT_FORMAT_VERSIONS = (1, 2, 3)  # 2 and 3 only added signature inputs
 SIGNATURE_NAME = "serving_default"
 USER_ID_INPUT = "user_id"
 HISTORY_INPUT = "history"
 HISTORY_TIMES_INPUT = "history_times"
 HISTORY_EVENT_TYPES_INPUT = "history_event_types"
 REQUEST_TIME_INPUT = "request_time"
+REQUEST_CONTEXT_INPUT = "request_context"
 UNKNOWN_TIME = -1
 QUERY_OUTPUT = "query_embedding"
 HISTORY_PADDING = ""

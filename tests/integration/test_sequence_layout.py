@@ -82,3 +82,7 @@ def test_the_trainer_reads_both_layouts_as_the_same_events_and_hold_out(both_lay
             events.holdout[name][order["events"]], sequences.holdout[name][order["sequences"]]
         )
     assert len(sequences.holdout[spec.EVENT_ID]) >= 0.15 * len(EVENTS)
+    # Each event's context, as published, is what a training query of that event reads.
+    read = dict(zip(events.events[spec.EVENT_ID], events.events[spec.CONTEXT_TOKENS], strict=True))
+    published = {e.event_id: "\n".join(spec.context_tokens(e.context)).encode() for e in EVENTS}
+    assert read == published and any(b"surface=deals" in c for c in read.values())

@@ -19,7 +19,7 @@ from streamrec.infra.contracts.items import Item
 from streamrec.infra.local_stack.stack import LocalStack
 from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent
 from streamrec.infra.stores import open_online_store
-from streamrec.ingest.synthetic import SyntheticSpec, generate_items
+from streamrec.ingest.synthetic import SyntheticSpec, deal_items, generate_items, item_id
 from streamrec.serving.retrieval_model import RetrievalModel
 from streamrec.serving.server import SERVICE_NAME, RankingServer
 from tests.conftest import free_port
@@ -111,6 +111,23 @@ def test_a_new_event_changes_the_next_answer_and_the_cache_never_serves_an_older
     client = redis.Redis.from_url(config.redis_url)
     keys = client.keys(f"{config.redis.key_prefix}:results:v1:u-000010:*")
     assert len(keys) == 2 and all(0 < client.ttl(key) <= 30 for key in keys)
+
+
+def test_the_requests_context_changes_what_the_model_ranks_first(server, stub):
+    """The planted deals surface (synthetic signal 5): asked from there, a promoted item."""
+    config, _ = server
+    deals = set(deal_items(SyntheticSpec(**TRAINING_EVENTS_SPEC)))
+    others = [item_id(n) for n in range(3, 120, 7) if item_id(n) not in deals][:3]
+    _add_history(config, "u-000040", *others)
+    on_deals = {"surface": "deals", "device": "web"}
+    asked = _items(_recommend(stub, "u-000040", 3, context=on_deals))
+    at_home = _items(_recommend(stub, "u-000040", 3, context={"surface": "home"}))
+    assert asked[0] in deals and at_home != asked
+    candidates = [*others[:1], *sorted(deals)]
+    request = recommend_pb2.RankRequest(
+        user_id="u-000040", candidate_item_ids=candidates, context=on_deals
+    )
+    assert _items(stub[0].Rank(request, timeout=10))[0] == asked[0]
 
 
 def test_seen_items_exclusions_categories_and_unavailable_items_are_never_returned(server, stub):
@@ -294,13 +311,18 @@ def test_serve_and_recommend_commands_as_separate_processes(trained, tmp_path):
         assert banner.startswith("serving model version ") and banner.strip().endswith(
             f"127.0.0.1:{port}"
         )
+        command = [sys.executable, "-m", "streamrec.infra.cli", "recommend", "u-000001"]
         result = subprocess.run(
-            [sys.executable, "-m", "streamrec.infra.cli", "recommend", "u-000001", "--k", "3"],
+            [*command, "--k", "3", "--context", "device=web,surface=home"],
             env=env,
             capture_output=True,
             text=True,
         )
         assert result.returncode == 0, result.stderr
+        refused = subprocess.run(
+            [*command, "--context", "surface"], env=env, capture_output=True, text=True
+        )
+        assert refused.returncode == 2 and "expected KEY=VALUE pairs" in refused.stderr
         lines = result.stdout.strip().splitlines()
         assert lines[0].startswith("model version ")
         assert [line.split()[0] for line in lines[1:]] == ["1.", "2.", "3."]

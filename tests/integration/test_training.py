@@ -11,15 +11,19 @@ from streamrec.infra.contracts.export_layout import (
     HISTORY_INPUT,
     HISTORY_TIMES_INPUT,
     QUERY_OUTPUT,
+    REQUEST_CONTEXT_INPUT,
     REQUEST_TIME_INPUT,
     SIGNATURE_NAME,
     USER_ID_INPUT,
     versions,
 )
 from streamrec.infra.errors import StreamrecError
+from streamrec.infra.ports.online_store import HistoryEntry
 from streamrec.infra.stores import open_model_registry
+from streamrec.serving.item_filter import ItemFilter
 from streamrec.training.trainer import train
 from tests.conftest import free_port
+from tests.integration.conftest import TRAINING_EVENTS_SPEC
 
 
 def test_export_follows_the_layout(trained):
@@ -103,6 +107,33 @@ def test_the_query_reads_how_long_ago_and_what_kind_the_history_events_were(trai
         assert not np.allclose(base[QUERY_OUTPUT].numpy(), other[QUERY_OUTPUT].numpy())
 
 
+def test_the_query_reads_the_requests_context(trained):
+    """The planted deals surface: asked from there, users buy their taste group's promoted
+    item, so the model should rank a promoted item first there and not at home."""
+    from streamrec.ingest.synthetic import SyntheticSpec, deal_items
+    from streamrec.serving.retrieval_model import RetrievalModel
+
+    _, events, result = trained
+    deals = set(deal_items(SyntheticSpec(**TRAINING_EVENTS_SPEC)))
+    served = RetrievalModel(result.version)
+    histories: dict[str, list] = {}
+    for e in events[:3000]:
+        histories.setdefault(e.user_id, []).insert(
+            0, HistoryEntry(e.timestamp, e.event_id, e.item_id, e.event_type)
+        )
+
+    def first(user, surface):
+        query = served.query_embedding(
+            user, histories[user], events[3000].timestamp, (f"surface={surface}",)
+        )
+        return served.top_k(query, 1, ItemFilter())[0][0]
+
+    users = sorted(histories)[:40]
+    on_deals = sum(first(user, "deals") in deals for user in users)
+    at_home = sum(first(user, "home") in deals for user in users)
+    assert on_deals >= 0.8 * len(users) and at_home <= 0.3 * len(users), (on_deals, at_home)
+
+
 def _signature_inputs(history, types, since_last_ms=60_000):
     now = 1_767_571_200_000
     times = [
@@ -115,6 +146,7 @@ def _signature_inputs(history, types, since_last_ms=60_000):
         HISTORY_TIMES_INPUT: tf.constant(times, tf.int64),
         HISTORY_EVENT_TYPES_INPUT: tf.constant(types),
         REQUEST_TIME_INPUT: tf.constant([now] * len(history), tf.int64),
+        REQUEST_CONTEXT_INPUT: tf.constant([[""]] * len(history)),
     }
 
 

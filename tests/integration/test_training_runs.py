@@ -41,7 +41,7 @@ def test_warm_start_continues_from_the_serving_weights(trained_copy):
 
 def test_a_version_without_event_context_warm_starts_a_run_that_reads_it(trained_copy):
     config = trained_copy
-    without = dataclasses.replace(config.training, event_context=False)
+    without = dataclasses.replace(config.training, event_context=False, request_context=False)
     old = train(config, without)
     open_model_registry(config).promote(old.version.version, "a version from before context")
     frozen = dataclasses.replace(config.training, epochs=1, learning_rate=1e-9)
@@ -52,6 +52,8 @@ def test_a_version_without_event_context_warm_starts_a_run_that_reads_it(trained
     open_model_registry(config).promote(warm.version.version, "reads event context")
     with pytest.raises(StreamrecError, match="reads event context and this run does not"):
         train(config, dataclasses.replace(frozen, event_context=False), warm_start=True)
+    with pytest.raises(StreamrecError, match="reads request context and this run does not"):
+        train(config, dataclasses.replace(frozen, request_context=False), warm_start=True)
 
 
 def test_tensorboard_logs_of_the_fit_and_the_evaluation_are_kept_with_the_version(trained):

@@ -69,9 +69,11 @@ def test_leave_last_out_keeps_each_users_latest_query():
         timestamps=np.array([5, 9, 7, 1]),
         history_times=np.array([[1], [2], [3], [-1]]),
         history_types=np.array([["view"], ["view"], ["click"], [""]]),
+        contexts=np.array(["", "device=ios", "", "device=web"], object),
     )
     last = queries.last_per_user()
     assert last.user_ids.tolist() == ["a", "b"] and last.targets.tolist() == [2, 3]
+    assert last.contexts.tolist() == ["device=ios", ""]
     assert queries.history_lengths().tolist() == [1, 1, 1, 0]
 
 
@@ -93,6 +95,7 @@ def test_item_to_item_baselines_recommend_what_was_bought_together(items):
         np.array([1, 2]),
         np.array([[0], [0]]),
         np.array([["view"], ["view"]]),
+        np.array(["", ""], object),
     )
     scores = model.scores(queries, slice(0, 2))
     assert scores.shape == (2, items)

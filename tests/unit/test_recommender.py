@@ -39,9 +39,11 @@ class FakeModel:
         self.index = ExactIndex(np.stack([np.cos(angles), np.sin(angles)], 1))
         self.embeddings = self.index._embeddings
         self.queries = 0
+        self.contexts = []
 
-    def query_embedding(self, user_id, history, request_time_ms):
+    def query_embedding(self, user_id, history, request_time_ms, context=()):
         self.queries += 1
+        self.contexts.append(tuple(context))
         if not history:
             return np.zeros(2, np.float32)
         return self.embeddings[ITEMS.index(history[0].item_id)]
@@ -224,6 +226,17 @@ def test_rank_orders_known_candidates_and_puts_unknown_ones_last(parts):
     assert names(answer) == ["i0", "i1", "i10", "nope"]
     assert answer.unknown_item_ids == ("nope",)
     assert answer.items[-1][1] == float("-inf")
+
+
+def test_the_requests_context_reaches_the_query_tower_as_sorted_tokens(parts):
+    recommender, store, _, model = parts
+    model.rows = {item: row for row, item in enumerate(ITEMS)}
+    model.rank = lambda query, candidates: real_rank(model, query, candidates)
+    store.add("u", "i0")
+    # Sorted as tokens: "a.b=2" before "a=1", as the feature job writes them.
+    recommender.recommend(RecommendCall("u", 3, context=(("a", "1"), ("a.b", "2"))))
+    recommender.rank("u", ["i1"], {"surface": "deals"})
+    assert model.contexts == [("a.b=2", "a=1"), ("surface=deals",)]
 
 
 def real_rank(model, query, candidates):

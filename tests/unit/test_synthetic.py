@@ -8,6 +8,7 @@ from streamrec.ingest.synthetic import (
     MIN_EVENTS_PER_USER,
     SyntheticSpec,
     _catalog,
+    deal_items,
     generate,
     generate_items,
 )
@@ -48,13 +49,23 @@ def test_planted_transitions_are_followed_at_the_configured_rate(events):
     previous: dict[str, str] = {}
     follows = total = 0
     for event in events:
-        if event.user_id in previous:
+        if event.user_id in previous and event.context["surface"] == "home":
             total += 1
             follows += (
                 event.item_id == f"i-{catalog.successor[int(previous[event.user_id][2:])]:06d}"
             )
         previous[event.user_id] = event.item_id
     assert 0.45 < follows / total < 0.6  # follow_probability 0.5 plus chance re-picks
+
+
+def test_deals_requests_pick_promoted_items_whatever_the_users_taste(events):
+    deals = deal_items(SPEC)
+    assert len(deals) == SPEC.group_count  # one per group
+    on_deals = [e for e in events if e.context["surface"] == "deals"]
+    assert 0.08 < len(on_deals) / len(events) < 0.12  # deal_share 0.1
+    assert {e.item_id for e in on_deals} <= set(deals)
+    home = [e for e in events if e.context["surface"] == "home"]
+    assert sum(e.item_id in deals for e in home) / len(home) < 0.1
 
 
 def test_popularity_is_skewed(events):

@@ -1,0 +1,73 @@
+"""The request's context as a query feature: its ``key=value`` tokens, hashed, one embedding
+bag per query.
+
+An app asks for recommendations knowing things the history does not tell: the device, the
+surface (home page, search, deals), the country. The event a training query predicts carried
+the same context when it happened (feature spec 4), so the query tower can learn what each
+context changes. The bag is added to the tower's output at every position: position ``t``
+predicts event ``t`` and reads that event's context, which at serving is the request's
+(export layout 3). Adding it at the output, not to the history's inputs, keeps serving's
+history free of contexts, which the online store does not keep.
+
+Tokens are hashed into :data:`CONTEXT_BUCKETS` buckets rather than looked up in a vocabulary:
+training and serving hash alike without a vocabulary to ship, a value first seen after
+training shares a bucket instead of failing, and a warm start keeps every row. Bucket 0 is
+padding. A context's first :data:`MAX_TOKENS` tokens (in sorted order) are read; contexts are
+short in practice, and the schema allows 32 entries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+CONTEXT_BUCKETS = 4096
+MAX_TOKENS = 8
+TOKEN_SEPARATOR = "\n"  # between a context's tokens where training keeps them in one string
+
+
+def hashed(tokens: tf.Tensor) -> tf.Tensor:
+    """``key=value`` tokens (string, any shape, ``""`` padded) -> bucket ids (0: padding)."""
+    ids = tf.strings.to_hash_bucket_fast(tokens, CONTEXT_BUCKETS - 1) + 1
+    return tf.where(tokens == "", tf.zeros_like(ids), ids)
+
+
+def token_ids(joined: np.ndarray) -> np.ndarray:
+    """Each event's context, its tokens joined by :data:`TOKEN_SEPARATOR` (str or bytes)
+    -> int32 ``[events, MAX_TOKENS]`` bucket ids. Contexts repeat, so each distinct one is
+    hashed once."""
+    if len(joined) == 0:
+        return np.zeros((0, MAX_TOKENS), np.int32)
+    distinct, inverse = np.unique(np.asarray(joined, dtype=object), return_inverse=True)
+    tokens = np.full((len(distinct), MAX_TOKENS), "", dtype=object)
+    for row, text in enumerate(distinct.tolist()):
+        text = text.decode() if isinstance(text, bytes) else text
+        found = [t for t in text.split(TOKEN_SEPARATOR) if t][:MAX_TOKENS]
+        tokens[row, : len(found)] = found
+    return hashed(tf.constant(tokens.astype(str))).numpy().astype(np.int32)[inverse.ravel()]
+
+
+def padded_tokens(contexts: list[tuple[str, ...]]) -> np.ndarray:
+    """Token tuples -> string ``[n, width]`` padded with ``""``, as the export signature takes
+    them (``width`` is the longest, at least 1)."""
+    width = max([1, *(len(c) for c in contexts)])
+    out = np.full((len(contexts), width), "", dtype=object)
+    for row, context in enumerate(contexts):
+        out[row, : len(context)] = context
+    return out.astype(str)
+
+
+class RequestContext(tf.keras.layers.Layer):
+    """Bucket ids ``[..., tokens]`` (or the tokens themselves) -> the sum of their embeddings,
+    ``[..., dim]``; zero for no context."""
+
+    def __init__(self, dim: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.embeddings = tf.keras.layers.Embedding(CONTEXT_BUCKETS, dim)
+
+    def call(self, ids: tf.Tensor) -> tf.Tensor:
+        if ids.dtype == tf.string:
+            ids = hashed(ids[..., :MAX_TOKENS])
+        ids = tf.cast(ids, tf.int64)
+        real = tf.cast(ids > 0, self.compute_dtype)[..., tf.newaxis]
+        return tf.reduce_sum(self.embeddings(ids) * real, axis=-2)
