@@ -34,17 +34,18 @@ def hashed(tokens: tf.Tensor) -> tf.Tensor:
 
 def token_ids(joined: np.ndarray) -> np.ndarray:
     """Each event's context, its tokens joined by :data:`TOKEN_SEPARATOR` (str or bytes)
-    -> int32 ``[events, MAX_TOKENS]`` bucket ids. Contexts repeat, so each distinct one is
-    hashed once."""
-    if len(joined) == 0:
-        return np.zeros((0, MAX_TOKENS), np.int32)
+    -> int32 ``[events, width]`` bucket ids, ``width`` the most tokens any event has (at least
+    1, at most :data:`MAX_TOKENS`): every slot costs a lookup at every position of every step.
+    Contexts repeat, so each distinct one is hashed once."""
     distinct, inverse = np.unique(np.asarray(joined, dtype=object), return_inverse=True)
-    tokens = np.full((len(distinct), MAX_TOKENS), "", dtype=object)
-    for row, text in enumerate(distinct.tolist()):
-        text = text.decode() if isinstance(text, bytes) else text
-        found = [t for t in text.split(TOKEN_SEPARATOR) if t][:MAX_TOKENS]
-        tokens[row, : len(found)] = found
-    return hashed(tf.constant(tokens.astype(str))).numpy().astype(np.int32)[inverse.ravel()]
+    texts = [t.decode() if isinstance(t, bytes) else t for t in distinct.tolist()]
+    found = [[token for token in text.split(TOKEN_SEPARATOR) if token] for text in texts]
+    width = max([1, *(min(len(tokens), MAX_TOKENS) for tokens in found)])
+    tokens = np.full((len(found), width), "", dtype=object)
+    for row, row_tokens in enumerate(found):
+        tokens[row, : min(len(row_tokens), width)] = row_tokens[:width]
+    ids = hashed(tf.constant(tokens.astype(str))).numpy().astype(np.int32)
+    return ids[inverse.ravel()] if len(joined) else np.zeros((0, width), np.int32)
 
 
 def padded_tokens(contexts: list[tuple[str, ...]]) -> np.ndarray:

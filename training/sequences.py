@@ -25,7 +25,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from streamrec.training.event_context import UNKNOWN_GAP, type_ids
-from streamrec.training.request_context import MAX_TOKENS, token_ids
+from streamrec.training.request_context import token_ids
 
 _START = 2
 
@@ -42,7 +42,7 @@ def training_windows(
     """Events in time order -> ``inputs``, ``targets``, and the inputs' ``gaps`` (ms to the
     target's time) and ``types`` (:mod:`.event_context`), each ``[windows, length]``; with
     the events' ``contexts`` (joined tokens), also the targets' context bucket ids,
-    ``contexts`` ``[windows, length, MAX_TOKENS]`` (:mod:`.request_context`)."""
+    ``contexts`` ``[windows, length, tokens]`` (:mod:`.request_context`)."""
     order = np.argsort(users, kind="stable")  # keeps each user's events in time order
     sorted_users = users[order]
     codes = np.fromiter((item_index[item] for item in items[order]), np.int64, len(order))
@@ -62,7 +62,7 @@ def training_windows(
     context_ids = None
     if contexts is not None:
         context_ids = token_ids(np.asarray(contexts, object)[order])
-        windows["contexts"] = np.zeros((len(chunks), length, MAX_TOKENS), np.int32)
+        windows["contexts"] = np.zeros((len(chunks), length, context_ids.shape[1]), np.int32)
     for row, (first, last) in enumerate(chunks):
         windows["targets"][row, : last - first] = codes[first:last]
         windows["inputs"][row, 0] = _START

@@ -35,6 +35,20 @@ def test_windows_carry_each_inputs_type_and_its_gap_to_the_target():
     assert windows["types"].tolist() == [[0, TYPE_IDS["view"], TYPE_IDS["click"], 0]]
 
 
+def test_each_position_reads_the_context_of_the_event_it_predicts():
+    from streamrec.training.request_context import token_ids
+
+    contexts = np.array(["surface=home", "", "device=web\nsurface=deals"], object)
+    times, types = np.arange(3), np.array(["view"] * 3)
+    windows = training_windows(
+        np.array(["u"] * 3), np.array(list("abc")), INDEX, 4, times, types, contexts
+    )
+    ids = token_ids(contexts)
+    assert windows["contexts"].shape == (1, 4, 2)
+    assert windows["contexts"][0, :3].tolist() == ids.tolist()  # target-aligned, not input
+    assert (windows["contexts"][0, 3] == 0).all()  # padding
+
+
 def test_long_histories_are_cut_from_the_newest_event_and_each_window_starts_like_serving():
     events = np.array(list("abcab"))  # a b c a b: the newest window is full, the oldest partial
     times, types = np.arange(5), np.array(["view"] * 5)
