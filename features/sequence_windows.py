@@ -26,6 +26,7 @@ from typing import NamedTuple
 from streamrec.features.examples import (
     FEATURE_KEYS,
     EventLike,
+    event_context_tokens,
     event_date,
     history_before,
     history_entries,
@@ -83,7 +84,7 @@ class SequenceWindow(NamedTuple):
                 ),
                 feature_list_entry(
                     _KEYS[spec.CONTEXT_TOKENS],
-                    [list_strings(spec.context_tokens(e.context)) for e in events],
+                    [list_strings(event_context_tokens(e.context)) for e in events],
                 ),
             ),
         )

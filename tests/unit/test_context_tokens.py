@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from streamrec.features.example_files import StagedExampleWriter, example_records
+from streamrec.features.examples import event_context_tokens
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.events import Event
 from streamrec.infra.contracts.feature_spec import context_tokens
@@ -17,6 +18,10 @@ def test_tokens_are_key_value_pairs_sorted_as_strings():
     assert context_tokens({"surface": "deals", "device": "web"}) == ("device=web", "surface=deals")
     assert context_tokens({"a": "1", "a.b": "2"}) == ("a.b=2", "a=1")
     assert context_tokens({}) == ()
+    # The feature job's memoised form, keyed by the map's order: any order, the same tokens.
+    assert event_context_tokens({"b": "2", "a": "1"}) == ("a=1", "b=2")
+    assert event_context_tokens({"a": "1", "b": "2"}) == ("a=1", "b=2")
+    assert event_context_tokens({}) == ()
 
 
 @pytest.mark.parametrize("layout", spec.EXAMPLE_LAYOUTS)
