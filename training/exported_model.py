@@ -21,7 +21,7 @@ from streamrec.infra.contracts.export_layout import (
 from streamrec.infra.errors import StreamrecError
 from streamrec.training.evaluate import EmbeddingScorer
 from streamrec.training.queries import Catalog, Queries
-from streamrec.training.request_context import TOKEN_SEPARATOR, padded_tokens
+from streamrec.training.request_context import padded_tokens, split_tokens
 
 _CHUNK = 1024
 
@@ -65,13 +65,10 @@ def query_inputs(queries: Queries, length: int | None = None) -> dict[str, tf.Te
         HISTORY_TIMES_INPUT: tf.constant(_fit(queries.history_times, length, UNKNOWN_TIME)),
         HISTORY_EVENT_TYPES_INPUT: tf.constant(_fit(queries.history_types, length, "")),
         REQUEST_TIME_INPUT: tf.constant(queries.timestamps.astype(np.int64)),
-        REQUEST_CONTEXT_INPUT: tf.constant(padded_tokens([_split(c) for c in queries.contexts])),
+        REQUEST_CONTEXT_INPUT: tf.constant(
+            padded_tokens([split_tokens(c) for c in queries.contexts])
+        ),
     }
-
-
-def _split(joined: str | bytes) -> tuple[str, ...]:
-    text = joined.decode() if isinstance(joined, bytes) else joined
-    return tuple(t for t in text.split(TOKEN_SEPARATOR) if t)
 
 
 def _fit(values: np.ndarray, length: int | None, padding: object) -> np.ndarray:

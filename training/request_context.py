@@ -38,14 +38,19 @@ def token_ids(joined: np.ndarray) -> np.ndarray:
     1, at most :data:`MAX_TOKENS`): every slot costs a lookup at every position of every step.
     Contexts repeat, so each distinct one is hashed once."""
     distinct, inverse = np.unique(np.asarray(joined, dtype=object), return_inverse=True)
-    texts = [t.decode() if isinstance(t, bytes) else t for t in distinct.tolist()]
-    found = [[token for token in text.split(TOKEN_SEPARATOR) if token] for text in texts]
+    found = [split_tokens(text) for text in distinct.tolist()]
     width = max([1, *(min(len(tokens), MAX_TOKENS) for tokens in found)])
     tokens = np.full((len(found), width), "", dtype=object)
     for row, row_tokens in enumerate(found):
         tokens[row, : min(len(row_tokens), width)] = row_tokens[:width]
     ids = hashed(tf.constant(tokens.astype(str))).numpy().astype(np.int32)
     return ids[inverse.ravel()] if len(joined) else np.zeros((0, width), np.int32)
+
+
+def split_tokens(joined: str | bytes) -> tuple[str, ...]:
+    """A context's tokens from their joined form."""
+    text = joined.decode() if isinstance(joined, bytes) else joined
+    return tuple(token for token in text.split(TOKEN_SEPARATOR) if token)
 
 
 def padded_tokens(contexts: list[tuple[str, ...]]) -> np.ndarray:
