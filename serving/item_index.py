@@ -9,6 +9,8 @@ from __future__ import annotations
 import faiss
 import numpy as np
 
+from streamrec.infra.contracts.ann_index import search_parameters
+
 
 class ExactIndex:
     """Scores every item: exact, and fast enough for catalogs up to about 100k items here."""
@@ -36,14 +38,18 @@ class ExactIndex:
 
 class ApproximateIndex:
     """A faiss index built at export (HNSW or IVF over inner products), checked then to find
-    at least 95% of exact search's top 100. Scores come from the embeddings, so they are
-    exact whichever items the index finds."""
+    at least 95% of exact search's top 100, and of shorter top lists at shallower depths
+    (``depths``: :func:`~streamrec.infra.contracts.ann_index.search_depths`). Scores come from
+    the embeddings, so they are exact whichever items the index finds."""
 
-    def __init__(self, index: faiss.Index, embeddings: np.ndarray) -> None:
+    def __init__(
+        self, index: faiss.Index, embeddings: np.ndarray, depths: list[tuple[int, int]]
+    ) -> None:
         if index.ntotal != len(embeddings):
             raise ValueError(f"its index holds {index.ntotal} items, not {len(embeddings)}")
         self._index = index
         self._exact = ExactIndex(embeddings)
+        self._parameters = [(size, search_parameters(index, depth)) for size, depth in depths]
 
     def __len__(self) -> int:
         return len(self._exact)
@@ -53,7 +59,8 @@ class ApproximateIndex:
         index probes only some lists) is answered exactly instead."""
         n = min(n, len(self))
         vector = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, rows = self._index.search(vector, n)
+        parameters = next((p for size, p in self._parameters if size >= n), self._parameters[-1][1])
+        scores, rows = self._index.search(vector, n, params=parameters)
         found = rows[0] >= 0
         if found.sum() < n:
             return self._exact.search(query, n)

@@ -91,8 +91,8 @@ class ModelReloader:
         if self._metrics is not None:
             self._metrics.record_model(candidate.version, candidate.index_recall)
         log.warning(
-            "model version %d now serves (was %d; loaded and warmed up in %.1fs)",
-            candidate.version, serving, time.monotonic() - started,
+            "model version %d now serves (was %d; loaded and warmed up in %.1fs; query tower: %s)",
+            candidate.version, serving, time.monotonic() - started, candidate.query_path,
         )  # fmt: skip
         return True
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from streamrec.infra.contracts.ann_index import read_ann_index
+from streamrec.infra.contracts.ann_index import read_ann_index, search_depths
 from streamrec.infra.contracts.export_layout import (
     HISTORY_EVENT_TYPES_INPUT,
     HISTORY_INPUT,
@@ -27,6 +27,12 @@ from streamrec.infra.contracts.export_layout import (
 )
 from streamrec.infra.errors import StreamrecError
 from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.serving.compiled_tower import (
+    TOLERANCE,
+    CompiledQueryTower,
+    QueryFunction,
+    agrees_with,
+)
 from streamrec.serving.item_filter import ItemFilter, filtered_top_k
 from streamrec.serving.item_index import ApproximateIndex, ExactIndex
 
@@ -56,8 +62,32 @@ class RetrievalModel:
         self.version = version.version
         self.history_length = int(metadata["history_length"])
         self._inputs = set(self._signature.structured_input_signature[1])  # v1: fewer
+        # (user_id, history most recent first, request time ms, context tokens) -> [dim]
+        self.query_embedding: QueryFunction
+        # "compiled", or why the signature computes queries
+        self.query_path: str
+        self.query_embedding, self.query_path = self._fastest_query(version, metadata)
 
-    def query_embedding(
+    def _fastest_query(self, version: ModelVersion, metadata: dict) -> tuple[QueryFunction, str]:
+        """The compiled tower if the version has one that agrees with the signature, else the
+        signature; and which, with the reason for the signature."""
+        described = metadata.get("compiled_query", {})
+        if not version.compiled_query_file.exists():
+            reason = described.get("reason", "the version has no compiled tower")
+            return self._signature_query, f"signature ({reason})"
+        known = self.item_ids[: described.get("query_items", 0)].tolist()
+        try:
+            compiled = CompiledQueryTower(
+                version.compiled_query_file.read_bytes(), known, self.history_length
+            )
+        except (OSError, ValueError, RuntimeError) as exc:
+            return self._signature_query, f"signature (cannot load the compiled tower: {exc})"
+        difference = agrees_with(compiled, self._signature_query, known, self.history_length)
+        if not difference <= TOLERANCE:
+            return self._signature_query, f"signature (compiled tower differs by {difference:.2g})"
+        return compiled, "compiled"
+
+    def _signature_query(
         self,
         user_id: str,
         history: Sequence[HistoryEntry],
@@ -107,7 +137,8 @@ def _item_index(
     if not version.ann_index_file.exists():
         return ExactIndex(embeddings)
     try:
-        index = read_ann_index(version.ann_index_file, metadata["item_index"])
-        return ApproximateIndex(index, embeddings)
+        described = metadata["item_index"]
+        index = read_ann_index(version.ann_index_file, described)
+        return ApproximateIndex(index, embeddings, search_depths(described))
     except (RuntimeError, ValueError, KeyError) as exc:
         raise StreamrecError(f"cannot load the item index of {version.root}: {exc}") from None

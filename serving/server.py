@@ -264,7 +264,8 @@ def serve_forever(config: Config) -> None:
         signal.signal(sig, lambda *_: stopping.set())
     _stop_with_supervisor(stopping)
     server.start()
-    print(f"serving model version {model.version} on {server.address}", flush=True)
+    print(f"serving model version {model.version} on {server.address} (query tower: "
+          f"{model.query_path})", flush=True)  # fmt: skip
     stopping.wait()
     server.stop()
     print("stopped", flush=True)

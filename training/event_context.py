@@ -20,20 +20,21 @@ import numpy as np
 import tensorflow as tf
 
 from streamrec.infra.contracts.events import EVENT_TYPES
+from streamrec.infra.contracts.query_inputs import (
+    TYPE_BUCKETS,
+    TYPE_PADDING,
+    UNKNOWN_GAP,
+    event_type_index,
+)
 
-UNKNOWN_GAP = -1  # ms: no time known (padding, the start token, examples without times)
 _GAP_UNKNOWN, _GAP_SAME_TIME, _FIRST_LOG_BUCKET = 0, 1, 2
 _LOG_BUCKETS = 28  # 2**27 s is over four years
 GAP_BUCKETS = _FIRST_LOG_BUCKET + _LOG_BUCKETS
-TYPE_PADDING = ""
-# Index 0 is padding (and the start token), 1 a type the schema does not know, then the types.
-TYPE_IDS = {TYPE_PADDING: 0, **{name: 2 + i for i, name in enumerate(EVENT_TYPES)}}
-TYPE_BUCKETS = 2 + len(EVENT_TYPES)
 
 
 def type_ids(types: np.ndarray) -> np.ndarray:
     """Event type names -> the indices :class:`EventContext` looks up."""
-    return np.fromiter((TYPE_IDS.get(t, 1) for t in types), np.int64, len(types))
+    return np.fromiter((event_type_index(t) for t in types), np.int64, len(types))
 
 
 def gap_buckets(gaps_ms: tf.Tensor) -> tf.Tensor:

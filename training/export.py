@@ -29,6 +29,7 @@ from streamrec.infra.contracts.export_layout import (
     latest_version,
     write_checksums,
 )
+from streamrec.training.compiled_query import compile_query_tower
 
 
 class QueryServing(tf.Module):
@@ -86,6 +87,10 @@ def export_model(
         serving = QueryServing(query_tower, history_length)
         tf.saved_model.save(serving, str(staging), signatures={SIGNATURE_NAME: serving.serve})
         probe = ModelVersion(staging)
+        compiled, described = compile_query_tower(query_tower, history_length)
+        metadata = {**metadata, "compiled_query": {**described, "query_items": len(item_ids)}}
+        if compiled is not None:
+            probe.compiled_query_file.write_bytes(compiled)
         probe.item_ids_file.parent.mkdir(parents=True)
         probe.item_ids_file.write_text("".join(f"{item}\n" for item in item_ids))
         np.save(probe.item_embeddings_file, np.asarray(item_embeddings, dtype=np.float32))
@@ -109,7 +114,11 @@ def export_catalog(
     item_index: dict,
 ) -> ModelVersion:
     """A new version serving ``base``'s query tower over another candidate catalog (for
-    example items embedded since, or the large catalogs of ``streamrec bench serve``)."""
+    example items embedded since, or the large catalogs of ``streamrec bench serve``). The
+    catalog starts with the items the tower knows, in its order."""
+    known = base.metadata().get("compiled_query", {}).get("query_items", 0)
+    if list(item_ids[:known]) != base.item_ids_file.read_text().splitlines()[:known]:
+        raise ValueError(f"the catalog must start with the {known} items the query tower knows")
     staging = base.root.parent / f".staging-{uuid.uuid4().hex}"
     try:
         shutil.copytree(base.root, staging)

@@ -27,12 +27,12 @@ from streamrec.infra.contracts.export_layout import (
     REQUEST_CONTEXT_INPUT,
     REQUEST_TIME_INPUT,
 )
+from streamrec.infra.contracts.query_inputs import FIRST_ITEM, START_ITEM
 from streamrec.training.event_context import UNKNOWN_GAP, EventContext, serving_gaps
-from streamrec.training.request_context import RequestContext
+from streamrec.training.request_context import MAX_TOKENS, RequestContext, hashed
 from streamrec.training.sequence_encoders import ENCODERS
 
 START = "[start]"
-FIRST_ITEM = 3  # padding, unknown, start
 
 
 class ItemVocabulary(tf.keras.layers.Layer):
@@ -102,23 +102,44 @@ class SequenceQueryTower(tf.keras.Model):
         """Serving: ``history`` [batch, history_length] most recent first, and optionally
         ``history_times`` (ms), ``history_event_types``, ``request_time`` and
         ``request_context`` (tokens [batch, n]) -> [batch, dim]."""
+        return self.query(*self.lookups(features), training=training)
+
+    def lookups(self, features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, ...]:
+        """The serving features as numbers: item indices, gaps, type indices and context
+        bucket ids (all most recent first, the last ``[batch, 0]`` without a context). The
+        string lookups live here so that :meth:`query` is numbers only, which XLA compiles."""
         ids = self.vocabulary(features["history"])
         counts = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)
         gaps, types = self._context(features, counts, tf.shape(ids))
+        contexts = tf.zeros([tf.shape(ids)[0], 0], tf.int64)
+        if self.request_context is not None and REQUEST_CONTEXT_INPUT in features:
+            contexts = hashed(features[REQUEST_CONTEXT_INPUT][:, :MAX_TOKENS])
+        return ids, gaps, types, contexts
+
+    def query(
+        self,
+        ids: tf.Tensor,
+        gaps: tf.Tensor,
+        types: tf.Tensor,
+        contexts: tf.Tensor,
+        training: bool = False,
+    ) -> tf.Tensor:
+        """:meth:`lookups`' outputs -> the query after each row's newest item, [batch, dim]."""
+        counts = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)
 
         def in_time_order(values: tf.Tensor, first: tf.Tensor) -> tf.Tensor:
             values = tf.reverse_sequence(values, counts, seq_axis=1, batch_axis=0)
             return tf.concat([tf.fill([tf.shape(ids)[0], 1], first), values], axis=1)
 
         outputs = self.encode(
-            in_time_order(ids, tf.constant(2, ids.dtype)),
+            in_time_order(ids, tf.constant(START_ITEM, ids.dtype)),
             in_time_order(gaps, tf.constant(UNKNOWN_GAP, tf.int64)),
             in_time_order(types, tf.constant(0, tf.int64)),
             training=training,
         )
         query = tf.gather(outputs, counts, axis=1, batch_dims=1)
-        if self.request_context is not None and REQUEST_CONTEXT_INPUT in features:
-            query += self.request_context(features[REQUEST_CONTEXT_INPUT])
+        if self.request_context is not None:
+            query += self.request_context(contexts)
         return query
 
     def _context(

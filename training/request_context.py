@@ -21,8 +21,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-CONTEXT_BUCKETS = 4096
-MAX_TOKENS = 8
+from streamrec.infra.contracts.query_inputs import CONTEXT_BUCKETS
+from streamrec.infra.contracts.query_inputs import MAX_CONTEXT_TOKENS as MAX_TOKENS
+
 TOKEN_SEPARATOR = "\n"  # between a context's tokens where training keeps them in one string
 
 

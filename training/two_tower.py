@@ -103,8 +103,8 @@ class TwoTowerModel(tfrs.Model):
 
 
 class NormalisedQueryTower(SequenceQueryTower):
-    def call(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
-        return tf.math.l2_normalize(super().call(features, training=training), axis=-1)
+    def query(self, *lookups: tf.Tensor, training: bool = False) -> tf.Tensor:
+        return tf.math.l2_normalize(super().query(*lookups, training=training), axis=-1)
 
 
 def build_two_tower(

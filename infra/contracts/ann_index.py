@@ -3,8 +3,12 @@
 A faiss index over the rows of ``item_embeddings.npy`` (same order), by inner product, written
 with ``faiss.write_index``. The version's ``metadata.json`` describes it under ``item_index``:
 ``type`` (hnsw or ivf), ``depth`` (how far a search looks: efSearch or nprobe) and
-``recall_at_100``, measured against exact search at export. Writer and reader set the depth the
-same way through this module, so serving searches as deep as the recall was measured.
+``recall_at_100``, measured against exact search at export. Since export layout v4 it may also
+hold ``depths``: for fetch sizes (JSON keys, "10", "25", ...) up to 100, the shallowest depth
+at which the index found 95% of exact search's top list of that size; a search for ``n`` items
+uses the depth of the smallest size of at least ``n``. Writer and reader
+set depths the same way through this module, so serving searches as deep as the recall was
+measured.
 """
 
 from __future__ import annotations
@@ -20,6 +24,21 @@ def set_search_depth(index: faiss.Index, depth: int) -> None:
         index.hnsw.efSearch = depth
     else:
         faiss.extract_index_ivf(index).nprobe = depth
+
+
+def search_depths(description: dict) -> list[tuple[int, int]]:
+    """``(fetch size, depth)`` pairs by growing size; the last is the recall@100 depth, which
+    also serves larger fetches. Versions before ``depths`` existed have that one only."""
+    depths = {int(n): int(d) for n, d in description.get("depths", {}).items()}
+    depths[100] = int(description["depth"])
+    return sorted(depths.items())
+
+
+def search_parameters(index: faiss.Index, depth: int) -> faiss.SearchParameters:
+    """Per-call search parameters at ``depth``: a shared index is never reconfigured."""
+    if hasattr(index, "hnsw"):
+        return faiss.SearchParametersHNSW(efSearch=depth)
+    return faiss.SearchParametersIVF(nprobe=depth)
 
 
 def read_ann_index(path: Path, description: dict) -> faiss.Index:

@@ -1,4 +1,4 @@
-"""Model export layout v3: the written contract between training and serving.
+"""Model export layout v4: the written contract between training and serving.
 
 Each trained model is one numbered version directory, in TF Serving layout::
 
@@ -7,6 +7,8 @@ Each trained model is one numbered version directory, in TF Serving layout::
     MODEL_DIR/<version>/item_index/item_embeddings.npy  float32 [items, dim], same order
     MODEL_DIR/<version>/item_index/ann.faiss          optional: a faiss index of those rows
                                                       (inner product), for large catalogs
+    MODEL_DIR/<version>/query_tower.tflite            optional: the query tower compiled for
+                                                      one request at a time (v4, below)
     MODEL_DIR/<version>/weights/query_tower.*         the towers' weights (TF checkpoint), for
                                                       warm starts; serving never reads them
     MODEL_DIR/<version>/logs/                         TensorBoard logs of the fit and evaluation
@@ -39,6 +41,13 @@ entry describes ``ann.faiss`` when present: ``type`` (hnsw or ivf), the search `
 the file, serving scans every item exactly. The file is optional (since v2): a reader that does
 not know it still serves the version exactly.
 
+``query_tower.tflite`` (new in v4, optional) is the same query tower compiled by TensorFlow Lite
+for a batch of one, after its string lookups: it takes the int64 inputs of
+:mod:`.query_inputs` and returns ``query_embedding`` ``[1, dim]``. ``metadata.json`` describes it
+under ``compiled_query``: ``query_items``, how many leading lines of ``item_ids.txt`` are the
+tower's item vocabulary, and ``max_abs_diff`` against the signature on sampled inputs at export,
+or, without the file, the ``reason``. Readers that do not know it call the signature.
+
 ``checksums.json`` is written last inside the version; a registry verifies a version against
 it before the version may serve, so a damaged copy is refused rather than served.
 
@@ -60,8 +69,9 @@ from streamrec.infra.contracts.feature_spec import (
 )
 from streamrec.infra.errors import StreamrecError, UnknownContractVersion
 
-EXPORT_FORMAT_VERSION = 3
-READABLE_EXPORT_FORMAT_VERSIONS = (1, 2, 3)  # 2 and 3 only added signature inputs
+EXPORT_FORMAT_VERSION = 4
+# 2 and 3 only added signature inputs, 4 an optional file
+READABLE_EXPORT_FORMAT_VERSIONS = (1, 2, 3, 4)
 SIGNATURE_NAME = "serving_default"
 USER_ID_INPUT = "user_id"
 HISTORY_INPUT = "history"
@@ -98,6 +108,10 @@ class ModelVersion:
     @property
     def ann_index_file(self) -> Path:
         return self.root / "item_index" / "ann.faiss"
+
+    @property
+    def compiled_query_file(self) -> Path:
+        return self.root / "query_tower.tflite"
 
     @property
     def weights_prefix(self) -> Path:

@@ -4,7 +4,7 @@ exact search's top 100 on sample queries, and never shipped below that."""
 import faiss
 import numpy as np
 
-from streamrec.infra.contracts.ann_index import read_ann_index, write_ann_index
+from streamrec.infra.contracts.ann_index import read_ann_index, search_depths, write_ann_index
 from streamrec.serving.item_index import ApproximateIndex, ExactIndex
 from streamrec.training.item_index_build import build_item_index
 
@@ -42,7 +42,9 @@ def test_a_large_catalog_gets_an_hnsw_index_at_the_depth_that_reaches_the_recall
     assert shallower < 0.95
     index.hnsw.efSearch = described["depth"]
     write_ann_index(index, tmp_path / "ann.faiss")
-    served = ApproximateIndex(read_ann_index(tmp_path / "ann.faiss", described), items)
+    served = ApproximateIndex(
+        read_ann_index(tmp_path / "ann.faiss", described), items, search_depths(described)
+    )
     exact = ExactIndex(items)
     overlap = np.mean(
         [len(set(served.search(q, 10)[0]) & set(exact.search(q, 10)[0])) / 10 for q in queries]
@@ -66,6 +68,32 @@ def test_an_ivf_search_that_finds_too_few_items_is_answered_exactly():
     ivf.train(items)
     ivf.add(items)
     ivf.nprobe = 1  # one list of about 50 items
-    served = ApproximateIndex(ivf, items)
+    served = ApproximateIndex(ivf, items, [(100, 1)])
     rows, _ = served.search(queries[0], 500)
     assert rows.tolist() == ExactIndex(items).search(queries[0], 500)[0].tolist()
+
+
+def test_shorter_fetches_search_shallower_at_depths_that_reach_the_recall():
+    items, queries = clustered(5000)
+    index, described = build_item_index(items, lambda: queries, exact_max_items=1000)
+    depths = search_depths(described)
+    assert [size for size, _ in depths] == [10, 25, 50, 100]
+    assert [d for _, d in depths] == sorted(d for _, d in depths)
+    assert depths[0][1] < depths[-1][1]  # the point: a top 10 needs less than a top 100
+    exact = ExactIndex(items)
+    served = ApproximateIndex(index, items, depths)
+    for size, depth in depths:
+        recall = np.mean(
+            [len(set(served.search(q, size)[0]) & set(exact.search(q, size)[0])) / size
+             for q in queries]
+        )  # fmt: skip
+        assert recall >= 0.95, (size, depth, recall)
+        index.hnsw.efSearch = depth  # a fetch of this size searches at this depth
+        assert (
+            served.search(queries[0], size)[0].tolist()
+            == index.search(queries[:1], size)[1][0].tolist()
+        )
+    at_ten = served.search(queries[0], 10)[0].tolist()
+    index.hnsw.efSearch = 1  # per-call parameters: the shared setting is never read
+    assert served.search(queries[0], 10)[0].tolist() == at_ten
+    assert len(served.search(queries[0], 300)[0]) == 300  # beyond 100: the deepest depth, k

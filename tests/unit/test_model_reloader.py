@@ -21,6 +21,7 @@ class Model:
         self.index = ExactIndex(np.random.default_rng(version).normal(size=(30, 2)))
         self.query = np.array(query, np.float32)
         self.users = []
+        self.query_path = "compiled"
 
     def query_embedding(self, user_id, history, request_time_ms):
         self.users.append(user_id)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from streamrec.infra.contracts.query_inputs import TYPE_IDS, UNKNOWN_GAP
 from streamrec.training.data_window import holdout_cutoff
-from streamrec.training.event_context import TYPE_IDS, UNKNOWN_GAP
 from streamrec.training.gate import decide
 from streamrec.training.query_tower import FIRST_ITEM, ItemVocabulary, SequenceQueryTower
 from streamrec.training.retrieval_loss import RetrievalLoss
