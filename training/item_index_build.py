@@ -27,7 +27,7 @@ import numpy as np
 from streamrec.infra.contracts.ann_index import set_search_depth
 
 RECALL_K = 100
-FETCH_SIZES = (10, 25, 50)  # below RECALL_K, each with its own tuned depth
+FETCH_SIZES = (10, 20, 30, 40, 60, 80)  # below RECALL_K, each with its own tuned depth
 _HNSW_MAX_ITEMS = 4_000_000
 _HNSW_NEIGHBOURS = 32
 _DEPTHS = (16, 32, 64, 128, 256, 512, 1024)

@@ -4,7 +4,7 @@ A faiss index over the rows of ``item_embeddings.npy`` (same order), by inner pr
 with ``faiss.write_index``. The version's ``metadata.json`` describes it under ``item_index``:
 ``type`` (hnsw or ivf), ``depth`` (how far a search looks: efSearch or nprobe) and
 ``recall_at_100``, measured against exact search at export. Since export layout v4 it may also
-hold ``depths``: for fetch sizes (JSON keys, "10", "25", ...) up to 100, the shallowest depth
+hold ``depths``: for fetch sizes (JSON keys, "10", "20", ...) up to 100, the shallowest depth
 at which the index found 95% of exact search's top list of that size; a search for ``n`` items
 uses the depth of the smallest size of at least ``n``. Writer and reader
 set depths the same way through this module, so serving searches as deep as the recall was

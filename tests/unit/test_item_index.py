@@ -77,7 +77,7 @@ def test_shorter_fetches_search_shallower_at_depths_that_reach_the_recall():
     items, queries = clustered(5000)
     index, described = build_item_index(items, lambda: queries, exact_max_items=1000)
     depths = search_depths(described)
-    assert [size for size, _ in depths] == [10, 25, 50, 100]
+    assert [size for size, _ in depths] == [10, 20, 30, 40, 60, 80, 100]
     assert [d for _, d in depths] == sorted(d for _, d in depths)
     assert depths[0][1] < depths[-1][1]  # the point: a top 10 needs less than a top 100
     exact = ExactIndex(items)
