@@ -18,7 +18,11 @@ from streamrec.infra.contracts.feature_spec import user_history_key
 from streamrec.infra.contracts.items import Item
 from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent, Ranking, UserHistory
 from streamrec.infra.stores import redis_connection
-from streamrec.infra.stores.redis_connection import redis_client, redis_errors
+from streamrec.infra.stores.redis_connection import (
+    ThreadConnections,
+    redis_client,
+    redis_errors,
+)
 from streamrec.infra.stores.redis_item_catalog import RedisItemCatalog
 from streamrec.infra.stores.redis_item_statistics import RedisItemStatistics
 
@@ -64,6 +68,7 @@ class RedisOnlineStore:
         self._catalog = RedisItemCatalog(config, self._client)
         self._append = self._client.register_script(_APPEND)
         self._histories = self._client.register_script(_HISTORIES)
+        self._reads = ThreadConnections(self._client)
 
     def ping(self) -> None:
         redis_connection.ping(self._config)
@@ -118,7 +123,9 @@ class RedisOnlineStore:
             return UserHistory.of([])
         key = user_history_key(self._prefix, user_id)
         with redis_errors(self._config, "online store"):
-            rows = self._client.zrevrange(key, 0, limit - 1, withscores=True)
+            rows = self._reads.execute("ZREVRANGE", key, 0, limit - 1, "WITHSCORES")
+        if rows and not isinstance(rows[0], list):  # RESP2 replies flat: member, score, ...
+            rows = list(zip(rows[0::2], rows[1::2], strict=True))
         # A member names its event, whose time is its score: the members name the entries.
         signature = hashlib.blake2b(b"\0".join(m for m, _ in rows), digest_size=16).digest()
         return UserHistory(signature, len(rows), lambda: [_entry(m, s) for m, s in rows])

@@ -49,6 +49,30 @@ def test_recent_history_carries_times_and_types_and_reads_members_stored_before_
     assert after.signature != before.signature and len(after) == 3
 
 
+def test_history_reads_decode_both_reply_protocols_and_reconnect_after_a_broken_connection(
+    config,
+):
+    from streamrec.infra.stores.redis_connection import ThreadConnections
+
+    store = _store(config, capacity=10)
+    store.append_history([("u", HistoryEntry(t, f"e{t}", f"i{t}", "view")) for t in (1, 2, 3)])
+    key = f"{config.redis.key_prefix}:user_history:u"
+    command = ("ZREVRANGE", key, 0, 9, "WITHSCORES")
+    for protocol in (2, 3):  # RESP2 replies flat, RESP3 in pairs
+        store._reads = ThreadConnections(redis.Redis.from_url(config.redis_url, protocol=protocol))
+        history = store.recent_history("u", 10)
+        assert [(e.timestamp, e.item_id) for e in history.entries] == [
+            (3, "i3"),
+            (2, "i2"),
+            (1, "i1"),
+        ]
+        assert history.signature == store.recent_history("u", 10).signature
+    before = store._reads.execute(*command)
+    # Redis drops every client connection (as a restart would): the next read reconnects.
+    redis.Redis.from_url(config.redis_url).client_kill_filter(_type="normal", skipme=True)
+    assert store._reads.execute(*command) == before
+
+
 def test_replayed_appends_change_nothing(config):
     store = _store(config, capacity=10)
     batch = [
