@@ -189,7 +189,10 @@ class Recommender:
         """The cache key covers the request and the history, but the catalog may have changed
         since the answer was cached."""
         admitted = self._catalog_filter(call)
-        return all(admitted.admits(item) for item, _ in items)
+        ids = [item for item, _ in items]
+        return all(blocked.isdisjoint(ids) for blocked in admitted.blocked) and (
+            admitted.allowed is None or admitted.allowed.issuperset(ids)
+        )
 
     def _catalog_filter(self, call: RecommendCall) -> ItemFilter:
         """What the catalog rules out for this request: unavailable items and categories."""
