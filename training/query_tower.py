@@ -107,7 +107,8 @@ class SequenceQueryTower(tf.keras.Model):
     def lookups(self, features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, ...]:
         """The serving features as numbers: item indices, gaps, type indices and context
         bucket ids (all most recent first, the last ``[batch, 0]`` without a context). The
-        string lookups live here so that :meth:`query` is numbers only, which XLA compiles."""
+        string lookups live here so that :meth:`query` is numbers only, which TensorFlow Lite
+        compiles for serving (:mod:`.compiled_query`); it has no string kernels."""
         ids = self.vocabulary(features["history"])
         counts = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)
         gaps, types = self._context(features, counts, tf.shape(ids))
