@@ -96,6 +96,16 @@ class OnlineStoreConfig:
     """Per-user history (and, later, item features) that serving and the feature job read."""
 
     type: Literal["redis"] = "redis"
+    # Histories each serving thread keeps until Redis says they changed (client-side caching
+    # with CLIENT TRACKING, Redis 6+; see streamrec.infra.stores.redis_tracked_reads). A cached
+    # Recommend then makes no round trip. 0 reads every history from Redis.
+    tracked_histories: int = 20_000
+
+    def __post_init__(self) -> None:
+        if self.tracked_histories < 0:
+            raise ValueError(
+                f"tracked_histories must be 0 (off) or more, got {self.tracked_histories}"
+            )
 
 
 @dataclass(frozen=True)

@@ -42,38 +42,6 @@ def redis_client(config: Config) -> redis.Redis:
         return _clients[key]
 
 
-class ThreadConnections:
-    """One connection per thread, outside the client's pool, for the serving hot path.
-
-    Through the pool, redis-py spends about 30 us of CPU per command (here) around the
-    command itself: checking a connection out and in, polling it for stray replies, and its
-    retry wrapper. That was a tenth of a cached Recommend. Replies are raw, without redis-py's
-    response callbacks. A connection that broke (Redis restarted) is reconnected and the
-    command sent once more; any other failure raises, and the connection is dropped.
-    """
-
-    def __init__(self, client: redis.Redis) -> None:
-        self._pool = client.connection_pool
-        self._local = threading.local()
-
-    def execute(self, *command: object) -> object:
-        try:
-            return self._execute(command)
-        except redis.ConnectionError:
-            return self._execute(command)
-
-    def _execute(self, command: tuple) -> object:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._local.connection = self._pool.make_connection()
-        try:
-            connection.send_command(*command)
-            return connection.read_response()
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
-            connection.disconnect()
-            raise
-
-
 @contextlib.contextmanager
 def redis_errors(config: Config, what: str) -> Iterator[None]:
     """Re-raises redis-py and socket errors as StoreUnavailable naming ``what`` failed."""

@@ -18,13 +18,10 @@ from streamrec.infra.contracts.feature_spec import user_history_key
 from streamrec.infra.contracts.items import Item
 from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent, Ranking, UserHistory
 from streamrec.infra.stores import redis_connection
-from streamrec.infra.stores.redis_connection import (
-    ThreadConnections,
-    redis_client,
-    redis_errors,
-)
+from streamrec.infra.stores.redis_connection import redis_client, redis_errors
 from streamrec.infra.stores.redis_item_catalog import RedisItemCatalog
 from streamrec.infra.stores.redis_item_statistics import RedisItemStatistics
+from streamrec.infra.stores.redis_tracked_reads import TrackedReads
 
 _APPEND = """
 for key, entries in pairs(cjson.decode(ARGV[1])) do
@@ -68,7 +65,7 @@ class RedisOnlineStore:
         self._catalog = RedisItemCatalog(config, self._client)
         self._append = self._client.register_script(_APPEND)
         self._histories = self._client.register_script(_HISTORIES)
-        self._reads = ThreadConnections(self._client)
+        self._reads = TrackedReads(self._client, config.online_store.tracked_histories)
 
     def ping(self) -> None:
         redis_connection.ping(self._config)
@@ -122,13 +119,9 @@ class RedisOnlineStore:
         if limit <= 0:
             return UserHistory.of([])
         key = user_history_key(self._prefix, user_id)
+        command = ("ZREVRANGE", key, 0, limit - 1, "WITHSCORES")
         with redis_errors(self._config, "online store"):
-            rows = self._reads.execute("ZREVRANGE", key, 0, limit - 1, "WITHSCORES")
-        if rows and not isinstance(rows[0], list):  # RESP2 replies flat: member, score, ...
-            rows = list(zip(rows[0::2], rows[1::2], strict=True))
-        # A member names its event, whose time is its score: the members name the entries.
-        signature = hashlib.blake2b(b"\0".join(m for m, _ in rows), digest_size=16).digest()
-        return UserHistory(signature, len(rows), lambda: [_entry(m, s) for m, s in rows])
+            return self._reads.read(key, command, _user_history)
 
     def add_item_events(self, once_key: str, events: Iterable[ItemEvent]) -> bool:
         return self._items.add(once_key, events)
@@ -170,6 +163,14 @@ def _entries(flat: list, newest_first: bool = False) -> list[HistoryEntry]:
     if newest_first:
         pairs.reverse()
     return [_entry(member, score) for member, score in pairs]
+
+
+def _user_history(rows: list) -> UserHistory:
+    if rows and not isinstance(rows[0], list):  # RESP2 replies flat: member, score, ...
+        rows = list(zip(rows[0::2], rows[1::2], strict=True))
+    # A member names its event, whose time is its score: the members name the entries.
+    signature = hashlib.blake2b(b"\0".join(m for m, _ in rows), digest_size=16).digest()
+    return UserHistory(signature, len(rows), lambda: [_entry(m, s) for m, s in rows])
 
 
 def _entry(member: bytes | str, score: float | str) -> HistoryEntry:

@@ -1,6 +1,7 @@
 """The Redis online store against the real Redis."""
 
 import dataclasses
+import time
 
 import pytest
 import redis
@@ -52,14 +53,13 @@ def test_recent_history_carries_times_and_types_and_reads_members_stored_before_
 def test_history_reads_decode_both_reply_protocols_and_reconnect_after_a_broken_connection(
     config,
 ):
-    from streamrec.infra.stores.redis_connection import ThreadConnections
+    from streamrec.infra.stores.redis_tracked_reads import TrackedReads
 
     store = _store(config, capacity=10)
     store.append_history([("u", HistoryEntry(t, f"e{t}", f"i{t}", "view")) for t in (1, 2, 3)])
-    key = f"{config.redis.key_prefix}:user_history:u"
-    command = ("ZREVRANGE", key, 0, 9, "WITHSCORES")
     for protocol in (2, 3):  # RESP2 replies flat, RESP3 in pairs
-        store._reads = ThreadConnections(redis.Redis.from_url(config.redis_url, protocol=protocol))
+        client = redis.Redis.from_url(config.redis_url, protocol=protocol)
+        store._reads = TrackedReads(client, capacity=0)
         history = store.recent_history("u", 10)
         assert [(e.timestamp, e.item_id) for e in history.entries] == [
             (3, "i3"),
@@ -67,10 +67,71 @@ def test_history_reads_decode_both_reply_protocols_and_reconnect_after_a_broken_
             (1, "i1"),
         ]
         assert history.signature == store.recent_history("u", 10).signature
-    before = store._reads.execute(*command)
+    before = _history_reads(config)
     # Redis drops every client connection (as a restart would): the next read reconnects.
+    _drop_connections(config)
+    assert store.recent_history("u", 10).signature == history.signature
+    assert _history_reads(config) == before + 1
+
+
+def test_a_tracked_history_is_kept_until_redis_says_it_changed(config):
+    reader, writer = _store(config, capacity=10), _store(config, capacity=10)
+    writer.append_history([("u", HistoryEntry(1, "e1", "a", "view"))])
+    first = reader.recent_history("u", 10)
+    reads = _history_reads(config)
+    assert reader.recent_history("u", 10) is first  # kept: no round trip
+    assert _history_reads(config) == reads
+    writer.append_history([("u", HistoryEntry(2, "e2", "b", "click"))])  # as the feature job
+    assert [e.item_id for e in _changed(reader, "u", first).entries] == ["b", "a"]
+    assert _history_reads(config) == reads + 1
+
+
+def test_tracked_histories_are_dropped_with_a_broken_connection(config):
+    """Invalidations sent while the connection was down are lost: nothing kept survives it."""
+    reader, writer = _store(config, capacity=10), _store(config, capacity=10)
+    writer.append_history([("u", HistoryEntry(1, "e1", "a", "view"))])
+    assert len(reader.recent_history("u", 10)) == 1
+    _drop_connections(config)
+    writer.append_history([("u", HistoryEntry(2, "e2", "b", "click"))])
+    assert len(reader.recent_history("u", 10)) == 2  # at once: no waiting for a push
+    # An invalidation without keys (FLUSHDB, or Redis's tracking table full) drops them all.
+    reads = _history_reads(config)
+    reader._reads._local.reader._invalidated([b"invalidate", None])
+    assert len(reader.recent_history("u", 10)) == 2
+    assert _history_reads(config) == reads + 1
+
+
+def test_each_thread_keeps_at_most_the_configured_histories(config):
+    online_store = dataclasses.replace(config.online_store, tracked_histories=2)
+    store = _store(dataclasses.replace(config, online_store=online_store), capacity=10)
+    store.append_history([(u, HistoryEntry(1, f"e-{u}", "a")) for u in "uvw"])
+    for user in "uvw":
+        store.recent_history(user, 10)
+    reads = _history_reads(config)
+    store.recent_history("w", 10)
+    store.recent_history("v", 10)
+    assert _history_reads(config) == reads  # the two read last are kept
+    store.recent_history("u", 10)
+    assert _history_reads(config) == reads + 1
+
+
+def _changed(store, user, before, timeout=2.0):
+    """The user's history once it is not ``before``: Redis pushes the invalidation after
+    the write's reply, so it may arrive a moment after the writer returns."""
+    deadline = time.monotonic() + timeout
+    while (history := store.recent_history(user, 10)) is before:
+        assert time.monotonic() < deadline, "the kept history was never invalidated"
+        time.sleep(0.001)
+    return history
+
+
+def _history_reads(config) -> int:
+    stats = redis.Redis.from_url(config.redis_url).info("commandstats")
+    return stats.get("cmdstat_zrevrange", {}).get("calls", 0)
+
+
+def _drop_connections(config) -> None:
     redis.Redis.from_url(config.redis_url).client_kill_filter(_type="normal", skipme=True)
-    assert store._reads.execute(*command) == before
 
 
 def test_replayed_appends_change_nothing(config):

@@ -117,6 +117,10 @@ def test_sections_with_underscores_take_environment_overrides():
             {"STREAMREC_KAFKA_DELIVERY_TIMEOUT_MS": "1000"},
             "delivery_timeout_ms (1000) must exceed request_timeout_ms (15000)",
         ),
+        (
+            {"STREAMREC_ONLINE_STORE_TRACKED_HISTORIES": "-1"},
+            "tracked_histories must be 0 (off) or more, got -1",
+        ),
     ],
 )
 def test_invalid_choices_and_combinations_are_one_line_errors(environ, message):
