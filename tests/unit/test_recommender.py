@@ -155,6 +155,22 @@ def test_an_item_made_unavailable_is_not_served_from_the_cache(parts):
     assert answer.source == MODEL and names(answer) == ["i19", "i2"]
 
 
+def test_a_cached_answer_is_served_only_while_the_categories_still_admit_it(parts):
+    recommender, store, _, _ = parts
+    store.add("u", "i0")
+    store.categories = {"even": {f"i{n}" for n in range(0, 20, 2)}, "big": set()}
+    included = RecommendCall("u", 2, include_categories=("even",))
+    excluded = RecommendCall("u", 2, exclude_categories=("big",))
+    assert names(recommender.recommend(included)) == ["i2", "i18"]
+    assert names(recommender.recommend(excluded)) == ["i1", "i19"]
+    assert recommender.recommend(included).source == CACHE
+    assert recommender.recommend(excluded).source == CACHE
+    store.categories = {"even": {f"i{n}" for n in range(0, 20, 2)} - {"i2"}, "big": {"i1"}}
+    for call, expected in ((included, ["i18", "i4"]), (excluded, ["i19", "i2"])):
+        answer = recommender.recommend(call)
+        assert answer.source == MODEL and names(answer) == expected
+
+
 def test_a_user_without_history_gets_popular_items_then_the_rest_of_the_catalog(parts):
     recommender, store, _, model = parts
     store.unavailable = {"i8"}
