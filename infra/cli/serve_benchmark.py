@@ -9,16 +9,17 @@ would build for a catalog that size), so that retrieval costs what it costs at t
 Two API servers run as their own processes: one with the result cache, one without
 (``uncached``: every call runs the query tower and the index). The load generator runs in its
 own process (:mod:`.serve_load`), at concurrency 1 and ``--concurrency``, against them and
-against the floors measured in the same run: the health Check of the same server (a bare
-gRPC round trip) and a Redis GET. Raw index search is timed in this process. Freshness is the
-time from publishing a click on a user's top item to an answer without it, with the
-continuous feature worker running.
+against the floors measured in the same run, all four interleaved over the same connections:
+the health Check of the same server (a bare gRPC round trip) and a Redis GET. Raw index
+search is timed in this process. Freshness is the time from publishing a click on a user's top
+item to an answer without it, with the continuous feature worker running.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import subprocess
 import sys
 import time
@@ -59,6 +60,12 @@ class ServeBenchmark:
 
 
 def run_serve_benchmark(config: Config, bench: ServeBenchmark, say: Callable) -> dict:
+    # Cached answers must outlive both load runs (each: four paths interleaved, and the
+    # warm-up): the second run's fill finds them cached, which does not renew them.
+    ttl = max(config.result_cache.ttl_seconds, math.ceil(2 * (4 * bench.seconds + 2)) + 60)
+    config = dataclasses.replace(
+        config, result_cache=dataclasses.replace(config.result_cache, ttl_seconds=ttl)
+    )
     run = ScratchRun.create(config, "bench-serve")
     with embedded_services(config), run.discarded_afterwards(say):
         return _measure(run, bench, say)
@@ -162,12 +169,12 @@ def _start_server(stages: StageProcesses, name: str, config: Config) -> subproce
 
 
 def _load(run: ScratchRun, uncached: Config, users: list[str], bench, say: Callable) -> dict:
+    """Every path and floor, interleaved in one load process per concurrency (see
+    :mod:`.serve_load`): the cached and uncached servers, and the floors beside them."""
     cached_target = run.serving_target
     uncached_target = f"{uncached.serving.host}:{uncached.serving.port}"
     store_key = f"{run.config.redis.key_prefix}:bench-get"
     _redis(run.config).set(store_key, b"x" * 200)  # about a cached answer's size
-    base = {"k": _K, "users": users[:_LOAD_USERS], "seconds": bench.seconds,
-            "warmup_seconds": min(2.0, bench.seconds)}  # fmt: skip
     plans = {
         "bare_grpc": {"call": "check", "target": cached_target},
         "raw_redis_get": {
@@ -178,15 +185,18 @@ def _load(run: ScratchRun, uncached: Config, users: list[str], bench, say: Calla
         "cached": {"call": "recommend", "target": cached_target},
         "uncached": {"call": "recommend", "target": uncached_target},
     }
+    spec = {"plans": plans, "k": _K, "users": users[:_LOAD_USERS], "seconds": bench.seconds,
+            "warmup_seconds": min(2.0, bench.seconds)}  # fmt: skip
     results = {}
-    for name, plan in plans.items():
-        if name == "cached":  # fill the result cache just before: "cached" measures hits
-            with RecommendationClient.from_config(run.config, timeout_seconds=10) as client:
-                for user in base["users"]:
-                    client.recommend(user, _K)
-        for concurrency, suffix in ((bench.concurrency, ""), (1, "_conc1")):
-            say(f"{name} at concurrency {concurrency} for {bench.seconds:.0f}s")
-            results[name + suffix] = _load_process(base | plan | {"concurrency": concurrency})
+    for concurrency, suffix in ((bench.concurrency, ""), (1, "_conc1")):
+        # Fill the result cache just before: "cached" measures hits.
+        with RecommendationClient.from_config(run.config, timeout_seconds=10) as client:
+            for user in spec["users"]:
+                client.recommend(user, _K)
+        say(f"{', '.join(plans)}: interleaved at concurrency {concurrency}, "
+            f"{bench.seconds:.0f}s each")  # fmt: skip
+        measured = _load_process(spec | {"concurrency": concurrency})
+        results |= {name + suffix: figures for name, figures in measured.items()}
     return results
 
 
@@ -198,7 +208,8 @@ def _redis(config: Config):
 
 def _load_process(spec: dict) -> dict:
     command = [sys.executable, "-m", "streamrec.infra.cli.serve_load", json.dumps(spec)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=spec["seconds"] + 120)
+    timeout = len(spec["plans"]) * spec["seconds"] + 120
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"the load generator failed: {done.stderr.strip()[-500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
