@@ -20,12 +20,15 @@ def test_a_client_that_cannot_call_ends_the_run_with_its_error():
 
 
 def test_plans_take_turns_in_slices_after_a_warm_up_of_every_plan():
-    schedule = serve_load._Schedule(["a", "b"], warmup=1.0, slice_seconds=0.5, rounds=2)
+    schedule = serve_load._Schedule(
+        ["a", "b"], warmup=1.0, slice_seconds=0.5, rounds=2, settle=0.05
+    )
     assert [schedule.plan(0.2, calls) for calls in range(3)] == [
         ("a", False), ("b", False), ("a", False),
     ]  # fmt: skip
-    measured = [schedule.plan(t, 0)[0] for t in (1.1, 1.6, 2.1, 2.6)]
-    assert measured == ["a", "b", "a", "b"]
+    measured = [schedule.plan(t, 0) for t in (1.1, 1.6, 2.1, 2.6)]
+    assert measured == [("a", True), ("b", True), ("a", True), ("b", True)]
+    assert schedule.plan(1.52, 0) == ("b", False)  # settling after the switch
     assert schedule.plan(3.01, 0) == (None, False)
 
 
@@ -37,14 +40,16 @@ def test_each_plan_is_measured_for_its_own_seconds():
     try:
         check = {"call": "check", "target": f"127.0.0.1:{port}"}
         spec = {"plans": {"first": check, "second": check}, "concurrency": 2,
-                "seconds": 0.6, "slice_seconds": 0.2, "warmup_seconds": 0.2}  # fmt: skip
+                "seconds": 0.6, "slice_seconds": 0.2, "settle_seconds": 0.05,
+                "warmup_seconds": 0.2}  # fmt: skip
         figures = serve_load.run(spec)
     finally:
         server.stop(None)
     for name in ("first", "second"):
         assert figures[name]["calls"] > 0
         assert figures[name]["answers"] == {"1": figures[name]["calls"]}  # SERVING
-        assert figures[name]["qps"] == pytest.approx(figures[name]["calls"] / 0.6, abs=0.1)
+        counted = 3 * (0.2 - 0.05)  # three slices each, less their settling
+        assert figures[name]["qps"] == pytest.approx(figures[name]["calls"] / counted, abs=0.1)
 
 
 def test_summary_reports_percentiles_and_rate():
