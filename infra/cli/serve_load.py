@@ -7,17 +7,18 @@ the floor of a gRPC round trip to this server), ``recommend`` (over ``users`` in
 ``redis_get`` (a GET of one key: the floor of a Redis round trip).
 
 The plans are interleaved: every thread switches plan at the same moments, every
-``slice_seconds``, until each plan has had ``seconds`` (after ``warmup_seconds`` not counted),
-and each thread has one channel per target, as a backend instance would. The first
-``settle_seconds`` of each slice are not counted either: a server idle during the other plans'
-slices answered its first call after the pause in up to 18 ms against a p99 of 7 ms (uncached,
-1M items, concurrency 1), which continuous load, as the run measures, never sees. So a path and the
-floor it is compared with are measured under the same conditions: the shared machine's drift
-falls on both, and the same connections carry both, served by the same server processes.
-Measured one after the other over new connections, cached Recommend against the bare Check of
-the same server varied from 0.56 to 0.76 in calls per second, run to run: SO_REUSEPORT gives
-each new connection to one of the server's processes, and 8 connections landed 4/4 in some runs
-and 7/1 in others.
+``slice_seconds`` (0.25 s), until each plan has had ``seconds`` (after ``warmup_seconds`` not
+counted), and each thread has one channel per target, as a backend instance would. So a path
+and the floor it is compared with are measured under the same conditions: the same connections
+carry both, served by the same server processes, and load from the machine's neighbours,
+which comes and goes, falls on every plan alike. Measured one after the other
+over new connections, cached Recommend against the bare Check of the same server varied from
+0.56 to 0.76 in calls per second, run to run: SO_REUSEPORT gives each new connection to one of
+the server's processes, and 8 connections landed 4/4 in some runs and 7/1 in others.
+
+The first tenth of each slice (``settle_seconds``) is not counted: a server idle during the
+other plans' slices answered its first call after the pause in up to 18 ms against a p99 of
+7 ms (uncached, 1M items, concurrency 1), which continuous load never sees.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def summary(latencies: list[float], seconds: float) -> dict:
 def run(spec: dict) -> dict:
     """Each plan's figures, by plan name."""
     names = list(spec["plans"])
-    slice_seconds = min(spec.get("slice_seconds", 1.0), spec["seconds"])
+    slice_seconds = min(spec.get("slice_seconds", 0.25), spec["seconds"])
     settle = spec.get("settle_seconds", 0.1 * slice_seconds)
     rounds = max(1, math.ceil(spec["seconds"] / slice_seconds - 1e-9))
     schedule = _Schedule(names, spec["warmup_seconds"], slice_seconds, rounds, settle)
