@@ -118,6 +118,8 @@ def list_strings(values: tuple[str, ...]) -> bytes:
 
 def list_int(value: int) -> bytes:
     """One step of an int64 feature list."""
+    if _SIX_BYTES_MIN <= value < _SIX_BYTES_END:  # an event time: its step's framing is fixed
+        return _TIME_STEP + _varint(value)
     feature = _ints((value,))
     return b"\x0a" + _varint(len(feature)) + feature
 
@@ -161,7 +163,10 @@ def _strings(name: str, values: list) -> bytes:
 
 
 def _ints(values: Sequence[int]) -> bytes:
-    packed = b"".join([_varint(v & 0xFFFFFFFFFFFFFFFF) for v in values])
+    if values and min(values) >= 0:
+        packed = b"".join(map(_varint, values))
+    else:  # negative int64s go as their two's complement
+        packed = b"".join([_varint(v & 0xFFFFFFFFFFFFFFFF) for v in values])
     return b"\x1a" + _packed(packed)  # Feature.int64_list
 
 
@@ -195,6 +200,10 @@ def _packed(data: bytes) -> bytes:
 def _varint(value: int) -> bytes:
     if value < 0x80:
         return _SMALL[value]
+    if value < 0x4000:
+        return bytes((value & 0x7F | 0x80, value >> 7))
+    if _SIX_BYTES_MIN <= value < _SIX_BYTES_END:  # every event time, in ms, takes six
+        return _PAIRS[value & 0x3FFF] + _PAIRS[value >> 14 & 0x3FFF] + _LAST_PAIRS[value >> 28]
     out = bytearray()
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
@@ -205,6 +214,10 @@ def _varint(value: int) -> bytes:
 
 _MIXED = "feature {name!r}: values must be all bytes/str, all int or all float"
 _SMALL = [bytes([n]) for n in range(0x80)]
+_SIX_BYTES_MIN, _SIX_BYTES_END = 1 << 35, 1 << 42
+_TIME_STEP = b"\x0a\x0a\x1a\x08\x0a\x06"  # Feature, int64_list, its packed field: 6 bytes
+_PAIRS = [bytes((n & 0x7F | 0x80, n >> 7 | 0x80)) for n in range(0x4000)]  # 14 bits, more follow
+_LAST_PAIRS = [bytes((n & 0x7F | 0x80, n >> 7)) for n in range(0x4000)]  # 14 bits, the last
 _KEYS: dict[str, bytes] = {}
 _STRING_FIELDS: dict[bytes | str, bytes] = {}
 _STRING_FIELDS_MAX = 1_000_000

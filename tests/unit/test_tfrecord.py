@@ -2,10 +2,12 @@ import struct
 
 import pytest
 
+from streamrec.features import tf_example_pb2
 from streamrec.features.tfrecord import (
     CorruptRecord,
     decode_example,
     encode_example,
+    list_int,
     read_records,
     write_records,
 )
@@ -72,3 +74,30 @@ def test_hand_written_bytes_parse_as_the_protobuf_message_with_every_value_kind(
 def test_equal_features_encode_to_identical_bytes():
     features = {"user_id": "u1", "timestamp": 17, "history": ["i2", "i1"]}
     assert encode_example(features) == encode_example(dict(features))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        0,
+        127,
+        128,
+        16383,
+        16384,
+        2**35 - 1,
+        2**35,
+        1_767_571_544_635,
+        2**42 - 1,
+        2**42,
+        2**63 - 1,
+        -1,
+    ],
+)
+def test_ints_of_every_varint_width_parse_as_protobuf(value):
+    """Event times take a fast path of their own (six-byte varints), so the widths around it
+    are checked against protobuf's parser, both as a feature and as a sequence step."""
+    example = tf_example_pb2.Example.FromString(encode_example({"i": [value, value]}))
+    assert list(example.features.feature["i"].int64_list.value) == [value, value]
+    step = list_int(value)
+    feature_list = tf_example_pb2.FeatureList.FromString(step + step)
+    assert [list(f.int64_list.value) for f in feature_list.feature] == [[value], [value]]
