@@ -23,8 +23,9 @@ def build_spark_session(
 ) -> SparkSession:
     """Starts (or joins) the session; call it from the entry point, once per process.
 
-    Python workers must run this interpreter, the one with streamrec and its dependencies.
-    Spark's Python data sources start their planner workers from ``PYSPARK_PYTHON`` alone (the
+    Python workers must run this interpreter, the one with streamrec and its dependencies,
+    through its launcher (:mod:`.spark_python`) where it is installed. Spark's Python data
+    sources start their planner workers from ``PYSPARK_PYTHON`` alone (the
     ``spark.pyspark.python`` setting does not reach them), so the variable is set here.
 
     ``jvm_plans_only`` is for jobs whose work is all in Python workers, as the streaming
@@ -33,7 +34,7 @@ def build_spark_session(
     as the work. Such JVMs stop at the quick compiler. Jobs that shuffle in the JVM (backfill)
     keep the full one.
     """
-    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ["PYSPARK_PYTHON"] = _python_for_spark()
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     java_options = f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}"
     if jvm_plans_only:
@@ -56,3 +57,9 @@ def build_spark_session(
     spark = builder.getOrCreate()
     spark.dataSource.register(EventBusDataSource)
     return spark
+
+
+def _python_for_spark() -> str:
+    """The launcher installed beside this interpreter, else the interpreter itself."""
+    launcher = Path(sys.executable).with_name("streamrec-spark-python")
+    return str(launcher) if launcher.exists() else sys.executable
