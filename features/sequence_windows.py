@@ -33,12 +33,11 @@ from streamrec.features.examples import (
     merged_timeline,
 )
 from streamrec.features.tfrecord import (
-    feature_list_entry,
-    list_int,
-    list_string,
-    list_strings,
+    int_list_entry,
     sequence_example_of,
     string_entry,
+    string_list_entry,
+    strings_list_entry,
 )
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.ports.online_store import HistoryEntry
@@ -68,24 +67,20 @@ class SequenceWindow(NamedTuple):
 
     def serialize(self) -> bytes:
         events = self.events
+        contexts = [event_context_tokens(e.context) for e in events]
         return sequence_example_of(
             (
                 string_entry(_KEYS[spec.USER_ID], self.user_id),
                 *history_entries(self.history, self.history_times, self.history_types),
             ),
             (
-                feature_list_entry(
-                    _KEYS[spec.EVENT_ID], [list_string(e.event_id, memoise=False) for e in events]
+                string_list_entry(
+                    _KEYS[spec.EVENT_ID], [e.event_id for e in events], memoise=False
                 ),
-                feature_list_entry(_KEYS[spec.TIMESTAMP], [list_int(e.timestamp) for e in events]),
-                feature_list_entry(_KEYS[spec.ITEM_ID], [list_string(e.item_id) for e in events]),
-                feature_list_entry(
-                    _KEYS[spec.EVENT_TYPE], [list_string(e.event_type) for e in events]
-                ),
-                feature_list_entry(
-                    _KEYS[spec.CONTEXT_TOKENS],
-                    [list_strings(event_context_tokens(e.context)) for e in events],
-                ),
+                int_list_entry(_KEYS[spec.TIMESTAMP], [e.timestamp for e in events]),
+                string_list_entry(_KEYS[spec.ITEM_ID], [e.item_id for e in events]),
+                string_list_entry(_KEYS[spec.EVENT_TYPE], [e.event_type for e in events]),
+                strings_list_entry(_KEYS[spec.CONTEXT_TOKENS], contexts),
             ),
         )
 

@@ -75,7 +75,7 @@ def strings_entry(key: bytes, values: list[str]) -> bytes:
 
 def sequence_example_of(context: Sequence[bytes], feature_lists: Sequence[bytes]) -> bytes:
     """The SequenceExample holding these context entries (as for :func:`example_of`) and
-    feature lists (see :func:`feature_list_entry`)."""
+    feature lists (see the ``*_list_entry`` functions)."""
     context_body, lists_body = b"".join(context), b"".join(feature_lists)
     return (
         b"\x0a" + _varint(len(context_body)) + context_body  # SequenceExample.context
@@ -83,41 +83,50 @@ def sequence_example_of(context: Sequence[bytes], feature_lists: Sequence[bytes]
     )  # fmt: skip
 
 
-def feature_list_entry(key: bytes, features: Iterable[bytes]) -> bytes:
-    """The FeatureLists entry of feature ``key`` (:func:`feature_key`), one Feature per step,
-    each given as :func:`list_string` or :func:`list_int` returns it."""
-    return _entry(key, b"".join(features))
+def string_list_entry(key: bytes, values: Sequence[str], memoise: bool = True) -> bytes:
+    """The FeatureLists entry of feature ``key`` (:func:`feature_key`): one string per step.
+
+    Ids of items and types repeat across steps, so their steps are memoised; pass
+    ``memoise=False`` for values that never repeat (event ids)."""
+    if not memoise:
+        return _entry(key, b"".join([_string_step(v) for v in values]))
+    get = _STRING_STEPS.get
+    return _entry(key, b"".join([get(v) or _memoised_string_step(v) for v in values]))
 
 
-def list_string(value: str, memoise: bool = True) -> bytes:
-    """One step of a string feature list. Ids of users, items and types repeat across steps,
-    so their steps are memoised; pass ``memoise=False`` for values that never repeat."""
-    step = _STRING_STEPS.get(value) if memoise else None
-    if step is None:
-        if not memoise:
-            feature = _one_string(value)
-            return b"\x0a" + _varint(len(feature)) + feature
-        if len(_STRING_STEPS) >= _STRING_FIELDS_MAX:
-            _STRING_STEPS.clear()
-        feature = _one_string(value)
-        step = _STRING_STEPS[value] = b"\x0a" + _varint(len(feature)) + feature
+def strings_list_entry(key: bytes, values: Sequence[tuple[str, ...]]) -> bytes:
+    """The FeatureLists entry of a feature whose steps hold several strings each (context
+    tokens). Contexts repeat across events, so steps are memoised by their values."""
+    get = _STRINGS_STEPS.get
+    return _entry(key, b"".join([get(v) or _memoised_strings_step(v) for v in values]))
+
+
+def int_list_entry(key: bytes, values: Sequence[int]) -> bytes:
+    """The FeatureLists entry of feature ``key``: one int64 per step."""
+    return _entry(key, b"".join([_int_step(v) for v in values]))
+
+
+def _string_step(value: str) -> bytes:
+    feature = _one_string(value)
+    return b"\x0a" + _varint(len(feature)) + feature
+
+
+def _memoised_string_step(value: str) -> bytes:
+    if len(_STRING_STEPS) >= _STRING_FIELDS_MAX:
+        _STRING_STEPS.clear()
+    step = _STRING_STEPS[value] = _string_step(value)
     return step
 
 
-def list_strings(values: tuple[str, ...]) -> bytes:
-    """One step of a feature list whose steps hold several strings each (context tokens).
-    Contexts repeat across events, so steps are memoised by their values."""
-    step = _STRINGS_STEPS.get(values)
-    if step is None:
-        if len(_STRINGS_STEPS) >= _STRING_FIELDS_MAX:
-            _STRINGS_STEPS.clear()
-        feature = _strings("", list(values)) if values else b"\x0a\x00"
-        step = _STRINGS_STEPS[values] = b"\x0a" + _varint(len(feature)) + feature
+def _memoised_strings_step(values: tuple[str, ...]) -> bytes:
+    if len(_STRINGS_STEPS) >= _STRING_FIELDS_MAX:
+        _STRINGS_STEPS.clear()
+    feature = _strings("", list(values)) if values else b"\x0a\x00"
+    step = _STRINGS_STEPS[values] = b"\x0a" + _varint(len(feature)) + feature
     return step
 
 
-def list_int(value: int) -> bytes:
-    """One step of an int64 feature list."""
+def _int_step(value: int) -> bytes:
     if _SIX_BYTES_MIN <= value < _SIX_BYTES_END:  # an event time: its step's framing is fixed
         return _TIME_STEP + _varint(value)
     feature = _ints((value,))

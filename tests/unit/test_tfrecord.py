@@ -7,7 +7,8 @@ from streamrec.features.tfrecord import (
     CorruptRecord,
     decode_example,
     encode_example,
-    list_int,
+    feature_key,
+    int_list_entry,
     read_records,
     write_records,
 )
@@ -98,6 +99,6 @@ def test_ints_of_every_varint_width_parse_as_protobuf(value):
     are checked against protobuf's parser, both as a feature and as a sequence step."""
     example = tf_example_pb2.Example.FromString(encode_example({"i": [value, value]}))
     assert list(example.features.feature["i"].int64_list.value) == [value, value]
-    step = list_int(value)
-    feature_list = tf_example_pb2.FeatureList.FromString(step + step)
-    assert [list(f.int64_list.value) for f in feature_list.feature] == [[value], [value]]
+    entry = int_list_entry(feature_key("t"), [value, value])
+    lists = tf_example_pb2.FeatureLists.FromString(entry).feature_list
+    assert [list(f.int64_list.value) for f in lists["t"].feature] == [[value], [value]]
