@@ -159,7 +159,7 @@ def merged_timeline(
 ) -> list[tuple[int, str, str, str]]:
     """The stored entries and the new events as ``(time, event_id, item_id, event_type)``,
     once per event, in time order."""
-    timeline = {entry.event_id: tuple(entry) for entry in prior} if prior else {}
+    timeline = {entry.event_id: entry for entry in prior} if prior else {}  # fields in order
     timeline.update(
         (e.event_id, (e.timestamp, e.event_id, e.item_id, e.event_type)) for e in events
     )

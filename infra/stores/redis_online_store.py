@@ -48,9 +48,7 @@ end
 return cjson.encode(found)
 """
 _APPEND_CHUNK = 20_000
-_HISTORIES_CHUNK = (
-    2000  # users per script call  # entries per script call: a call blocks Redis while it runs
-)
+_HISTORIES_CHUNK = 2000  # users per script call: a call blocks Redis while it runs
 
 
 class RedisOnlineStore:
@@ -159,25 +157,36 @@ def _entries(flat: list, newest_first: bool = False) -> list[HistoryEntry]:
     """
     if not flat:
         return []
-    pairs = list(zip(flat[0::2], flat[1::2], strict=True))
+    entries = _decoded(flat[0::2], flat[1::2])
     if newest_first:
-        pairs.reverse()
-    return [_entry(member, score) for member, score in pairs]
+        entries.reverse()
+    return entries
 
 
 def _user_history(rows: list) -> UserHistory:
     if rows and not isinstance(rows[0], list):  # RESP2 replies flat: member, score, ...
         rows = list(zip(rows[0::2], rows[1::2], strict=True))
     # A member names its event, whose time is its score: the members name the entries.
-    signature = hashlib.blake2b(b"\0".join(m for m, _ in rows), digest_size=16).digest()
-    return UserHistory(signature, len(rows), lambda: [_entry(m, s) for m, s in rows])
+    members = [m for m, _ in rows]
+    signature = hashlib.blake2b(b"\0".join(members), digest_size=16).digest()
+    return UserHistory(signature, len(rows), lambda: _decoded(members, [s for _, s in rows]))
 
 
-def _entry(member: bytes | str, score: float | str) -> HistoryEntry:
-    """A stored member ``[item_id, event_id, event_type]``; before feature spec 3 members had
-    no event type."""
-    item_id, event_id, *event_type = orjson.loads(member)
-    return HistoryEntry(int(float(score)), event_id, item_id, event_type[0] if event_type else "")
+def _decoded(members: list, scores: list) -> list[HistoryEntry]:
+    """Entries from stored members ``[item_id, event_id, event_type]`` (before feature spec 3
+    members had no event type) and their scores, the event times.
+
+    The members are decoded together, as one JSON array: the feature job reads about twenty
+    entries for every user of a batch, and a decoder call per member cost a sixth more.
+    """
+    if not members:
+        return []
+    joined = b",".join(members) if isinstance(members[0], bytes) else ",".join(members).encode()
+    decoded = orjson.loads(b"[" + joined + b"]")
+    return [
+        HistoryEntry(int(float(score)), m[1], m[0], m[2] if len(m) > 2 else "")
+        for m, score in zip(decoded, scores, strict=True)
+    ]
 
 
 def _chunks(entries: Iterable[tuple[str, HistoryEntry]], size: int) -> Iterator[list]:
