@@ -58,17 +58,18 @@ local work = cjson.decode(ARGV[4])
 for _, w in ipairs(work['windows']) do
   local window = P .. ':pop:' .. w[1]
   local live = tonumber(redis.call('GET', window .. ':live') or '-1e300')
-  local indexed = {}
+  local indexed, totals = {}, {}
   for _, e in ipairs(w[2]) do
     if e[1] >= live then
       redis.call('ZINCRBY', window .. ':b:' .. e[1], e[3], e[2])
-      redis.call('ZINCRBY', window, e[3], e[2])
+      totals[e[2]] = (totals[e[2]] or 0) + e[3]
       if not indexed[e[1]] then
         redis.call('ZADD', window .. ':buckets', e[1], e[1])
         indexed[e[1]] = true
       end
     end
   end
+  for item, count in pairs(totals) do redis.call('ZINCRBY', window, count, item) end
 end
 local half_life, landmark = tonumber(ARGV[5]), work['landmark']
 local stored = tonumber(redis.call('HGET', P .. ':freq:meta', 'landmark') or landmark)
@@ -141,7 +142,9 @@ class RedisItemStatistics:
     def add(self, once_key: str, events: Iterable[ItemEvent]) -> bool:
         """Counts are summed here per window bucket and item before they travel, which makes
         the Lua call's work proportional to distinct (bucket, item) pairs, not to events.
-        The sums are vectorised: the feature job calls this for every event it accepts.
+        The sums are vectorised: the feature job calls this for every event it accepts. The
+        script sums each window's counts per item again, over the buckets it still counts,
+        so a window's own sorted set takes one increment per item rather than per pair.
 
         Buckets that end before the newest of these events minus a window's length are left
         out of that window: the watermark is at least that new, so sliding would subtract them

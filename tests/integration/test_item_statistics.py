@@ -127,3 +127,15 @@ def test_events_years_after_the_landmark_are_counted_without_overflow(config):
     shares = dict(store.item_frequencies().items)
     assert shares["new"] == pytest.approx(1.0) and shares["old"] == pytest.approx(0.0)
     assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_a_window_takes_one_increment_per_item_whatever_its_buckets(config):
+    """An item's events in 10 buckets of the 1 d window (hour buckets): 10 bucket increments,
+    then one for the window and one for the frequencies, and the window still counts all."""
+    store = _store(config, windows="1d")
+    client = redis.Redis.from_url(config.redis_url)
+    before = client.info("commandstats").get("cmdstat_zincrby", {}).get("calls", 0)
+    store.add_item_events("b0:p0", _events(*[("a", n * HOUR) for n in range(10)]))
+    assert client.info("commandstats")["cmdstat_zincrby"]["calls"] - before == 10 + 1 + 1
+    store.advance_item_windows(T0 + 10 * HOUR)
+    assert store.popular_items("1d", 10).items == [("a", 10.0)]
