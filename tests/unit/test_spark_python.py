@@ -52,3 +52,12 @@ def test_launcher_passes_any_other_command_line_to_python():
         check=True,
     )
     assert run.stdout.strip() == "['-c']"
+
+
+def test_spark_runs_the_launcher_beside_the_interpreter_else_the_interpreter(tmp_path, monkeypatch):
+    from streamrec.features import spark_session
+
+    assert spark_session._python_for_spark() == str(_LAUNCHER)
+    bare = tmp_path / "python3"  # an interpreter without streamrec's console scripts
+    monkeypatch.setattr(sys, "executable", str(bare))
+    assert spark_session._python_for_spark() == str(bare)
