@@ -27,6 +27,7 @@ def build_spark_session(
     through its launcher (:mod:`.spark_python`) where it is installed. Spark's Python data
     sources start their planner workers from ``PYSPARK_PYTHON`` alone (the
     ``spark.pyspark.python`` setting does not reach them), so the variable is set here.
+    The workers fork from :mod:`.spark_daemon`, which loads their modules once.
 
     ``jvm_plans_only`` is for jobs whose work is all in Python workers, as the streaming
     feature job's is: their JVMs only plan batches and pass offset ranges, and the optimising
@@ -49,6 +50,7 @@ def build_spark_session(
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.python.daemon.module", "streamrec.features.spark_daemon")
         .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
     )
     if config.spark.checkpoint_file_manager:

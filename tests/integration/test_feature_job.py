@@ -386,3 +386,16 @@ def test_the_session_writes_checkpoints_with_the_configured_file_manager(stack, 
     manager = spark.conf.get("spark.sql.streaming.checkpointFileManagerClass")
     assert manager == stack.spark.checkpoint_file_manager
     assert manager.endswith("FileSystemBasedCheckpointFileManager")
+
+
+def test_python_workers_fork_from_the_daemon_with_modules_loaded_and_frozen(spark):
+    import gc
+
+    import pyarrow as pa
+
+    def report(batches):
+        for _ in batches:
+            yield pa.RecordBatch.from_pylist([{"frozen": gc.get_freeze_count()}])
+
+    rows = spark.range(2, numPartitions=2).mapInArrow(report, "frozen long").collect()
+    assert len(rows) == 2 and all(row.frozen > 50_000 for row in rows)
