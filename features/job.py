@@ -16,8 +16,9 @@ and every step is idempotent under replay: claims and watermarks are recorded pe
 names depend on the batch, history entries are unique per event, and a batch whose manifest
 exists is not written again. Only dead letters and late events may repeat.
 
-Between micro-batches the driver also applies new records of the item catalog topic to the
-online store (:mod:`.item_catalog`).
+While the query plans its first batch, Spark's Python workers are started beside it
+(:mod:`.python_workers`). Between micro-batches the driver also applies new records of the
+item catalog topic to the online store (:mod:`.item_catalog`).
 
 With ``until_idle`` the job runs until everything published before it started is processed,
 as the consumer group's offsets show, which also holds after a crash: the replayed batch is
@@ -41,6 +42,7 @@ from streamrec.features.event_source import SOURCE_NAME, source_options
 from streamrec.features.item_catalog import sync_item_catalog
 from streamrec.features.metrics import FeatureJobMetrics
 from streamrec.features.partition_task import OUTPUT_DDL, PartitionOutcome, PartitionTask
+from streamrec.features.python_workers import PythonWorkers
 from streamrec.infra.config import Config
 from streamrec.infra.contracts.feature_spec import BatchManifest, batch_name
 from streamrec.infra.stores import (
@@ -90,6 +92,7 @@ class FeatureJob:
         self.reports: list[BatchReport] = []
         self.items_read = 0  # item records applied to the catalog
         self.seconds = 0.0  # the last run's duration, from the query's start
+        self.workers: PythonWorkers | None = None  # started ahead of the last run's query
 
     def run(self, until_idle: bool) -> list[BatchReport]:
         """Processes the topic; with ``until_idle``, stops once it has caught up.
@@ -100,6 +103,7 @@ class FeatureJob:
         started = time.monotonic()
         interval = self.config.features.trigger_seconds
         target = self.bus.end_offsets(self.config.kafka.events_topic) if until_idle else None
+        self.workers = PythonWorkers(self.spark).start()
         query = (
             self.spark.readStream.format(SOURCE_NAME)
             .options(**source_options(self.config))
@@ -119,6 +123,7 @@ class FeatureJob:
                         break
             finally:
                 query.stop()  # an interrupted batch is not committed; the next run replays it
+                self.workers.wait()
                 self.seconds = time.monotonic() - started
         return self.reports
 

@@ -99,6 +99,7 @@ def _summary(reports: list, job: object, spark_seconds: float) -> dict:
         "seconds": round(job.seconds, 3),
         "batch_seconds": round(sum(r.seconds for r in reports), 3),
         "spark_start_seconds": round(spark_seconds, 3),
+        "workers_ready_seconds": job.workers.seconds and round(job.workers.seconds, 3),
     }
 
 

@@ -1,6 +1,7 @@
 """The feature job against the real broker, Redis and a local Spark session."""
 
 import dataclasses
+import gc
 import json
 import os
 import signal
@@ -10,11 +11,13 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import redis
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streamrec.features.job import FeatureJob
+from streamrec.features.python_workers import PythonWorkers
 from streamrec.features.tfrecord import decode_example, read_records
 from streamrec.infra.config import load_config, render_toml
 from streamrec.infra.contracts import feature_spec as spec
@@ -99,9 +102,11 @@ def test_examples_history_and_dead_letters_then_only_new_events(job_config, spar
     publish(config, FIRST, progress=False)
     _publish_raw(config, MALFORMED)
 
-    reports = FeatureJob(config, spark).run(until_idle=True)
+    job = FeatureJob(config, spark)
+    reports = job.run(until_idle=True)
     assert sum(r.accepted for r in reports) == len(FIRST)
     assert sum(r.events for r in reports) == len(FIRST) + len(MALFORMED)
+    assert len(job.workers.pids) == spark.sparkContext.defaultParallelism  # started alongside
     assert sum(r.rejected for r in reports) == len(MALFORMED)
 
     reference = _reference_histories(EVENTS, config.features.history_length)
@@ -388,14 +393,27 @@ def test_the_session_writes_checkpoints_with_the_configured_file_manager(stack, 
     assert manager.endswith("FileSystemBasedCheckpointFileManager")
 
 
-def test_python_workers_fork_from_the_daemon_with_modules_loaded_and_frozen(spark):
-    import gc
-
-    import pyarrow as pa
+def _worker_pids(spark, tasks):
+    """A job of ``tasks`` tasks, each reporting its worker's pid and frozen object count."""
 
     def report(batches):
         for _ in batches:
-            yield pa.RecordBatch.from_pylist([{"frozen": gc.get_freeze_count()}])
+            yield pa.RecordBatch.from_pylist(
+                [{"pid": os.getpid(), "frozen": gc.get_freeze_count()}]
+            )
 
-    rows = spark.range(2, numPartitions=2).mapInArrow(report, "frozen long").collect()
+    return spark.range(tasks, numPartitions=tasks).mapInArrow(report, "pid long, frozen long")
+
+
+def test_python_workers_fork_from_the_daemon_with_modules_loaded_and_frozen(spark):
+    rows = _worker_pids(spark, 2).collect()
     assert len(rows) == 2 and all(row.frozen > 50_000 for row in rows)
+
+
+def test_workers_started_ahead_serve_the_next_tasks(spark):
+    workers = PythonWorkers(spark).start()
+    workers.wait(timeout=120)
+    slots = spark.sparkContext.defaultParallelism
+    assert len(workers.pids) == slots and workers.seconds > 0
+    later = {row.pid for row in _worker_pids(spark, slots).collect()}
+    assert later <= set(workers.pids)
