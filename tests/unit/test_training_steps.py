@@ -8,7 +8,7 @@ from streamrec.infra.contracts.query_inputs import TYPE_IDS, UNKNOWN_GAP
 from streamrec.training.data_window import holdout_cutoff
 from streamrec.training.gate import decide
 from streamrec.training.query_tower import FIRST_ITEM, ItemVocabulary, SequenceQueryTower
-from streamrec.training.retrieval_loss import RetrievalLoss
+from streamrec.training.retrieval_loss import RetrievalLoss, softmax_loss
 from streamrec.training.sequence_encoders import ENCODERS
 from streamrec.training.sequences import training_windows
 
@@ -140,6 +140,43 @@ def test_logq_correction_lowers_the_logits_of_frequent_candidates(distinct):
         ratio = in_batch[3] / in_batch[4]
     expected = (1.0 * np.log1p(1 / ratio) + 0.5 * np.log1p(ratio)) / 1.5
     assert loss(logq=True) == pytest.approx(expected, abs=1e-5)
+
+
+def test_distinct_candidates_match_the_formula_with_temperature_and_logq():
+    rng = np.random.default_rng(9)
+    share = rng.dirichlet(np.ones(FIRST_ITEM + 6))
+    table, queries = rng.normal(size=(FIRST_ITEM + 6, 4)), rng.normal(size=(6, 4))
+    targets, weights = np.array([3, 5, 5, 7, 0, 4]), np.array([1, 1, 1, 1, 0, 0.5])
+    layer = RetrievalLoss(np.log(share), temperature=0.1, first_item=FIRST_ITEM)
+    got = layer(
+        tf.constant(queries, tf.float32),
+        tf.constant(targets),
+        tf.constant(weights, tf.float32),
+        _rows(tf.constant(table, tf.float32)),
+    )
+    items = np.array([3, 4, 5, 7])  # distinct targets, padding (0) left out
+    in_batch = 1 - (1 - share[items]) ** weights.sum()
+    logits = queries @ table[items].T / 0.1 - np.log(in_batch)
+    log_total = np.log(np.exp(logits).sum(axis=1))
+    positive = logits[np.arange(6), np.searchsorted(items, np.maximum(targets, 3))]
+    expected = ((log_total - positive) * weights).sum() / weights.sum()
+    assert float(got) == pytest.approx(expected, rel=1e-4)
+
+
+def test_the_softmax_loss_matches_tensorflows_kernel_in_value_and_gradient():
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(7, 5)) * 10
+    logits[[0, 3], 4] = -1e9  # a column that is not a candidate
+    logits = tf.constant(logits, tf.float32)
+    labels = tf.constant([0, 1, 2, 3, 0, 1, 2])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        ours = softmax_loss(logits, labels)
+        kernel = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+    np.testing.assert_allclose(ours.numpy(), kernel.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        tape.gradient(ours, logits).numpy(), tape.gradient(kernel, logits).numpy(), atol=1e-6
+    )
 
 
 def test_a_candidate_that_is_the_target_of_several_queries_counts_once():
