@@ -28,6 +28,7 @@ from streamrec.infra.contracts.export_layout import (
     REQUEST_TIME_INPUT,
 )
 from streamrec.infra.contracts.query_inputs import FIRST_ITEM, START_ITEM
+from streamrec.training.dropout import StatelessDropout
 from streamrec.training.event_context import UNKNOWN_GAP, EventContext, serving_gaps
 from streamrec.training.request_context import MAX_TOKENS, RequestContext, hashed
 from streamrec.training.sequence_encoders import ENCODERS
@@ -69,7 +70,7 @@ class SequenceQueryTower(tf.keras.Model):
         self.positions = tf.keras.layers.Embedding(history_length + 1, dim)
         self.context = EventContext(dim) if event_context else None
         self.encoder = ENCODERS[encoder](dim)
-        self.dropout = tf.keras.layers.Dropout(0.2)
+        self.dropout = StatelessDropout(0.2)
         # Created last: warm starts match weights in creation order, and versions trained
         # before it existed lack its weights.
         self.request_context = RequestContext(dim) if request_context else None

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from streamrec.training.dropout import StatelessDropout
+
 
 class MeanEncoder(tf.keras.layers.Layer):
     def __init__(self, dim: int, **kwargs) -> None:
@@ -58,12 +60,12 @@ class _Block(tf.keras.layers.Layer):
     def __init__(self, dim: int, heads: int, dropout: float, **kwargs) -> None:
         super().__init__(**kwargs)
         self.attention_norm = tf.keras.layers.LayerNormalization()
-        self.attention = tf.keras.layers.MultiHeadAttention(heads, dim // heads, dropout=dropout)
+        self.attention = _Attention(heads, dim // heads, dropout=dropout)
         self.feed_norm = tf.keras.layers.LayerNormalization()
         self.feed = tf.keras.Sequential(
             [
                 tf.keras.layers.Dense(2 * dim, activation="gelu"),
-                tf.keras.layers.Dropout(dropout),
+                StatelessDropout(dropout),
                 tf.keras.layers.Dense(dim),
             ]
         )
@@ -77,6 +79,14 @@ class _Block(tf.keras.layers.Layer):
         attend = tf.logical_and(lower[tf.newaxis], keys)
         hidden = hidden + self.attention(normed, normed, attention_mask=attend, training=training)
         return hidden + self.feed(self.feed_norm(hidden), training=training)
+
+
+class _Attention(tf.keras.layers.MultiHeadAttention):
+    """Keras's multi-head attention, dropping attention weights with :class:`StatelessDropout`."""
+
+    def _build_attention(self, rank: int) -> None:
+        super()._build_attention(rank)
+        self._dropout_layer = StatelessDropout(self._dropout)
 
 
 ENCODERS = {"mean": MeanEncoder, "gru": GruEncoder, "transformer": TransformerEncoder}
