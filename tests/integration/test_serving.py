@@ -104,10 +104,14 @@ def test_a_new_event_changes_the_next_answer_and_the_cache_never_serves_an_older
     again = _recommend(stub, "u-000010", 5)
     assert (first.source, again.source) == (recommend_pb2.SOURCE_MODEL, recommend_pb2.SOURCE_CACHE)
     assert again.from_cache and _items(again) == _items(first)
-    _add_history(config, "u-000010", "i-000077", "i-000078")
+    clicked = _items(first)[0]  # the user takes the top recommendation
+    _add_history(config, "u-000010", clicked)
     fresh = _recommend(stub, "u-000010", 5)
     assert fresh.source == recommend_pb2.SOURCE_MODEL
-    assert _items(fresh) != _items(first)
+    assert clicked not in _items(fresh)  # seen now
+    before = {item.item_id: item.score for item in first.items}
+    moved = [abs(i.score - before[i.item_id]) for i in fresh.items if i.item_id in before]
+    assert moved and max(moved) > 1e-4  # the query tower read the new history
     client = redis.Redis.from_url(config.redis_url)
     keys = client.keys(f"{config.redis.key_prefix}:results:v1:u-000010:*")
     assert len(keys) == 2 and all(0 < client.ttl(key) <= 30 for key in keys)
