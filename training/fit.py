@@ -24,8 +24,7 @@ from streamrec.training.item_features import ItemFeatures
 from streamrec.training.two_tower import TwoTowerModel, build_two_tower
 from streamrec.training.vocabulary import Vocabulary
 from streamrec.training.warm_start import warm_start
-
-_BUCKET_QUANTILES = (0.2, 0.4, 0.6, 0.8)
+from streamrec.training.window_batches import WindowBatches
 
 
 @dataclass(frozen=True)
@@ -65,10 +64,11 @@ def fit(
             )
         callbacks = fit_callbacks(run_dir, params, role.is_chief, steps)
         callbacks += extra_callbacks or []
-        batches = window_batches(windows, params)
+        batches = WindowBatches(windows, params)
         history = model.fit(
-            batches,
+            batches.for_strategy(strategy),
             epochs=params.epochs,
+            steps_per_epoch=batches.steps,
             verbose=1 if sys.stdout.isatty() else 2,
             callbacks=callbacks,
         )
@@ -89,7 +89,7 @@ def fit(
             "windows": len(windows["inputs"]),
             "queries": int((windows["targets"] > 0).sum()),
             "resumed": resumed,
-            "steps_planned": params.epochs * int(batches.cardinality()),
+            "steps_planned": params.epochs * batches.steps,
             "steps_run": steps,
             "warm_start": warm,
         },
@@ -110,46 +110,3 @@ def _model(
         steps_per_execution=steps_per_execution,
     )
     return model, warm
-
-
-def window_batches(windows: dict[str, np.ndarray], params: TrainingConfig) -> tf.data.Dataset:
-    """Shuffled batches of windows. Windows of similar length are batched together and cut to
-    the longest of their batch, so the encoder does not run over padding; XLA, which wants
-    static shapes, gets full-width batches instead."""
-    count, batch = len(windows["inputs"]), params.batch_size
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    dataset = tf.data.Dataset.from_tensor_slices(windows).shuffle(
-        count, seed=params.seed, reshuffle_each_iteration=True
-    )
-    lengths = (windows["targets"] > 0).sum(axis=1)
-    boundaries = np.unique(np.quantile(lengths, _BUCKET_QUANTILES).astype(int) + 1).tolist()
-    if params.jit_compile:
-        dataset = dataset.batch(batch, drop_remainder=count >= batch)
-    else:
-        dataset = (
-            dataset.bucket_by_sequence_length(
-                lambda window: tf.math.count_nonzero(window["targets"], dtype=tf.int32),
-                boundaries,
-                [batch] * (len(boundaries) + 1),
-                no_padding=True,
-            )
-            .map(_cut_padding)
-            # A window's bucket depends on its length only, so the batches of an epoch are
-            # countable; Keras needs the count to resume a checkpoint in mid-epoch.
-            .apply(
-                tf.data.experimental.assert_cardinality(_bucketed_steps(lengths, boundaries, batch))
-            )
-        )
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
-
-
-def _bucketed_steps(lengths: np.ndarray, boundaries: list[int], batch: int) -> int:
-    sizes = np.bincount(np.digitize(lengths, boundaries), minlength=len(boundaries) + 1)
-    return int(sum(-(-size // batch) for size in sizes))
-
-
-def _cut_padding(batch: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
-    lengths = tf.math.count_nonzero(batch["targets"], axis=1, dtype=tf.int32)
-    width = tf.reduce_max(tf.concat([lengths, [1]], axis=0))  # a replica's batch may be empty
-    return {name: values[:, :width] for name, values in batch.items()}

@@ -24,11 +24,12 @@ from streamrec.infra.config import Config
 from streamrec.infra.contracts.feature_spec import context_tokens
 from streamrec.ingest.synthetic import SyntheticSpec, generate
 from streamrec.training.distribution import SINGLE
-from streamrec.training.fit import fit, window_batches
+from streamrec.training.fit import fit
 from streamrec.training.request_context import TOKEN_SEPARATOR
 from streamrec.training.sequences import training_windows
 from streamrec.training.two_tower import build_two_tower
 from streamrec.training.vocabulary import Vocabulary
+from streamrec.training.window_batches import WindowBatches
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +105,8 @@ def _bare_loop(windows, vocabulary, length, params) -> float:
     model = build_two_tower(vocabulary.items, vocabulary.log_frequency(), length, params)
     model.build_variables()
     model.compile(optimizer=tf.keras.optimizers.Adam(params.learning_rate))
-    batches = list(window_batches(windows, params))  # one epoch of the same batches, in memory
+    plan = WindowBatches(windows, params)
+    batches = list(plan.dataset().take(plan.steps))  # one epoch of the same batches, in memory
     step = tf.function(model.train_step, reduce_retracing=True)
     for batch in batches[:5]:
         step(batch)  # tracing and warm-up

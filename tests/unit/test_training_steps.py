@@ -227,27 +227,3 @@ def test_the_hold_out_is_a_share_of_the_examples_not_of_the_time_range():
     cutoff = holdout_cutoff(times, 0.1)
     assert (times >= cutoff).sum() == pytest.approx(100, abs=2)
     assert holdout_cutoff(times, 0.0) == 10_001
-
-
-def test_batches_group_windows_of_similar_length_and_cut_their_padding():
-    from streamrec.infra.config import TrainingConfig
-    from streamrec.training.fit import window_batches
-
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(1, 22, size=1000)
-    targets = np.zeros((1000, 21), np.int64)
-    for row, length in enumerate(lengths):
-        targets[row, :length] = rng.integers(3, 50, size=length)
-    windows = {"inputs": targets.copy(), "targets": targets}
-    seen, widths = 0, []
-    batches = window_batches(windows, TrainingConfig(batch_size=64))
-    for batch in batches:
-        real = batch["targets"].numpy() > 0
-        assert real[:, -1].any()  # cut to the longest window of the batch, no wider
-        widths.append(real.shape[1])
-        seen += int(real.sum())
-    assert seen == int(lengths.sum())  # every query of the epoch, none dropped
-    assert np.mean(widths) < 0.8 * 21
-    assert int(batches.cardinality()) == len(widths)  # known, so a checkpoint can resume mid-epoch
-    fixed = next(iter(window_batches(windows, TrainingConfig(batch_size=64, jit_compile=True))))
-    assert fixed["targets"].shape == (64, 21)  # XLA gets static shapes
