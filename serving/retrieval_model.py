@@ -42,7 +42,8 @@ class RetrievalModel:
         try:
             metadata = version.metadata()
             self.item_ids = np.array(version.item_ids_file.read_text().splitlines())
-            item_embeddings = np.load(version.item_embeddings_file)
+            # Mapped, as the index is: the server processes of a host share one copy.
+            item_embeddings = np.load(version.item_embeddings_file, mmap_mode="r")
             self._signature = tf.saved_model.load(str(version.saved_model_dir)).signatures[
                 SIGNATURE_NAME
             ]

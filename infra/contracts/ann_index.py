@@ -13,6 +13,7 @@ measured.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import faiss
@@ -43,10 +44,28 @@ def search_parameters(index: faiss.Index, depth: int) -> faiss.SearchParameters:
 
 def read_ann_index(path: Path, description: dict) -> faiss.Index:
     """The index at ``path``, searching at the depth its metadata ``description`` records.
-    Raises RuntimeError (unreadable file) or KeyError (no depth recorded)."""
-    index = faiss.read_index(str(path))
+    Raises RuntimeError (unreadable file) or KeyError (no depth recorded).
+
+    The file is mapped, not copied: the server processes of a host share one copy of it in
+    the page cache (half a gigabyte at 1M items), and the searches they run at once read the
+    same memory. Two processes searching a 1M-item HNSW index together took 0.56 ms a search
+    on a mapped file against 0.64 ms on private copies. A mapping needs a file that is never
+    rewritten in place, which a version's files are not: versions appear by atomic rename."""
+    _read_ahead(path)
+    index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
     set_search_depth(index, int(description["depth"]))
     return index
+
+
+def _read_ahead(path: Path) -> None:
+    """Asks the kernel to read the file into the page cache in the background, so that the
+    first searches rarely wait for the disk."""
+    try:
+        with open(path, "rb") as file:
+            if hasattr(os, "posix_fadvise"):  # elsewhere than Linux, searches page it in
+                os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
+    except OSError as exc:
+        raise RuntimeError(f"cannot read the item index {path}: {exc}") from None
 
 
 def write_ann_index(index: faiss.Index, path: Path) -> None:

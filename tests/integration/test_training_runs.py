@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,6 +173,9 @@ def test_a_catalog_above_the_exact_limit_gets_an_index_checked_against_exact_sea
     assert result.version.ann_index_file.is_file()
     served = RetrievalModel(result.version)
     assert isinstance(served.index, ApproximateIndex)
+    mapped = Path("/proc/self/maps").read_text()  # shared by the host's server processes
+    assert str(result.version.ann_index_file) in mapped
+    assert str(result.version.item_embeddings_file) in mapped
     exact = ExactIndex(np.load(result.version.item_embeddings_file))
     history = [HistoryEntry(1, "e", "i-000003", "view")]
     query = served.query_embedding("u-000001", history, 10_000)

@@ -1,8 +1,11 @@
 """The approximate item index: built only for large catalogs, tuned until it finds 95% of
 exact search's top 100 on sample queries, and never shipped below that."""
 
+from pathlib import Path
+
 import faiss
 import numpy as np
+import pytest
 
 from streamrec.infra.contracts.ann_index import read_ann_index, search_depths, write_ann_index
 from streamrec.serving.item_index import ApproximateIndex, ExactIndex
@@ -53,6 +56,18 @@ def test_a_large_catalog_gets_an_hnsw_index_at_the_depth_that_reaches_the_recall
     rows, scores = served.search(queries[0], 10)
     assert np.allclose(scores, items[rows] @ queries[0], atol=1e-4)  # exact scores
     assert list(scores) == sorted(scores, reverse=True)
+
+
+def test_an_index_file_is_mapped_not_copied_and_an_unreadable_one_is_refused(tmp_path):
+    items, queries = clustered(3000)
+    index, described = build_item_index(items, lambda: queries, exact_max_items=1000)
+    path = tmp_path / "ann.faiss"
+    write_ann_index(index, path)
+    read = read_ann_index(path, described)
+    assert str(path) in Path("/proc/self/maps").read_text()  # one copy in the page cache
+    assert np.array_equal(read.search(queries[:5], 10)[1], index.search(queries[:5], 10)[1])
+    with pytest.raises(RuntimeError, match="cannot read the item index"):
+        read_ann_index(tmp_path / "missing.faiss", described)
 
 
 def test_an_index_that_cannot_reach_the_recall_is_not_shipped():
