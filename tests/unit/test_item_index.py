@@ -9,7 +9,7 @@ import pytest
 
 from streamrec.infra.contracts.ann_index import read_ann_index, search_depths, write_ann_index
 from streamrec.serving.item_index import ApproximateIndex, ExactIndex
-from streamrec.training.item_index_build import build_item_index
+from streamrec.training.item_index_build import FETCH_SIZES, _depths_by_fetch, build_item_index
 
 
 def clustered(n, d=16, seed=0):
@@ -92,7 +92,7 @@ def test_shorter_fetches_search_shallower_at_depths_that_reach_the_recall():
     items, queries = clustered(5000)
     index, described = build_item_index(items, lambda: queries, exact_max_items=1000)
     depths = search_depths(described)
-    assert [size for size, _ in depths] == [10, 20, 30, 40, 60, 80, 100]
+    assert [size for size, _ in depths] == [*FETCH_SIZES, 100]
     assert [d for _, d in depths] == sorted(d for _, d in depths)
     assert depths[0][1] < depths[-1][1]  # the point: a top 10 needs less than a top 100
     exact = ExactIndex(items)
@@ -112,3 +112,15 @@ def test_shorter_fetches_search_shallower_at_depths_that_reach_the_recall():
     index.hnsw.efSearch = 1  # per-call parameters: the shared setting is never read
     assert served.search(queries[0], 10)[0].tolist() == at_ten
     assert len(served.search(queries[0], 300)[0]) == 300  # beyond 100: the deepest depth, k
+
+
+def test_a_longer_fetch_never_searches_shallower_than_a_shorter_one_needed():
+    # Sampled recall is noisy: here a top 20 happens to reach the target shallower than a top 15.
+    needs = {10: 40, 15: 64, 20: 30} | {size: 128 for size in FETCH_SIZES if size > 20}
+
+    def recall_at(depth: int, fetch: int) -> float:
+        return 1.0 if depth >= needs.get(fetch, 200) else 0.0
+
+    depths = _depths_by_fetch(recall_at, deepest=200, target=0.95)
+    assert [depths[str(size)] for size in (10, 15, 20, 25)] == [40, 64, 64, 128]
+    assert depths["100"] == 200
