@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from streamrec.infra.cli.runtime import prepare_tensorflow
+from streamrec.infra.local_stack.free_port import free_port
 
 # Before any test module imports TensorFlow, as every entry point does: TFRS needs tf-keras.
 prepare_tensorflow()
@@ -23,12 +23,6 @@ def shared_dataset(name: str) -> Path:
         if (folder / name).is_file():
             return folder / name
     pytest.skip(f"{name} is not in ../shared/datasets on this machine")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 from streamrec.infra.cli.stage_process import StageProcesses
 from streamrec.infra.config import Config, render_toml
 from streamrec.infra.errors import StoreUnavailable
+from streamrec.infra.local_stack.free_port import free_port
 from streamrec.infra.stores import discard_key_namespace, open_event_bus
 
 
@@ -105,9 +105,3 @@ def _isolated(config: Config, run_dir: Path, namespace: str) -> Config:
             config.serving, host="127.0.0.1", port=free_port(), metrics_port=free_port()
         ),
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -28,11 +28,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from streamrec.infra.cli.scratch_run import ScratchRun, free_port
+from streamrec.infra.cli.scratch_run import ScratchRun
 from streamrec.infra.cli.serve_load import summary
 from streamrec.infra.cli.stage_process import StageProcesses, stop_process, wait_serving
 from streamrec.infra.config import Config, render_toml
 from streamrec.infra.contracts.events import Event
+from streamrec.infra.local_stack.free_port import free_port
 from streamrec.infra.local_stack.stack import embedded_services
 from streamrec.infra.stores import open_model_registry, open_online_store
 from streamrec.ingest import EventProducer
