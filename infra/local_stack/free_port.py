@@ -4,7 +4,8 @@ A port taken from the kernel by binding port 0 is an ephemeral one: the kernel h
 range to every outgoing connection. Between choosing such a port and the service binding it
 (minutes, when a run trains a model first), a Kafka or Redis client connection can take it, and
 the service fails with "Address already in use". Ports below the ephemeral range are only ever
-taken by a listener that asks for one by number, so a free one stays free.
+taken by a listener that asks for one by number, so a free one stays free. A port is not
+given twice by one process, as callers often take several before anything listens.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _LOWEST = 10000  # clear of the well-known and most registered service ports
 _ATTEMPTS = 200
+_random = random.SystemRandom()  # not the shared generator, which a test or job may seed
+_given: set[int] = set()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -24,8 +27,9 @@ def free_port(host: str = "127.0.0.1") -> int:
     first_ephemeral = _first_ephemeral_port()
     if first_ephemeral is not None and first_ephemeral - _LOWEST >= 1000:
         for _ in range(_ATTEMPTS):
-            port = random.randrange(_LOWEST, first_ephemeral)
-            if _is_free(host, port):
+            port = _random.randrange(_LOWEST, first_ephemeral)
+            if port not in _given and _is_free(host, port):
+                _given.add(port)
                 return port
     with socket.socket() as probe:
         probe.bind((host, 0))

@@ -30,6 +30,10 @@ def test_a_port_some_socket_holds_is_never_given(monkeypatch):
         free = vacated.getsockname()[1]
         vacated.close()
         draws = iter([held, held, free])
-        monkeypatch.setattr(free_port_module.random, "randrange", lambda *_: next(draws))
+        monkeypatch.setattr(free_port_module._random, "randrange", lambda *_: next(draws))
         monkeypatch.setattr(free_port_module, "_first_ephemeral_port", lambda: 60000)
         assert free_port() == free
+
+
+def test_ports_taken_before_anything_listens_differ():
+    assert len({free_port() for _ in range(500)}) == 500
