@@ -1,13 +1,19 @@
 # The two commands of the README contract: `make demo` and `make test`.
-# Both create .venv and install streamrec the first time; afterwards the install is a no-op
-# until pyproject.toml changes.
+# Both create .venv and install exactly what uv.lock pins the first time; afterwards the
+# install is a no-op until pyproject.toml or the lock changes. README, "Dependencies".
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# uv, pinned with hashes in requirements-uv.txt, lives in an environment of its own: it
+# manages .venv, and would uninstall itself from there (the lock doesn't list it).
+UV_ENV := build/uv
+UV := $(UV_ENV)/bin/uv
+# The interpreter is $(PYTHON), never one that uv would download.
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint proto clean
+.PHONY: demo test lint proto lock clean
 
 demo: $(STAMP)
 	$(BIN)/streamrec demo
@@ -21,7 +27,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-# Regenerates the committed protobuf/gRPC modules after a .proto change. protoc names modules
+# Regenerates the committed protobuf/gRPC modules after a .proto change, or after the pin of
+# grpcio-tools (the generator, in pyproject.toml's dev extra) changes. protoc names modules
 # after their path below -I, so the folders are linked under streamrec/ to get the import
 # package's names (streamrec.infra.contracts.recommend_pb2); outputs land in the real folders.
 PROTO_ROOT := build/proto
@@ -34,11 +41,21 @@ proto: $(STAMP)
 		streamrec/features/tf_example.proto
 	rm -rf $(PROTO_ROOT)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# --locked: a lock that no longer matches pyproject.toml stops the install (run `make lock`).
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV) sync --locked --extra dev --python $(PYTHON)
 	touch $(STAMP)
+
+$(UV): requirements-uv.txt
+	test -x $(UV_ENV)/bin/python || $(PYTHON) -m venv $(UV_ENV)
+	$(UV_ENV)/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements-uv.txt
+	touch $(UV)
+
+# Re-resolves every pin to the newest release that pyproject.toml's ranges allow, then installs
+# the result. Review the lock's diff and run `make test` before committing it.
+lock: $(UV)
+	$(UV) lock --upgrade
+	$(MAKE) $(STAMP)
 
 clean:
 	rm -rf $(VENV) .streamrec .pytest_cache .ruff_cache *.egg-info build

@@ -5,7 +5,7 @@ import warnings
 
 from streamrec.infra.contracts import ingest_pb2 as streamrec_dot_infra_dot_contracts_dot_ingest__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
