@@ -141,7 +141,7 @@ class _DecideTask:
         events, refused = decode(records, self.config.features.max_event_time_ahead_minutes)
         events, repeats = first_per_event_id(events)
         horizon = self.config.features.dedup_horizon_hours
-        events, late, _ = split_late(events, None, horizon)
+        events, late, _ = split_late(events, {}, horizon)
         rows = [
             {**_event_columns(e), "partition": r.partition, "offset": r.offset} for e, r in events
         ]

@@ -1,8 +1,9 @@
 """The decisions the feature job takes about each record, shared by the stream and backfills.
 
-Each is a pure function of the records in offset order (and, for lateness, the watermark the
-partition had before them), which is what lets a replayed batch or a backfill decide exactly
-as the stream did.
+Each is a pure function of the records in offset order (and, for lateness, the watermarks the
+users had before them), which is what lets a replayed batch or a backfill decide exactly as the
+stream did. Lateness is carried from record to record of each user's timeline, so where one
+batch ends and the next begins never changes a decision.
 """
 
 from __future__ import annotations
@@ -49,23 +50,27 @@ def first_per_event_id(events: list[Decoded]) -> tuple[list[Decoded], int]:
 
 
 def split_late(
-    events: list[Decoded], watermark: int | None, horizon_hours: float
-) -> tuple[list[Decoded], list[RejectedRecord], int | None]:
-    """On-time events, late ones (with the reason), and the watermark after them.
+    events: list[Decoded], watermarks: dict[str, int], horizon_hours: float
+) -> tuple[list[Decoded], list[RejectedRecord], dict[str, int]]:
+    """On-time events, late ones (with the reason), and the watermarks of their users after them.
 
-    Late means older than the partition's watermark when the event arrived, minus the horizon.
-    The watermark is the newest event time the partition had carried before the record (offset
-    order), so a stream that replays history in time order is not late.
+    Late means more than the horizon older than the event's own user's watermark when it
+    arrived: the newest event time of that user accepted before it (``watermarks`` holds each
+    user's from earlier batches, and is not changed). Other users' events never make an event
+    late, so a history in time order per user, sorted by user or in time, has no late event.
     """
     horizon_ms = int(horizon_hours * _HOUR_MS)
+    after: dict[str, int] = {}
     on_time, late = [], []
     for event, record in events:
+        user = event.user_id
+        watermark = after.get(user, watermarks.get(user))
         if watermark is not None and event.timestamp < watermark - horizon_ms:
             late.append(_late(record, event, watermark, horizon_hours))
         else:
             on_time.append((event, record))
-            watermark = event.timestamp if watermark is None else max(watermark, event.timestamp)
-    return on_time, late, watermark
+            after[user] = event.timestamp if watermark is None else max(watermark, event.timestamp)
+    return on_time, late, after
 
 
 def rejected(record: BusRecord, reason: str) -> RejectedRecord:
@@ -81,7 +86,8 @@ def _ahead(event: Event, record: BusRecord, max_ahead_minutes: float) -> str:
 
 def _late(record: BusRecord, event: Event, watermark: int, horizon_hours: float) -> RejectedRecord:
     reason = (
-        f"late: event time {event.timestamp} is more than {horizon_hours:g}h older than "
-        f"partition {record.partition}'s watermark {watermark}"
+        f"late: event time {event.timestamp} is more than {horizon_hours:g}h older than user "
+        f"{event.user_id!r}'s newest accepted event ({watermark}), on their own timeline "
+        f"(features.dedup_horizon_hours)"
     )
     return rejected(record, reason)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -172,6 +173,9 @@ class FeatureJob:
         self.reports.append(report)
         log.info("%s; phases %s", report.describe(), phases)
         print(report.describe(), flush=True)
+        if report.late > LATE_WARNING_SHARE * report.events:
+            warning = late_warning(report, self.config.features.dedup_horizon_hours)
+            print(warning, file=sys.stderr, flush=True)
         if self.metrics is not None:
             self._record_metrics(report, outcomes)
 
@@ -201,6 +205,19 @@ class FeatureJob:
         staged_paths = {f.path: s.staged for f, s in zip(files, staged, strict=True)}
         self.examples.commit(manifest, staged_paths)
         return manifest
+
+
+LATE_WARNING_SHARE = 0.01  # of a batch's events late: more than stragglers
+
+
+def late_warning(report: BatchReport, horizon_hours: float) -> str:
+    """One line for a batch with many late events: what they are, the likely cause, the knob."""
+    return (
+        f"warning: {report.late / report.events:.1%} of batch {report.batch_id}'s events were "
+        f"late (more than features.dedup_horizon_hours = {horizon_hours:g}h older than their "
+        f"user's newest event): the source is likely not in time order per user; publish each "
+        f"user's events in time order, or raise features.dedup_horizon_hours"
+    )
 
 
 @contextlib.contextmanager

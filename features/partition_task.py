@@ -7,10 +7,11 @@ partition (a user's events are all in one partition, because events are keyed by
 1. reads the range from the event bus, decodes and validates each record against the event
    schema; refused records become dead letters;
 2. keeps the first record of each ``event_id`` in the batch;
-3. sends events older than the partition's watermark (the newest event time it had carried
-   before them) minus the horizon to the late topic;
+3. sends events older than their own user's watermark (the newest event time of that user
+   accepted before them, in this batch or an earlier one) minus the horizon to the late topic;
 4. claims the rest in the event ledger; a lost claim is a duplicate from an earlier batch or
-   another partition, counted and dropped;
+   another partition, counted and dropped; then records the users' new watermarks, which
+   forgets the claims that only late events could still meet;
 5. builds the accepted events' examples in the configured layout (per-user sequence windows
    or per-event examples, both point in time) and stages them as TFRecord files (skipped when
    a replayed batch's examples are already committed);
@@ -44,6 +45,7 @@ from streamrec.infra.config import Config
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.events import Event
 from streamrec.infra.ports.event_bus import BusRecord
+from streamrec.infra.ports.event_ledger import Claim
 from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent
 from streamrec.infra.stores import (
     open_event_bus,
@@ -69,7 +71,7 @@ class PartitionOutcome:
     late: int = 0
     duplicates: int = 0
     accepted: int = 0
-    watermark: int | None = None  # after this batch
+    watermark: int | None = None  # the partition's newest event time, after this batch
     files: list[StagedFile] = field(default_factory=list)
     users: list[str] = field(default_factory=list)  # whose histories grew
     # Seconds from publish (the Kafka record's time) to the history append, for a sample.
@@ -121,11 +123,16 @@ class PartitionTask:
         outcome = PartitionOutcome(partition, records[0].offset, records[-1].offset, len(records))
         events, rejected = decode(records, self.config.features.max_event_time_ahead_minutes)
         events, outcome.duplicates = first_per_event_id(events)
-        topic = self.config.kafka.events_topic
-        watermark = open_event_ledger(self.config).watermarks(topic, self.batch_id).get(partition)
+        topic, ledger = self.config.kafka.events_topic, open_event_ledger(self.config)
+        users = list(dict.fromkeys(event.user_id for event, _ in events))
+        before = ledger.user_watermarks(topic, self.batch_id, users)
         horizon = self.config.features.dedup_horizon_hours
-        events, late, outcome.watermark = split_late(events, watermark, horizon)
+        events, late, after = split_late(events, before, horizon)
+        previous = ledger.watermarks(topic, self.batch_id).get(partition)
+        newest = [*after.values(), *([] if previous is None else [previous])]
+        outcome.watermark = max(newest, default=None)
         accepted = self._claim(partition, events)
+        ledger.record_user_watermarks(topic, self.batch_id, after, int(horizon * 3_600_000))
         outcome.duplicates += len(events) - len(accepted)
         outcome.rejected, outcome.late, outcome.accepted = len(rejected), len(late), len(accepted)
         events = [event for event, _ in accepted]
@@ -148,9 +155,12 @@ class PartitionTask:
         return outcome
 
     def _claim(self, partition: int, events: list[Decoded]) -> list[Decoded]:
-        claims = [(e.event_id, f"{self.batch_id}:{partition}:{r.offset}") for e, r in events]
-        ttl = int(self.config.features.dedup_horizon_hours * 3600 * 2)  # a margin over the horizon
-        held = open_event_ledger(self.config).claim(claims, ttl)
+        batch = self.batch_id
+        claims = [
+            Claim(e.event_id, f"{batch}:{partition}:{r.offset}", e.user_id, e.timestamp)
+            for e, r in events
+        ]
+        held = open_event_ledger(self.config).claim(claims)
         return [event for event, won in zip(events, held, strict=True) if won]
 
     def _stage_examples(self, partition: int, events: list[Event]) -> list[StagedFile]:

@@ -121,7 +121,8 @@ class ResultCacheConfig:
 
 @dataclass(frozen=True)
 class EventLedgerConfig:
-    """The feature job's memory between batches: claimed event ids and partition watermarks."""
+    """The feature job's memory between batches: claimed event ids, user and partition
+    watermarks."""
 
     type: Literal["redis"] = "redis"
 
@@ -163,12 +164,13 @@ class FeaturesConfig:
     history_length: int = 20
     online_history_length: int = 50
     consumer_group: str = "streamrec-features"
-    # Duplicates of an event_id are dropped within this much event time; an event older than
-    # its partition's watermark by more than this goes to the late topic instead.
+    # How far out of order one user's events may arrive: an event older than its own user's
+    # newest accepted event by more than this goes to the late topic; a repeat within it is
+    # dropped as a duplicate (README, "Data safety").
     dedup_horizon_hours: float = 24.0
     # An event whose time is further ahead of its record's publish time than this goes to the
     # dead-letter topic: one event from a clock set years ahead would otherwise move its
-    # partition's watermark there, and every event after it would be late. An hour lets
+    # user's watermark there, and every later event of that user would be late. An hour lets
     # ordinary device clock drift through.
     max_event_time_ahead_minutes: float = 60.0
     # A backlog's batches: per-user work (reading and trimming histories) and Spark's per-batch

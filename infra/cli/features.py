@@ -81,7 +81,8 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         f"features: {len(reports)} batch(es), {sum(r.events for r in reports)} events -> "
         f"{sum(r.examples for r in reports)} examples in {config.examples_dir}; "
         f"{sum(r.rejected for r in reports)} rejected to {kafka.dead_letter_topic!r}, "
-        f"{sum(r.late for r in reports)} late to {kafka.late_topic!r}, "
+        f"{sum(r.late for r in reports)} late to {kafka.late_topic!r} "
+        f"({_late_share(reports):.2%} of events), "
         f"{sum(r.duplicates for r in reports)} duplicates dropped; "
         f"{job.items_read} item record(s) to the catalog"
     )
@@ -95,12 +96,17 @@ def _summary(reports: list, job: object, spark_seconds: float) -> dict:
             name: sum(getattr(r, name) for r in reports)
             for name in ("events", "accepted", "examples", "rejected", "late", "duplicates")
         },
+        "late_share": round(_late_share(reports), 6),
         "items": job.items_read,
         "seconds": round(job.seconds, 3),
         "batch_seconds": round(sum(r.seconds for r in reports), 3),
         "spark_start_seconds": round(spark_seconds, 3),
         "workers_ready_seconds": job.workers.seconds and round(job.workers.seconds, 3),
     }
+
+
+def _late_share(reports: list) -> float:
+    return sum(r.late for r in reports) / max(1, sum(r.events for r in reports))
 
 
 def _backfill(args: argparse.Namespace, config: Config) -> int:

@@ -1,11 +1,16 @@
-"""The event ledger in Redis: one key per claimed event, one hash of watermarks per topic.
+"""The event ledger in Redis: a key per held claim, each user's claims and watermark, and a hash
+of partition watermarks per topic.
 
-Claims are ``{prefix}:claims:{event_id}`` holding the claimant, set only if absent and
-expiring after the horizon. A Lua script tests and sets a chunk of them in one round trip; the
-chunk travels as one JSON argument and the answer as one string of flags, because packing and
-parsing one Redis argument per event in Python cost more than the claims themselves.
-Watermarks are fields of ``{prefix}:watermarks:{topic}``, each ``{"batch", "before",
-"after"}``, so the value before a batch can be read again when the batch is replayed.
+- Claims are ``{prefix}:claims:{event_id}`` holding the claimant, set only if absent, with no
+  expiry: each is also a member of its user's ``{prefix}:claimed:{user_id}``, scored by event
+  time, and both go when the user's watermark has passed it by the horizon (the port says why).
+  A Lua script tests and sets a chunk of claims in one round trip; the chunk travels as one JSON
+  argument and the answer as one string of flags, because packing and parsing one Redis
+  argument per event in Python cost more than the claims themselves.
+- User watermarks are ``{prefix}:user-watermark:{topic}:{user_id}``, holding ``"batch before
+  after"`` (``-`` for none), so the value before a batch can be read again when it is replayed.
+- Partition watermarks are fields of ``{prefix}:watermarks:{topic}``, each ``{"batch",
+  "before", "after"}``, for the same reason.
 """
 
 from __future__ import annotations
@@ -16,14 +21,17 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from streamrec.infra.config import Config
+from streamrec.infra.ports.event_ledger import Claim
 from streamrec.infra.stores.redis_connection import redis_client, redis_errors
 
 _CLAIM = """
 local held = {}
-for i, claim in ipairs(cjson.decode(ARGV[3])) do
-  local key = ARGV[2] .. claim[1]
-  local won = redis.call('SET', key, claim[2], 'NX', 'EX', ARGV[1])
-  if won or redis.call('GET', key) == claim[2] then
+for i, claim in ipairs(cjson.decode(ARGV[2])) do
+  local key = ARGV[1] .. 'claims:' .. claim[1]
+  if redis.call('SET', key, claim[2], 'NX') then
+    redis.call('ZADD', ARGV[1] .. 'claimed:' .. claim[3], claim[4], claim[1])
+    held[i] = '1'
+  elseif redis.call('GET', key) == claim[2] then
     held[i] = '1'
   else
     held[i] = '0'
@@ -31,7 +39,36 @@ for i, claim in ipairs(cjson.decode(ARGV[3])) do
 end
 return table.concat(held)
 """
+# Records each user's watermark after the batch (ARGV[2]) and forgets their claims on events
+# older than the watermark before it minus the horizon (ARGV[3], ms).
+_RECORD_USERS = """
+for _, user in ipairs(cjson.decode(ARGV[4])) do
+  local key = ARGV[1] .. 'user-watermark:' .. user[1]
+  local record = redis.call('GET', key)
+  local before = '-'
+  if record then
+    local batch, was_before, was_after = string.match(record, '^(%S+) (%S+) (%S+)$')
+    if batch == ARGV[2] then before = was_before else before = was_after end
+  end
+  redis.call('SET', key, ARGV[2] .. ' ' .. before .. ' ' .. user[3])
+  if before ~= '-' then
+    local claimed = ARGV[1] .. 'claimed:' .. user[2]
+    local bound = '(' .. string.format('%d', tonumber(before) - tonumber(ARGV[3]))
+    local old = redis.call('ZRANGEBYSCORE', claimed, '-inf', bound)
+    for start = 1, #old, 1000 do
+      local keys = {}
+      for i = start, math.min(start + 999, #old) do
+        keys[#keys + 1] = ARGV[1] .. 'claims:' .. old[i]
+      end
+      redis.call('DEL', unpack(keys))
+    end
+    redis.call('ZREMRANGEBYSCORE', claimed, '-inf', bound)
+  end
+end
+return 0
+"""
 _CHUNK = 5000
+_USERS_CHUNK = 2000  # users per script call: a call blocks Redis while it runs
 
 
 class RedisEventLedger:
@@ -40,15 +77,44 @@ class RedisEventLedger:
         self._client = redis_client(config)
         self._prefix = config.redis.key_prefix
         self._claim = self._client.register_script(_CLAIM)
+        self._record_users = self._client.register_script(_RECORD_USERS)
 
-    def claim(self, claims: Sequence[tuple[str, str]], ttl_seconds: int) -> list[bool]:
+    def claim(self, claims: Sequence[Claim]) -> list[bool]:
         held: list[bool] = []
         with redis_errors(self._config, "event ledger"):
             for start in range(0, len(claims), _CHUNK):
-                chunk = orjson.dumps(claims[start : start + _CHUNK])
-                flags = self._claim(args=[ttl_seconds, f"{self._prefix}:claims:", chunk])
+                chunk = orjson.dumps(
+                    [(e, c, u, str(t)) for e, c, u, t in claims[start : start + _CHUNK]]
+                )
+                flags = self._claim(args=[f"{self._prefix}:", chunk])
                 held.extend(flag == 49 for flag in flags)  # b"1"
         return held
+
+    def user_watermarks(self, topic: str, batch_id: int, user_ids: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        batch = str(batch_id).encode()
+        with redis_errors(self._config, "event ledger"):
+            for start in range(0, len(user_ids), _CHUNK):
+                chunk = user_ids[start : start + _CHUNK]
+                records = self._client.mget([self._user_key(topic, u) for u in chunk])
+                for user_id, record in zip(chunk, records, strict=True):
+                    if record is None:
+                        continue
+                    recorded, before, after = record.split()
+                    value = before if recorded == batch else after  # a replay: what it saw
+                    if value != b"-":
+                        found[user_id] = int(value)
+        return found
+
+    def record_user_watermarks(
+        self, topic: str, batch_id: int, after: Mapping[str, int], horizon_ms: int
+    ) -> None:
+        users = [(f"{topic}:{user}", user, str(watermark)) for user, watermark in after.items()]
+        with redis_errors(self._config, "event ledger"):
+            for start in range(0, len(users), _USERS_CHUNK):
+                chunk = users[start : start + _USERS_CHUNK]
+                args = [f"{self._prefix}:", str(batch_id), str(horizon_ms), orjson.dumps(chunk)]
+                self._record_users(args=args)
 
     def watermarks(self, topic: str, batch_id: int) -> dict[int, int]:
         found = {}
@@ -84,3 +150,6 @@ class RedisEventLedger:
 
     def _key(self, topic: str) -> str:
         return f"{self._prefix}:watermarks:{topic}"
+
+    def _user_key(self, topic: str, user_id: str) -> str:
+        return f"{self._prefix}:user-watermark:{topic}:{user_id}"

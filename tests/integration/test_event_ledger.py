@@ -1,28 +1,78 @@
 """The Redis event ledger: claims and watermarks decide a replayed batch as the first attempt."""
 
+import redis
+
+from streamrec.infra.ports.event_ledger import Claim
 from streamrec.infra.stores import open_event_ledger
+
+HOUR = 3_600_000
 
 
 def test_the_first_claimant_holds_an_event_and_keeps_it_when_replayed(config):
     ledger = open_event_ledger(config)
-    assert ledger.claim([("e1", "0:0:5"), ("e2", "0:1:7")], ttl_seconds=60) == [True, True]
-    assert ledger.claim([("e1", "1:0:9"), ("e3", "1:0:10")], ttl_seconds=60) == [False, True]
-    assert ledger.claim([("e1", "0:0:5"), ("e2", "0:1:7")], ttl_seconds=60) == [True, True]
-    assert ledger.claim([], ttl_seconds=60) == []
+    first = [Claim("e1", "0:0:5", "u", 1), Claim("e2", "0:1:7", "v", 2)]
+    assert ledger.claim(first) == [True, True]
+    assert ledger.claim([Claim("e1", "1:0:9", "u", 1), Claim("e3", "1:0:10", "u", 3)]) == [
+        False,
+        True,
+    ]
+    assert ledger.claim(first) == [True, True]
+    assert ledger.claim([]) == []
 
 
-def test_claims_expire_after_their_ttl(config):
-    import redis
+def test_claims_never_expire_on_the_clock(config):
+    open_event_ledger(config).claim([Claim("e9", "0:0:1", "u", 1)])
+    client = redis.Redis.from_url(config.redis_url)
+    assert client.ttl(f"{config.redis.key_prefix}:claims:e9") == -1  # no expiry
 
-    open_event_ledger(config).claim([("e9", "0:0:1")], ttl_seconds=100)
-    ttl = redis.Redis.from_url(config.redis_url).ttl(f"{config.redis.key_prefix}:claims:e9")
-    assert 90 < ttl <= 100
+
+def test_claims_are_forgotten_once_their_users_timeline_is_a_horizon_past_them(config):
+    ledger = open_event_ledger(config)
+    day = 24 * HOUR
+    ledger.claim([Claim("old", "0:0:1", "u", 100 * HOUR), Claim("new", "0:0:2", "u", 200 * HOUR)])
+    ledger.claim([Claim("other", "0:1:1", "v", 100 * HOUR)])
+    ledger.record_user_watermarks("t", 0, {"u": 200 * HOUR, "v": 100 * HOUR}, day)
+    ledger.record_user_watermarks("t", 1, {"u": 300 * HOUR}, day)
+    # Batch 1 read u's watermark as 200h: "old" (100h) is late from then on, "new" is not.
+    assert ledger.claim([Claim("old", "2:0:1", "u", 100 * HOUR)]) == [True]
+    assert ledger.claim([Claim("new", "2:0:2", "u", 200 * HOUR)]) == [False]
+    assert ledger.claim([Claim("other", "2:1:1", "v", 100 * HOUR)]) == [False]  # v moved not
+    client = redis.Redis.from_url(config.redis_url)
+    claimed = client.zrange(f"{config.redis.key_prefix}:claimed:u", 0, -1)
+    assert claimed == [b"old", b"new"]  # "old" claimed again by batch 2
+
+
+def test_a_replayed_batch_forgets_no_claim_its_first_attempt_could_still_meet(config):
+    ledger = open_event_ledger(config)
+    ledger.claim([Claim("a", "0:0:1", "u", 100 * HOUR)])
+    ledger.record_user_watermarks("t", 0, {"u": 100 * HOUR}, HOUR)
+    ledger.record_user_watermarks("t", 1, {"u": 500 * HOUR}, HOUR)
+    ledger.record_user_watermarks("t", 1, {"u": 500 * HOUR}, HOUR)  # the replay records again
+    # Batch 1, replayed, still judges against 100h: "a" is not late there, so it stays claimed.
+    assert ledger.user_watermarks("t", 1, ["u"]) == {"u": 100 * HOUR}
+    assert ledger.claim([Claim("a", "1:0:4", "u", 100 * HOUR)]) == [False]
+
+
+def test_a_replayed_batch_reads_the_user_watermarks_it_read_the_first_time(config):
+    ledger = open_event_ledger(config)
+    assert ledger.user_watermarks("t", 0, ["u", "v"]) == {}
+    ledger.record_user_watermarks("t", 0, {"u": 100, "v": 50}, HOUR)
+    assert ledger.user_watermarks("t", 1, ["u", "v", "w"]) == {"u": 100, "v": 50}
+    ledger.record_user_watermarks("t", 1, {"u": 200}, HOUR)
+    assert ledger.user_watermarks("t", 1, ["u", "v"]) == {"u": 100, "v": 50}  # replayed
+    assert ledger.user_watermarks("t", 2, ["u", "v"]) == {"u": 200, "v": 50}
+    ledger.record_user_watermarks("t", 1, {"u": 200}, HOUR)  # the replay records again
+    assert ledger.user_watermarks("t", 1, ["u"]) == {"u": 100}
+    assert ledger.user_watermarks("other-topic", 2, ["u"]) == {}
+    many = [f"user-{n}" for n in range(12000)]  # more than one read's worth
+    ledger.record_user_watermarks("t", 2, {u: n for n, u in enumerate(many)}, HOUR)
+    assert ledger.user_watermarks("t", 3, many) == {u: n for n, u in enumerate(many)}
 
 
 def test_claims_are_answered_in_order_across_chunks(config):
     ledger = open_event_ledger(config)
-    ledger.claim([(f"c{n}", "a") for n in range(0, 12000, 2)], ttl_seconds=60)
-    held = ledger.claim([(f"c{n}", "b") for n in range(12000)], ttl_seconds=60)
+    ledger.claim([Claim(f"c{n}", "a", "u", n) for n in range(0, 12000, 2)])
+    held = ledger.claim([Claim(f"c{n}", "b", "u", n) for n in range(12000)])
     assert held == [n % 2 == 1 for n in range(12000)]
 
 
