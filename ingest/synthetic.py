@@ -29,7 +29,8 @@ real stream. Everything is a pure function of the spec, so a seed reproduces a d
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +102,17 @@ def generate(spec: SyntheticSpec) -> list[Event]:
     ]
     events.sort(key=lambda e: (e.timestamp, e.event_id))
     return events
+
+
+def in_user_blocks(events: Sequence[Event]) -> list[Event]:
+    """The events as a warehouse dump of the same history orders them: user by user, the most
+    active users first (``ORDER BY count DESC, user_id, ts``), each user's events in time order.
+
+    The stream in this order is the one that tells a per-partition event-time rule from a
+    per-user one: the heavy users' newest events come first, everyone else's oldest after.
+    """
+    counts = Counter(event.user_id for event in events)
+    return sorted(events, key=lambda e: (-counts[e.user_id], e.user_id, e.timestamp))
 
 
 def generate_items(spec: SyntheticSpec) -> list[Item]:

@@ -20,6 +20,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     ingest.add_argument("--events", type=int, default=1_000_000)
     ingest.add_argument("--latency-seconds", type=float, default=20.0)
     ingest.add_argument("--latency-rate", type=int, default=2000, help="events/s meanwhile")
+    ingest.add_argument(
+        "--order",
+        choices=("time", "user"),
+        default="time",
+        help="publish in time order, or in user blocks, heavy users first (a warehouse dump)",
+    )
     ingest.add_argument("--json", action="store_true", help="only the JSON line on stdout")
     ingest.set_defaults(handler=_ingest)
     train = kinds.add_parser("train", help="the trainer's examples/s vs a bare Keras loop")
@@ -46,7 +52,7 @@ def _ingest(args: argparse.Namespace, config: Config) -> int:
 
     if args.events < 1000 or args.latency_seconds <= 0 or args.latency_rate < 1:
         raise StreamrecError("need --events >= 1000, --latency-seconds > 0, --latency-rate >= 1")
-    bench = IngestBenchmark(args.events, args.latency_seconds, args.latency_rate)
+    bench = IngestBenchmark(args.events, args.latency_seconds, args.latency_rate, args.order)
     results = run_ingest_benchmark(config, bench, say=_say_unless(args.json))
     print(json.dumps(results))
     return 0

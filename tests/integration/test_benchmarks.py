@@ -30,9 +30,11 @@ def _bench(stack, *args):
 
 def test_ingest_benchmark_reports_each_rate_beside_raw_kafka(stack):
     figures = _bench(
-        stack, "ingest", "--events", "3000", "--latency-seconds", "3", "--latency-rate", "200"
-    )
-    assert figures["events"] == 3000
+        stack, "ingest", "--events", "3000", "--latency-seconds", "3", "--latency-rate", "200",
+        "--order", "user",
+    )  # fmt: skip
+    assert figures["events"] == 3000 and figures["order"] == "user"
+    assert figures["job_late"] == 0  # in user blocks, heavy users first: none is late
     for name in ("raw_produce", "publish", "producer_client", "raw_consume", "job"):
         assert figures[f"{name}_events_per_s"] > 0, name
     assert figures["job_sustained_events_per_s"] >= figures["job_events_per_s"]

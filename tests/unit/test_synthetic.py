@@ -11,6 +11,7 @@ from streamrec.ingest.synthetic import (
     deal_items,
     generate,
     generate_items,
+    in_user_blocks,
 )
 
 SPEC = SyntheticSpec(users=200, items=400, events=8000, seed=3)
@@ -106,3 +107,17 @@ def test_the_item_catalog_names_each_item_s_planted_group_as_its_category(events
 def test_impossible_specs_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SyntheticSpec(**kwargs)
+
+
+def test_user_blocks_hold_each_user_once_heaviest_first_in_time_order(events):
+    blocks = in_user_blocks(events)
+    assert sorted(blocks, key=lambda e: e.event_id) == sorted(events, key=lambda e: e.event_id)
+    users = [e.user_id for e in blocks]
+    starts = [n for n in range(len(users)) if n == 0 or users[n] != users[n - 1]]
+    order = [users[n] for n in starts]
+    assert len(order) == len(set(order)), "a user's events are one block"
+    counts = Counter(users)
+    assert [counts[u] for u in order] == sorted(counts.values(), reverse=True)
+    for start, end in zip(starts, [*starts[1:], len(blocks)], strict=True):
+        times = [e.timestamp for e in blocks[start:end]]
+        assert times == sorted(times)
