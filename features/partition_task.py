@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from streamrec.features.event_decisions import Decoded, decode, first_per_event_id, split_late
 from streamrec.features.example_files import StagedExampleWriter, StagedFile, example_records
-from streamrec.features.rejections import send_rejections
+from streamrec.features.rejections import RejectedRecord, send_rejections
 from streamrec.infra.config import Config
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.events import Event
@@ -121,20 +121,7 @@ class PartitionTask:
     def _process(self, records: list[BusRecord]) -> PartitionOutcome:
         partition = records[0].partition
         outcome = PartitionOutcome(partition, records[0].offset, records[-1].offset, len(records))
-        events, rejected = decode(records, self.config.features.max_event_time_ahead_minutes)
-        events, outcome.duplicates = first_per_event_id(events)
-        topic, ledger = self.config.kafka.events_topic, open_event_ledger(self.config)
-        users = list(dict.fromkeys(event.user_id for event, _ in events))
-        before = ledger.user_watermarks(topic, self.batch_id, users)
-        horizon = self.config.features.dedup_horizon_hours
-        events, late, after = split_late(events, before, horizon)
-        previous = ledger.watermarks(topic, self.batch_id).get(partition)
-        newest = [*after.values(), *([] if previous is None else [previous])]
-        outcome.watermark = max(newest, default=None)
-        accepted = self._claim(partition, events)
-        ledger.record_user_watermarks(topic, self.batch_id, after, int(horizon * 3_600_000))
-        outcome.duplicates += len(events) - len(accepted)
-        outcome.rejected, outcome.late, outcome.accepted = len(rejected), len(late), len(accepted)
+        accepted, rejected, late = self._decide(records, outcome)
         events = [event for event, _ in accepted]
         if self.write_examples and events:
             outcome.files = self._stage_examples(partition, events)
@@ -153,6 +140,27 @@ class PartitionTask:
         send_rejections(bus, kafka.dead_letter_topic, kafka.events_topic, rejected)
         send_rejections(bus, kafka.late_topic, kafka.events_topic, late)
         return outcome
+
+    def _decide(
+        self, records: list[BusRecord], outcome: PartitionOutcome
+    ) -> tuple[list[Decoded], list[RejectedRecord], list[RejectedRecord]]:
+        """Steps 1 to 4: the accepted events, the refused records and the late ones, counted
+        into ``outcome``."""
+        events, rejected = decode(records, self.config.features.max_event_time_ahead_minutes)
+        events, outcome.duplicates = first_per_event_id(events)
+        topic, ledger = self.config.kafka.events_topic, open_event_ledger(self.config)
+        users = list(dict.fromkeys(event.user_id for event, _ in events))
+        before = ledger.user_watermarks(topic, self.batch_id, users)
+        horizon = self.config.features.dedup_horizon_hours
+        events, late, after = split_late(events, before, horizon)
+        previous = ledger.watermarks(topic, self.batch_id).get(outcome.partition)
+        newest = [*after.values(), *([] if previous is None else [previous])]
+        outcome.watermark = max(newest, default=None)
+        accepted = self._claim(outcome.partition, events)
+        ledger.record_user_watermarks(topic, self.batch_id, after, int(horizon * 3_600_000))
+        outcome.duplicates += len(events) - len(accepted)
+        outcome.rejected, outcome.late, outcome.accepted = len(rejected), len(late), len(accepted)
+        return accepted, rejected, late
 
     def _claim(self, partition: int, events: list[Decoded]) -> list[Decoded]:
         batch = self.batch_id

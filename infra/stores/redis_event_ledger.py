@@ -25,13 +25,14 @@ from streamrec.infra.ports.event_ledger import Claim
 from streamrec.infra.stores.redis_connection import redis_client, redis_errors
 
 _CLAIM = """
-local held = {}
+local held, call = {}, redis.call
+local claims, claimed = ARGV[1] .. 'claims:', ARGV[1] .. 'claimed:'
 for i, claim in ipairs(cjson.decode(ARGV[2])) do
-  local key = ARGV[1] .. 'claims:' .. claim[1]
-  if redis.call('SET', key, claim[2], 'NX') then
-    redis.call('ZADD', ARGV[1] .. 'claimed:' .. claim[3], claim[4], claim[1])
+  local key = claims .. claim[1]
+  if call('SET', key, claim[2], 'NX') then
+    call('ZADD', claimed .. claim[3], claim[4], claim[1])
     held[i] = '1'
-  elseif redis.call('GET', key) == claim[2] then
+  elseif call('GET', key) == claim[2] then
     held[i] = '1'
   else
     held[i] = '0'
