@@ -10,8 +10,8 @@ partition (a user's events are all in one partition, because events are keyed by
 3. sends events older than their own user's watermark (the newest event time of that user
    accepted before them, in this batch or an earlier one) minus the horizon to the late topic;
 4. claims the rest in the event ledger; a lost claim is a duplicate from an earlier batch or
-   another partition, counted and dropped; then records the users' new watermarks, which
-   forgets the claims that only late events could still meet;
+   another partition, counted and dropped; then records the users' new watermarks and files
+   the held claims on their timelines, which forgets the claims only late events could meet;
 5. builds the accepted events' examples in the configured layout (per-user sequence windows
    or per-event examples, both point in time) and stages them as TFRecord files (skipped when
    a replayed batch's examples are already committed);
@@ -156,20 +156,22 @@ class PartitionTask:
         previous = ledger.watermarks(topic, self.batch_id).get(outcome.partition)
         newest = [*after.values(), *([] if previous is None else [previous])]
         outcome.watermark = max(newest, default=None)
-        accepted = self._claim(outcome.partition, events)
-        ledger.record_user_watermarks(topic, self.batch_id, after, int(horizon * 3_600_000))
+        accepted, held = self._claim(outcome.partition, events)
+        ledger.record_users(topic, self.batch_id, after, held, int(horizon * 3_600_000))
         outcome.duplicates += len(events) - len(accepted)
         outcome.rejected, outcome.late, outcome.accepted = len(rejected), len(late), len(accepted)
         return accepted, rejected, late
 
-    def _claim(self, partition: int, events: list[Decoded]) -> list[Decoded]:
+    def _claim(self, partition: int, events: list[Decoded]) -> tuple[list[Decoded], list[Claim]]:
+        """The events whose claim this batch holds, and those claims."""
         batch = self.batch_id
         claims = [
             Claim(e.event_id, f"{batch}:{partition}:{r.offset}", e.user_id, e.timestamp)
             for e, r in events
         ]
-        held = open_event_ledger(self.config).claim(claims)
-        return [event for event, won in zip(events, held, strict=True) if won]
+        won = open_event_ledger(self.config).claim(claims)
+        held = [claim for claim, holds in zip(claims, won, strict=True) if holds]
+        return [event for event, holds in zip(events, won, strict=True) if holds], held
 
     def _stage_examples(self, partition: int, events: list[Event]) -> list[StagedFile]:
         spans: dict[str, tuple[int, int]] = {}

@@ -11,10 +11,12 @@ Three things, each keyed so that a replayed batch decides exactly as the first a
 - **Claims.** Each accepted event's id is claimed by the first record that carried it (its
   *claimant*: batch, partition and offset). A later record with the same id, in any batch or
   partition, loses the claim and is a duplicate; the claimant itself, replayed, wins again.
-  A claim is kept until its event is older than its user's watermark minus the horizon; from
-  then on any repeat of the event is late, so the claim is no longer needed. Claims expire on
-  the users' timelines, never on a wall clock, so a repeat that comes days later for a user
-  who sent nothing since still finds its claim.
+  The claims a batch holds are filed on their users' timelines, and a claim is kept until its
+  event is older than its user's watermark *before a batch* minus the horizon. From then on
+  any repeat of the event is late, in that batch, every later one and every replay (each reads
+  the same "before"), so the claim is no longer needed. Claims expire on the users' timelines,
+  never on a wall clock, so a repeat that comes days later for a user who sent nothing since
+  still finds its claim.
 - **Partition watermarks.** Each partition's newest event time, recorded per batch like the
   users': the item popularity windows slide to the newest of them.
 """
@@ -26,7 +28,7 @@ from typing import NamedTuple, Protocol
 
 
 class Claim(NamedTuple):
-    """An accepted record's claim on its event id, placed on its user's timeline."""
+    """A record's claim on its event id, and where it sits on its user's timeline."""
 
     event_id: str
     claimant: str  # "batch:partition:offset" of the record
@@ -43,12 +45,18 @@ class EventLedger(Protocol):
     def user_watermarks(self, topic: str, batch_id: int, user_ids: Sequence[str]) -> dict[str, int]:
         """These users' watermarks (ms) as they were before ``batch_id``; absent if none yet."""
 
-    def record_user_watermarks(
-        self, topic: str, batch_id: int, after: Mapping[str, int], horizon_ms: int
+    def record_users(
+        self,
+        topic: str,
+        batch_id: int,
+        after: Mapping[str, int],
+        held: Sequence[Claim],
+        horizon_ms: int,
     ) -> None:
-        """Records the users' watermarks after ``batch_id``, idempotent for a replay, and
-        forgets their claims on events older than their watermark *before* the batch minus
-        ``horizon_ms``: those are late for this batch and every later one, even replayed."""
+        """After ``batch_id``: records the users' watermarks (idempotent for a replay), files
+        the claims ``held`` in the batch on their users' timelines, and forgets the users'
+        claims on events older than their watermark *before* the batch minus ``horizon_ms``.
+        A claim may be kept longer than that, never forgotten sooner."""
 
     def watermarks(self, topic: str, batch_id: int) -> dict[int, int]:
         """Each partition's watermark (ms) as it was before ``batch_id``; absent if none yet."""

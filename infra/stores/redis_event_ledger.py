@@ -2,11 +2,14 @@
 of partition watermarks per topic.
 
 - Claims are ``{prefix}:claims:{event_id}`` holding the claimant, set only if absent, with no
-  expiry: each is also a member of its user's ``{prefix}:claimed:{user_id}``, scored by event
-  time, and both go when the user's watermark has passed it by the horizon (the port says why).
-  A Lua script tests and sets a chunk of claims in one round trip; the chunk travels as one JSON
-  argument and the answer as one string of flags, because packing and parsing one Redis
-  argument per event in Python cost more than the claims themselves.
+  expiry. A Lua script tests and sets a chunk of them in one round trip; the chunk travels as
+  one JSON argument and the answer as one string of flags, because packing and parsing one
+  Redis argument per event in Python cost more than the claims themselves.
+- Each batch files the claims a user holds in it as one member of ``{prefix}:claimed:{user_id}``
+  (the event ids as a JSON array), scored by the newest of their event times; the member goes,
+  with its claims, once the user's watermark is a horizon past that score (the port says why).
+  One member per user and batch, not one per event: a second write per event halved the rate
+  of claims.
 - User watermarks are ``{prefix}:user-watermark:{topic}:{user_id}``, holding ``"batch before
   after"`` (``-`` for none), so the value before a batch can be read again when it is replayed.
 - Partition watermarks are fields of ``{prefix}:watermarks:{topic}``, each ``{"batch",
@@ -26,13 +29,10 @@ from streamrec.infra.stores.redis_connection import redis_client, redis_errors
 
 _CLAIM = """
 local held, call = {}, redis.call
-local claims, claimed = ARGV[1] .. 'claims:', ARGV[1] .. 'claimed:'
+local claims = ARGV[1] .. 'claims:'
 for i, claim in ipairs(cjson.decode(ARGV[2])) do
   local key = claims .. claim[1]
-  if call('SET', key, claim[2], 'NX') then
-    call('ZADD', claimed .. claim[3], claim[4], claim[1])
-    held[i] = '1'
-  elseif call('GET', key) == claim[2] then
+  if call('SET', key, claim[2], 'NX') or call('GET', key) == claim[2] then
     held[i] = '1'
   else
     held[i] = '0'
@@ -40,30 +40,39 @@ for i, claim in ipairs(cjson.decode(ARGV[2])) do
 end
 return table.concat(held)
 """
-# Records each user's watermark after the batch (ARGV[2]) and forgets their claims on events
-# older than the watermark before it minus the horizon (ARGV[3], ms).
+# Per user: [watermark key, user, watermark after the batch, newest held claim's time or '',
+# the held claims' ids as a JSON array]. Records the watermark, files the claims, and forgets
+# the claims filed with a newest time older than the watermark before the batch minus the
+# horizon (ARGV[3], ms).
 _RECORD_USERS = """
+local call = redis.call
+local claims = ARGV[1] .. 'claims:'
 for _, user in ipairs(cjson.decode(ARGV[4])) do
   local key = ARGV[1] .. 'user-watermark:' .. user[1]
-  local record = redis.call('GET', key)
+  local record = call('GET', key)
   local before = '-'
   if record then
     local batch, was_before, was_after = string.match(record, '^(%S+) (%S+) (%S+)$')
     if batch == ARGV[2] then before = was_before else before = was_after end
   end
-  redis.call('SET', key, ARGV[2] .. ' ' .. before .. ' ' .. user[3])
+  call('SET', key, ARGV[2] .. ' ' .. before .. ' ' .. user[3])
+  local claimed = ARGV[1] .. 'claimed:' .. user[2]
+  if user[4] ~= '' then
+    call('ZADD', claimed, user[4], user[5])
+  end
   if before ~= '-' then
-    local claimed = ARGV[1] .. 'claimed:' .. user[2]
     local bound = '(' .. string.format('%d', tonumber(before) - tonumber(ARGV[3]))
-    local old = redis.call('ZRANGEBYSCORE', claimed, '-inf', bound)
-    for start = 1, #old, 1000 do
-      local keys = {}
-      for i = start, math.min(start + 999, #old) do
-        keys[#keys + 1] = ARGV[1] .. 'claims:' .. old[i]
+    for _, member in ipairs(call('ZRANGEBYSCORE', claimed, '-inf', bound)) do
+      local ids = cjson.decode(member)
+      for start = 1, #ids, 1000 do
+        local keys = {}
+        for i = start, math.min(start + 999, #ids) do
+          keys[#keys + 1] = claims .. ids[i]
+        end
+        call('DEL', unpack(keys))
       end
-      redis.call('DEL', unpack(keys))
     end
-    redis.call('ZREMRANGEBYSCORE', claimed, '-inf', bound)
+    call('ZREMRANGEBYSCORE', claimed, '-inf', bound)
   end
 end
 return 0
@@ -84,9 +93,7 @@ class RedisEventLedger:
         held: list[bool] = []
         with redis_errors(self._config, "event ledger"):
             for start in range(0, len(claims), _CHUNK):
-                chunk = orjson.dumps(
-                    [(e, c, u, str(t)) for e, c, u, t in claims[start : start + _CHUNK]]
-                )
+                chunk = orjson.dumps([claim[:2] for claim in claims[start : start + _CHUNK]])
                 flags = self._claim(args=[f"{self._prefix}:", chunk])
                 held.extend(flag == 49 for flag in flags)  # b"1"
         return held
@@ -107,10 +114,26 @@ class RedisEventLedger:
                         found[user_id] = int(value)
         return found
 
-    def record_user_watermarks(
-        self, topic: str, batch_id: int, after: Mapping[str, int], horizon_ms: int
+    def record_users(
+        self,
+        topic: str,
+        batch_id: int,
+        after: Mapping[str, int],
+        held: Sequence[Claim],
+        horizon_ms: int,
     ) -> None:
-        users = [(f"{topic}:{user}", user, str(watermark)) for user, watermark in after.items()]
+        filed: dict[str, tuple[int, list[str]]] = {}
+        for claim in held:
+            newest, ids = filed.setdefault(claim.user_id, (claim.timestamp, []))
+            ids.append(claim.event_id)
+            if claim.timestamp > newest:
+                filed[claim.user_id] = (claim.timestamp, ids)
+        users = []
+        for user, watermark in after.items():
+            newest, ids = filed.get(user, (None, []))
+            member = orjson.dumps(ids).decode() if ids else ""
+            filed_at = "" if newest is None else str(newest)
+            users.append((f"{topic}:{user}", user, str(watermark), filed_at, member))
         with redis_errors(self._config, "event ledger"):
             for start in range(0, len(users), _USERS_CHUNK):
                 chunk = users[start : start + _USERS_CHUNK]

@@ -27,27 +27,46 @@ def test_claims_never_expire_on_the_clock(config):
 
 
 def test_claims_are_forgotten_once_their_users_timeline_is_a_horizon_past_them(config):
-    ledger = open_event_ledger(config)
-    day = 24 * HOUR
-    ledger.claim([Claim("old", "0:0:1", "u", 100 * HOUR), Claim("new", "0:0:2", "u", 200 * HOUR)])
-    ledger.claim([Claim("other", "0:1:1", "v", 100 * HOUR)])
-    ledger.record_user_watermarks("t", 0, {"u": 200 * HOUR, "v": 100 * HOUR}, day)
-    ledger.record_user_watermarks("t", 1, {"u": 300 * HOUR}, day)
-    # Batch 1 read u's watermark as 200h: "old" (100h) is late from then on, "new" is not.
-    assert ledger.claim([Claim("old", "2:0:1", "u", 100 * HOUR)]) == [True]
-    assert ledger.claim([Claim("new", "2:0:2", "u", 200 * HOUR)]) == [False]
-    assert ledger.claim([Claim("other", "2:1:1", "v", 100 * HOUR)]) == [False]  # v moved not
+    ledger, day = open_event_ledger(config), 24 * HOUR
+    old, new = Claim("old", "0:0:1", "u", 100 * HOUR), Claim("new", "1:0:2", "u", 200 * HOUR)
+    other = Claim("other", "1:1:1", "v", 100 * HOUR)
+    assert ledger.claim([old]) == [True]
+    ledger.record_users("t", 0, {"u": 100 * HOUR}, [old], day)
+    assert ledger.claim([new, other]) == [True, True]
+    ledger.record_users("t", 1, {"u": 200 * HOUR, "v": 100 * HOUR}, [new, other], day)
+    ledger.record_users("t", 2, {"u": 300 * HOUR}, [], day)
+    # Batch 2 read u's watermark as 200h: "old" (100h) is late from then on, "new" is not.
+    assert ledger.claim([Claim("old", "3:0:1", "u", 100 * HOUR)]) == [True]
+    assert ledger.claim([Claim("new", "3:0:2", "u", 200 * HOUR)]) == [False]
+    assert ledger.claim([Claim("other", "3:1:1", "v", 100 * HOUR)]) == [False]  # v moved not
     client = redis.Redis.from_url(config.redis_url)
-    claimed = client.zrange(f"{config.redis.key_prefix}:claimed:u", 0, -1)
-    assert claimed == [b"old", b"new"]  # "old" claimed again by batch 2
+    assert client.zrange(f"{config.redis.key_prefix}:claimed:u", 0, -1) == [b'["new"]']
+
+
+def test_a_batchs_claims_are_kept_until_its_newest_is_a_horizon_behind(config):
+    ledger = open_event_ledger(config)
+    early, late = Claim("early", "0:0:1", "u", 10 * HOUR), Claim("late", "0:0:2", "u", 40 * HOUR)
+    ledger.claim([early, late])
+    ledger.record_users("t", 0, {"u": 40 * HOUR}, [early, late], HOUR)
+    ledger.record_users("t", 0, {"u": 40 * HOUR}, [early, late], HOUR)  # the replay files again
+    ledger.record_users("t", 1, {"u": 40 * HOUR + HOUR // 2}, [], HOUR)
+    ledger.record_users("t", 2, {"u": 42 * HOUR}, [], HOUR)
+    # Before batch 2 the watermark was 40.5h: "early" (10h) is late, but it was filed with
+    # "late" (40h), which is not yet a horizon behind, so both claims stay: longer, not sooner.
+    assert ledger.claim([Claim("early", "3:0:1", "u", 10 * HOUR)]) == [False]
+    ledger.record_users("t", 3, {"u": 42 * HOUR}, [], HOUR)  # before: 42h, a horizon past 40h
+    assert ledger.claim([early, late]) == [True, True]  # forgotten: claimed anew
+    client = redis.Redis.from_url(config.redis_url)
+    assert client.zcard(f"{config.redis.key_prefix}:claimed:u") == 0
 
 
 def test_a_replayed_batch_forgets_no_claim_its_first_attempt_could_still_meet(config):
     ledger = open_event_ledger(config)
-    ledger.claim([Claim("a", "0:0:1", "u", 100 * HOUR)])
-    ledger.record_user_watermarks("t", 0, {"u": 100 * HOUR}, HOUR)
-    ledger.record_user_watermarks("t", 1, {"u": 500 * HOUR}, HOUR)
-    ledger.record_user_watermarks("t", 1, {"u": 500 * HOUR}, HOUR)  # the replay records again
+    a = Claim("a", "0:0:1", "u", 100 * HOUR)
+    ledger.claim([a])
+    ledger.record_users("t", 0, {"u": 100 * HOUR}, [a], HOUR)
+    ledger.record_users("t", 1, {"u": 500 * HOUR}, [], HOUR)
+    ledger.record_users("t", 1, {"u": 500 * HOUR}, [], HOUR)  # the replay records again
     # Batch 1, replayed, still judges against 100h: "a" is not late there, so it stays claimed.
     assert ledger.user_watermarks("t", 1, ["u"]) == {"u": 100 * HOUR}
     assert ledger.claim([Claim("a", "1:0:4", "u", 100 * HOUR)]) == [False]
@@ -56,16 +75,16 @@ def test_a_replayed_batch_forgets_no_claim_its_first_attempt_could_still_meet(co
 def test_a_replayed_batch_reads_the_user_watermarks_it_read_the_first_time(config):
     ledger = open_event_ledger(config)
     assert ledger.user_watermarks("t", 0, ["u", "v"]) == {}
-    ledger.record_user_watermarks("t", 0, {"u": 100, "v": 50}, HOUR)
+    ledger.record_users("t", 0, {"u": 100, "v": 50}, [], HOUR)
     assert ledger.user_watermarks("t", 1, ["u", "v", "w"]) == {"u": 100, "v": 50}
-    ledger.record_user_watermarks("t", 1, {"u": 200}, HOUR)
+    ledger.record_users("t", 1, {"u": 200}, [], HOUR)
     assert ledger.user_watermarks("t", 1, ["u", "v"]) == {"u": 100, "v": 50}  # replayed
     assert ledger.user_watermarks("t", 2, ["u", "v"]) == {"u": 200, "v": 50}
-    ledger.record_user_watermarks("t", 1, {"u": 200}, HOUR)  # the replay records again
+    ledger.record_users("t", 1, {"u": 200}, [], HOUR)  # the replay records again
     assert ledger.user_watermarks("t", 1, ["u"]) == {"u": 100}
     assert ledger.user_watermarks("other-topic", 2, ["u"]) == {}
     many = [f"user-{n}" for n in range(12000)]  # more than one read's worth
-    ledger.record_user_watermarks("t", 2, {u: n for n, u in enumerate(many)}, HOUR)
+    ledger.record_users("t", 2, {u: n for n, u in enumerate(many)}, [], HOUR)
     assert ledger.user_watermarks("t", 3, many) == {u: n for n, u in enumerate(many)}
 
 
