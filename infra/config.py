@@ -16,7 +16,7 @@ import os
 import tomllib
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlparse
@@ -83,12 +83,29 @@ class KafkaConfig:
 
 @dataclass(frozen=True)
 class RedisConfig:
-    """The Redis server behind the online store and the result cache, and its timeout policy."""
+    """The Redis server behind the online store and the result cache, and its timeout policy.
+
+    The timeouts bound the feature job's and the tools' calls; the API server uses
+    ``serving.store_timeout_ms`` for both instead. After ``breaker_failures`` unanswered calls
+    in a row a process stops calling Redis for ``breaker_open_seconds``, then probes it with
+    one call (0 failures: never stop)."""
 
     url: str = ""
     key_prefix: str = "streamrec"
     socket_timeout_seconds: float = 5.0
     connect_timeout_seconds: float = 2.0
+    breaker_failures: int = 3
+    breaker_open_seconds: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("socket_timeout_seconds", "connect_timeout_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be more than 0, got {getattr(self, name)}")
+        if self.breaker_failures < 0 or self.breaker_open_seconds <= 0:
+            raise ValueError(
+                f"breaker_failures must be 0 (never open) or more and breaker_open_seconds more "
+                f"than 0, got {self.breaker_failures} and {self.breaker_open_seconds}"
+            )
 
 
 @dataclass(frozen=True)
@@ -277,7 +294,10 @@ class ServingConfig:
     # Share of each answer's slots given to items drawn uniformly from the catalog (see
     # streamrec.serving.exploration); 0 turns exploration off.
     exploration_share: float = 0.0
-    store_retry_seconds: float = 1.0  # after the online store failed, serve without it this long
+    # How long one call to Redis (the online store, the result cache) may take on the request
+    # path, connecting included, before the request falls back: far below a client's deadline,
+    # so a hung Redis looks to callers like one that is down. See docs/benchmarks.md.
+    store_timeout_ms: int = 50
     reload_seconds: float = 5.0  # how often to look for a new current version; 0: never
     warmup_requests: int = 20  # recent users' requests a new version answers before it serves
     # Threads one request's computation may use: TensorFlow's pools, BLAS and faiss. A request
@@ -303,6 +323,8 @@ class ServingConfig:
             raise ValueError(f"processes must be 0 (one per core) or more, got {self.processes}")
         if not 0.0 <= self.exploration_share <= 1.0:
             raise ValueError(f"exploration_share must be within 0..1, got {self.exploration_share}")
+        if self.store_timeout_ms <= 0:
+            raise ValueError(f"store_timeout_ms must be more than 0, got {self.store_timeout_ms}")
 
 
 @dataclass(frozen=True)
@@ -336,6 +358,13 @@ class Config:
     @property
     def kafka_bootstrap(self) -> str:
         return self.kafka.bootstrap or f"{self.stack.host}:{self.stack.kafka_port}"
+
+    def with_request_budget(self) -> Config:
+        """This configuration with serving's per-call budget as its Redis timeouts: what the
+        API server opens its stores with."""
+        seconds = self.serving.store_timeout_ms / 1000
+        redis = replace(self.redis, socket_timeout_seconds=seconds, connect_timeout_seconds=seconds)
+        return replace(self, redis=redis)
 
     @property
     def redis_url(self) -> str:

@@ -81,8 +81,6 @@ class Recommender:
         self._exclude_seen = serving.exclude_seen
         self._online_history_length = config.features.online_history_length
         self._histories = RecentHistories(serving.remembered_histories)
-        self._store_retry_seconds = serving.store_retry_seconds
-        self._store_retry_at = 0.0  # monotonic time before which the store is not asked
         self._exploration_share = serving.exploration_share
         self._random = random.Random()
         self.catalog = CatalogView(
@@ -123,16 +121,15 @@ class Recommender:
             reason = NO_HISTORY if fresh else STORE_UNAVAILABLE
             popular = self._popular(call.k, self._filter(call, []))
             return Answer(popular, model.version, FALLBACK, reason), history
-        if not fresh:
-            items = self._retrieve(model, call, history)
-            return Answer(items, model.version, FALLBACK, STORE_UNAVAILABLE), history
+        # A remembered history (the store is down) is looked up too: the process's near
+        # cache still answers it, so an outage does not make every answer a model call.
         key = _cache_key(model.version, call, history.signature, self._exclude_seen)
         cached = self._cached(key)
         if cached is not None and self._still_admitted(call, cached):
-            return Answer(cached, model.version, CACHE), history
+            return _answer(cached, model.version, CACHE, fresh), history
         items = self._retrieve(model, call, history)
         self._put(key, items)
-        return Answer(items, model.version, MODEL), history
+        return _answer(items, model.version, MODEL, fresh), history
 
     def rank(
         self, user_id: str, candidates: list[str], context: Mapping[str, str] | None = None
@@ -150,15 +147,12 @@ class Recommender:
         this process last read, if any. As long as the model reads or the online store keeps,
         so that every item left out as seen is."""
         limit = max(self._online_history_length, model.history_length)
-        if time.monotonic() < self._store_retry_at:
-            return self._histories.recall(user_id), False
         try:
+            # Bounded by serving.store_timeout_ms; a store that keeps failing is not called
+            # for a while (its client's circuit breaker), so an outage costs no request more.
             history = self._store.recent_history(user_id, limit)
         except StoreUnavailable as exc:
-            # A store that hangs rather than refuses would cost every request its timeout,
-            # so requests skip it for a while before one tries again.
-            self._store_retry_at = time.monotonic() + self._store_retry_seconds
-            log.warning("serving without the online store: %s", exc)
+            log.debug("serving without the online store: %s", exc)
             return self._histories.recall(user_id), False
         self._histories.remember(user_id, history)
         return history, True
@@ -230,7 +224,7 @@ class Recommender:
         try:
             cached = self._cache.get(key)
         except StoreUnavailable as exc:  # the cache is an optimisation: a failure is a miss
-            log.warning("result cache read failed: %s", exc)
+            log.debug("result cache read failed: %s", exc)
             return None
         return None if cached is None else list(zip(cached.item_ids, cached.scores, strict=True))
 
@@ -238,7 +232,14 @@ class Recommender:
         try:
             self._cache.put(key, RankedItems([i for i, _ in items], [s for _, s in items]))
         except StoreUnavailable as exc:
-            log.warning("result cache write failed: %s", exc)
+            log.debug("result cache write failed: %s", exc)
+
+
+def _answer(items: list[tuple[str, float]], version: int, source: str, fresh: bool) -> Answer:
+    """An answer from ``source``, or a fallback if the history was not fresh from the store."""
+    if fresh:
+        return Answer(items, version, source)
+    return Answer(items, version, FALLBACK, STORE_UNAVAILABLE)
 
 
 def _cache_key(version: int, call: RecommendCall, history: bytes, exclude_seen: bool) -> str:

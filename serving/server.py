@@ -192,8 +192,9 @@ class RankingServer:
         self.metrics_port = config.serving.metrics_port
         self.metrics = ServingMetrics()
         self.metrics.record_model(model.version, model.index_recall)
+        budgeted = config.with_request_budget()
         self.recommender = Recommender(
-            config, model, open_online_store(config), open_result_cache(config)
+            config, model, open_online_store(budgeted), open_result_cache(budgeted)
         )
         self.servicer = RecommendationServicer(self.recommender, config.serving, self.metrics)
         self.reloader = ModelReloader(

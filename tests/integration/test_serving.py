@@ -224,12 +224,12 @@ def test_with_redis_stopped_the_server_falls_back_then_recovers_by_itself(traine
     """A private Redis, stopped and started again under a running server."""
     config, _, result = trained
     own = dataclasses.replace(
-        _serving_config(config, catalog_refresh_seconds=0, store_retry_seconds=0.2),
+        _serving_config(config, catalog_refresh_seconds=0),
         stack=dataclasses.replace(
             config.stack, state_dir=str(tmp_path / "stack"), redis_port=free_port()
         ),
         kafka=dataclasses.replace(config.kafka, bootstrap=config.kafka_bootstrap),
-        redis=dataclasses.replace(config.redis, url="", connect_timeout_seconds=0.5),
+        redis=dataclasses.replace(config.redis, url="", breaker_open_seconds=0.2),
     )
     redis_only = LocalStack(own)
     assert redis_only.up() == ["redis"]
@@ -260,7 +260,7 @@ def test_with_redis_stopped_the_server_falls_back_then_recovers_by_itself(traine
             assert "category filters" in error.value.details()
             redis_only.up()
             _add_history(own, "known", "i-000003")
-            time.sleep(0.3)  # past store_retry_seconds
+            time.sleep(0.3)  # past breaker_open_seconds
             # Fresh from the store again: the same history as before, so the near cache may
             # answer it, since it survives a Redis restart.
             recovered = _recommend(stub, "known", 5)

@@ -100,8 +100,7 @@ class FakeCache:
 def parts():
     config = Config(
         features=FeaturesConfig(popularity_windows="1h,1d,7d"),
-        # Read the store every time, and again at once after it failed.
-        serving=ServingConfig(catalog_refresh_seconds=0, store_retry_seconds=0),
+        serving=ServingConfig(catalog_refresh_seconds=0),  # read the store every time
     )
     store, cache, model = FakeStore(), FakeCache(), FakeModel()
     return Recommender(config, model, store, cache, clock=lambda: 1000.0), store, cache, model
@@ -210,18 +209,6 @@ def test_with_the_store_down_known_users_keep_the_model_and_others_get_remembere
     assert (stranger.source, names(stranger)) == (FALLBACK, ["i7", "i8"])
     store.down = False
     assert recommender.recommend(RecommendCall("u", 3)).source in (MODEL, CACHE)
-
-
-def test_after_a_store_failure_requests_skip_the_store_for_a_while(parts):
-    _, store, cache, model = parts
-    config = Config(serving=ServingConfig(store_retry_seconds=60))
-    recommender = Recommender(config, model, store, cache)
-    store.add("u", "i0")
-    recommender.recommend(RecommendCall("u", 3))
-    store.down = True
-    assert recommender.recommend(RecommendCall("u", 3)).source == FALLBACK
-    store.down = False
-    assert recommender.recommend(RecommendCall("u", 3)).source == FALLBACK  # not retried yet
 
 
 def test_nothing_to_serve_when_the_store_was_never_read(parts):
