@@ -13,18 +13,22 @@ source worker through the JVM into a second Python worker: measured here, that m
 take twice as long. Spark's progress reports therefore count ranges, not events; the job
 reports events itself.
 
-Options: the ``[kafka]`` section as ``kafka.*`` (see :func:`source_options`), ``topic``, and
-``maxEventsPerBatch`` (optional cap per batch).
+Options: the ``[kafka]`` section as ``kafka.*`` (see :func:`source_options`), ``topic``,
+``maxEventsPerBatch`` (optional cap per batch) and ``outageBudgetSeconds``: how long planning
+waits out an unreachable broker, trying again with backoff (:mod:`.outage_budget`), before it
+fails the query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows
 
+from streamrec.features.outage_budget import OutageBudget
 from streamrec.infra.config import Config, config_from_options, section_options
+from streamrec.infra.errors import StreamrecError
 from streamrec.infra.ports.event_bus import EventBus
 from streamrec.infra.stores import open_event_bus
 
@@ -38,6 +42,7 @@ def source_options(config: Config) -> dict[str, str]:
         **section_options(config, "kafka", bootstrap=config.kafka_bootstrap),
         "topic": config.kafka.events_topic,
         "maxEventsPerBatch": str(config.features.max_events_per_batch),
+        "outageBudgetSeconds": str(config.features.outage_budget_seconds),
     }
 
 
@@ -66,18 +71,23 @@ class EventStreamReader(DataSourceStreamReader):
         self.config = config_from_options(options, "kafka")
         self.topic = options["topic"]
         self.max_events = int(options.get("maxEventsPerBatch", "0"))
+        self.outage = OutageBudget(float(options.get("outageBudgetSeconds", "0")))
 
     def _bus(self) -> EventBus:
         return open_event_bus(self.config)
 
+    def _end_offsets(self) -> dict[int, int]:
+        return self.outage.run(lambda: self._bus().end_offsets(self.topic), "planning a batch")
+
     def initialOffset(self) -> dict:
-        return {str(p): 0 for p in self._bus().end_offsets(self.topic)}
+        return {str(p): 0 for p in self._end_offsets()}
 
     def getDefaultReadLimit(self) -> ReadLimit:
         return ReadMaxRows(self.max_events) if self.max_events > 0 else ReadAllAvailable()
 
     def latestOffset(self, start: dict, limit: ReadLimit) -> dict:
-        latest = {str(p): end for p, end in self._bus().end_offsets(self.topic).items()}
+        latest = {str(p): end for p, end in self._end_offsets().items()}
+        check_not_behind(self.topic, start, latest)
         if isinstance(limit, ReadMaxRows):
             return capped_offsets(start, latest, limit.max_rows)
         return {p: max(end, start.get(p, 0)) for p, end in latest.items()}
@@ -92,6 +102,30 @@ class EventStreamReader(DataSourceStreamReader):
 
     def read(self, partition: OffsetRanges) -> Iterator[tuple]:
         yield from partition.ranges
+
+
+class TopicWentBack(StreamrecError):
+    """The topic ends before offsets this query has already processed: events are gone."""
+
+
+def check_not_behind(topic: str, done: Mapping[str, int], latest: Mapping[str, int]) -> None:
+    """Raises TopicWentBack if a partition of ``topic`` ends before ``done``.
+
+    Offsets only grow, so a partition that ends earlier was deleted and recreated, or lost
+    acknowledged records (an in-memory broker restarted, an unclean leader election). Reading
+    on from the checkpoint would skip the new partition's first records without a word, as
+    would treating the query as caught up; Spark's own Kafka source fails the query the same
+    way (``failOnDataLoss``).
+    """
+    behind = {p: (latest.get(p, 0), n) for p, n in done.items() if latest.get(p, 0) < n}
+    if behind:
+        p, (end, n) = min(behind.items(), key=lambda kv: int(kv[0]))
+        raise TopicWentBack(
+            f"topic {topic!r} partition {p} ends at offset {end}, before offset {n} this job "
+            f"already processed ({len(behind)} partition(s) so): the topic was deleted and "
+            "recreated or lost records; events past the checkpoint may be missing. Republish "
+            "them, and start over with a new features.checkpoint_dir"
+        )
 
 
 def group_ranges(ranges: list[tuple], min_events: int) -> list[list[tuple]]:

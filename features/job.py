@@ -20,9 +20,13 @@ While the query plans its first batch, Spark's Python workers are started beside
 (:mod:`.python_workers`). Between micro-batches the driver also applies new records of the
 item catalog topic to the online store (:mod:`.item_catalog`).
 
+A batch that fails because Kafka or Redis is unavailable is tried again, with backoff, until
+the outage has lasted ``features.outage_budget_seconds`` (:mod:`.outage_budget`); a dead JVM
+ends the worker at once (:class:`SparkGone`), so a supervisor restarts it.
+
 With ``until_idle`` the job runs until everything published before it started is processed,
-as the consumer group's offsets show, which also holds after a crash: the replayed batch is
-processed first, then the rest, capped per batch like the continuous worker.
+as Spark's checkpoint shows (:mod:`.query_checkpoint`), which also holds after a crash: the
+replayed batch is processed first, then the rest, capped per batch like the continuous worker.
 """
 
 from __future__ import annotations
@@ -35,17 +39,20 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
+from py4j.protocol import Py4JError, Py4JJavaError, Py4JNetworkError
 from pyspark.sql import DataFrame, SparkSession
 
-from streamrec.features.event_source import SOURCE_NAME, source_options
+from streamrec.features.event_source import SOURCE_NAME, check_not_behind, source_options
 from streamrec.features.item_catalog import sync_item_catalog
 from streamrec.features.metrics import FeatureJobMetrics
+from streamrec.features.outage_budget import OutageBudget
 from streamrec.features.partition_task import OUTPUT_DDL, PartitionOutcome, PartitionTask
 from streamrec.features.python_workers import PythonWorkers
+from streamrec.features.query_checkpoint import committed_offsets
 from streamrec.infra.config import Config
 from streamrec.infra.contracts.feature_spec import BatchManifest, batch_name
+from streamrec.infra.errors import StoreUnavailable, StreamrecError
 from streamrec.infra.stores import (
     open_event_bus,
     open_event_ledger,
@@ -90,6 +97,7 @@ class FeatureJob:
         self.examples = open_offline_examples(config)
         self.online_store = open_online_store(config)
         self.ledger = open_event_ledger(config)
+        self.outage = OutageBudget(config.features.outage_budget_seconds)
         self.reports: list[BatchReport] = []
         self.items_read = 0  # item records applied to the catalog
         self.seconds = 0.0  # the last run's duration, from the query's start
@@ -99,11 +107,17 @@ class FeatureJob:
         """Processes the topic; with ``until_idle``, stops once it has caught up.
 
         Batches hold at most ``features.max_events_per_batch`` events; the continuous worker
-        looks for new events every ``features.trigger_seconds``.
+        looks for new events every ``features.trigger_seconds``. Raises SparkGone at once if
+        the JVM dies, so that a supervisor restarts the worker rather than leaving it idle.
         """
         started = time.monotonic()
         interval = self.config.features.trigger_seconds
-        target = self.bus.end_offsets(self.config.kafka.events_topic) if until_idle else None
+        topic = self.config.kafka.events_topic
+        ends = self.outage.run(lambda: self.bus.end_offsets(topic), "reading the topic's ends")
+        done = committed_offsets(self.config.features_checkpoint_dir)
+        check_not_behind(topic, {str(p): n for p, n in done.items()},
+                         {str(p): n for p, n in ends.items()})  # fmt: skip
+        target = ends if until_idle else None
         self.workers = PythonWorkers(self.spark).start()
         query = (
             self.spark.readStream.format(SOURCE_NAME)
@@ -115,29 +129,42 @@ class FeatureJob:
             .trigger(processingTime=f"{0 if until_idle else interval} seconds")
             .start()
         )
-        with _stop_requested() as stop:
+        with _stop_requested() as stop, _spark_failures(stop):
             try:
                 # Short waits keep the main thread free to notice SIGTERM/SIGINT.
                 while not stop.is_set() and not query.awaitTermination(0.5):
-                    self.items_read += sync_item_catalog(self.config, self.bus, self.online_store)
+                    self._sync_item_catalog()
                     if target is not None and self._caught_up(query, target):
                         break
             finally:
-                query.stop()  # an interrupted batch is not committed; the next run replays it
-                self.workers.wait()
+                with _unless_spark_gone():
+                    query.stop()  # an interrupted batch is not committed; a replay redoes it
+                    self.workers.wait()
                 self.seconds = time.monotonic() - started
         return self.reports
 
+    def _sync_item_catalog(self) -> None:
+        try:
+            self.items_read += sync_item_catalog(self.config, self.bus, self.online_store)
+        except StoreUnavailable as exc:  # tried again on the next turn of the loop
+            self.outage.failed(exc, "item catalog sync")
+        else:
+            self.outage.succeeded("item catalog sync")
+
     def _caught_up(self, query: object, target: dict[int, int]) -> bool:
+        """Whether Spark's checkpoint has committed batches up to ``target`` (see
+        :mod:`.query_checkpoint` for why not the consumer group)."""
         if query.status["isTriggerActive"]:  # let a running batch finish and be checkpointed
             return False
-        if _replay_pending(self.config.features_checkpoint_dir):
-            return False
-        group, topic = self.config.features.consumer_group, self.config.kafka.events_topic
-        done = self.bus.committed_offsets(group, topic)
+        done = committed_offsets(self.config.features_checkpoint_dir)
         return all(done.get(partition, 0) >= end for partition, end in target.items())
 
     def _process_batch(self, records: DataFrame, batch_id: int) -> None:
+        """One micro-batch, tried again while Kafka or Redis is unavailable (within
+        ``features.outage_budget_seconds``): every step is idempotent under replay."""
+        self.outage.run(lambda: self._process_batch_once(records, batch_id), f"batch {batch_id}")
+
+    def _process_batch_once(self, records: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         phases: dict[str, float] = {}
         with _timed(phases, "tasks"):
@@ -145,6 +172,8 @@ class FeatureJob:
             task = PartitionTask(self.config, batch_id, write_examples=committed is None)
             rows = records.mapInArrow(task, OUTPUT_DDL).collect()
         outcomes = [PartitionOutcome.from_json(row.outcome) for row in rows]
+        if unavailable := [o.unavailable for o in outcomes if o.unavailable]:
+            raise StoreUnavailable(unavailable[0])
         with _timed(phases, "commit"):
             if committed is None:
                 committed = self._commit_examples(batch_id, outcomes)
@@ -189,9 +218,12 @@ class FeatureJob:
         latencies = [s for outcome in outcomes for s in outcome.publish_to_redis_seconds]
         self.metrics.record_batch(counts, report.examples, report.seconds, report.phases, latencies)
         group, topic = self.config.features.consumer_group, self.config.kafka.events_topic
-        self.metrics.record_lag(
-            self.bus.end_offsets(topic), self.bus.committed_offsets(group, topic)
-        )
+        try:
+            self.metrics.record_lag(
+                self.bus.end_offsets(topic), self.bus.committed_offsets(group, topic)
+            )
+        except StoreUnavailable as exc:  # the batch is done; its lag can wait for the next
+            log.warning("consumer lag not measured: %s", exc)
 
     def _commit_examples(self, batch_id: int, outcomes: list[PartitionOutcome]) -> BatchManifest:
         staged = [file for outcome in outcomes for file in outcome.files]
@@ -227,14 +259,53 @@ def _timed(phases: dict[str, float], name: str) -> Iterator[None]:
     phases[name] = round(time.monotonic() - started, 3)
 
 
-def _replay_pending(checkpoint: Path) -> bool:
-    """True while Spark's checkpoint holds a planned batch that is not committed (a crash left
-    it), which the query replays before anything else."""
+class SparkGone(StreamrecError):
+    """The worker's JVM (Spark's driver) is gone: nothing more can run in this process."""
 
-    def latest(log: str) -> int:
-        return max((int(p.name) for p in (checkpoint / log).glob("[0-9]*")), default=-1)
 
-    return latest("offsets") > latest("commits")
+def _jvm_gone(exc: BaseException) -> bool:
+    """py4j's errors of its own, not a Java exception it carried: the gateway is broken."""
+    if isinstance(exc, (Py4JNetworkError, ConnectionError)):
+        return True
+    return isinstance(exc, Py4JError) and not isinstance(exc, Py4JJavaError)
+
+
+@contextlib.contextmanager
+def _spark_failures(stop: threading.Event) -> Iterator[None]:
+    """What Spark raises while the worker is being stopped is the stop; a dead JVM otherwise
+    becomes SparkGone, one line with the cause kept.
+
+    A supervisor that stops a whole process group (systemd's default, a terminal's Ctrl-C)
+    signals the JVM as well, which shuts Spark down while the driver is still waiting on it.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if stop.wait(1.0):  # the signal may reach the JVM a moment before this process
+            log.info("Spark went down with the stop request: %s", _first_line(exc))
+            return
+        if _jvm_gone(exc):
+            raise SparkGone(
+                f"the feature worker's Spark driver (JVM) is gone ({type(exc).__name__}: "
+                f"{_first_line(exc)}); exiting so that a supervisor restarts it (the "
+                "interrupted batch is replayed)"
+            ) from exc
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
+
+
+@contextlib.contextmanager
+def _unless_spark_gone() -> Iterator[None]:
+    """Runs a clean-up step that needs the JVM, skipping it once the JVM is gone or shut
+    down by a stop request."""
+    try:
+        yield
+    except (Py4JError, ConnectionError) as exc:
+        log.info("skipped a clean-up step, Spark is gone: %s", _first_line(exc))
 
 
 @contextlib.contextmanager

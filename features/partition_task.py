@@ -20,10 +20,12 @@ partition (a user's events are all in one partition, because events are keyed by
    partition, so a replay does not count them again);
 7. sends the dead letters and late events, waiting for the broker's acknowledgement.
 
-It returns one outcome row. The driver commits the examples and only then trims the histories
-to their capacity, so a replay of the batch still finds every entry the first attempt found.
-Every decision above depends only on the batch and on state recorded before it, so a replayed
-batch decides exactly as the first attempt did.
+It returns one outcome row. A range that Kafka or Redis could not serve returns an outcome
+that says so instead of raising, which would fail the whole query: the driver then tries the
+batch again within its outage budget. The driver commits the examples and only then trims the
+histories to their capacity, so a replay of the batch still finds every entry the first
+attempt found. Every decision above depends only on the batch and on state recorded before
+it, so a replayed batch decides exactly as the first attempt did.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from streamrec.features.rejections import RejectedRecord, send_rejections
 from streamrec.infra.config import Config
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.events import Event
+from streamrec.infra.errors import StoreUnavailable
 from streamrec.infra.ports.event_bus import BusRecord
 from streamrec.infra.ports.event_ledger import Claim
 from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent
@@ -76,6 +79,9 @@ class PartitionOutcome:
     users: list[str] = field(default_factory=list)  # whose histories grew
     # Seconds from publish (the Kafka record's time) to the history append, for a sample.
     publish_to_redis_seconds: list[float] = field(default_factory=list)
+    # Why the range could not be processed (Kafka or Redis unavailable), or "": the driver
+    # then tries the whole batch again, as a replay would.
+    unavailable: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -114,9 +120,12 @@ class PartitionTask:
             yield pa.RecordBatch.from_pylist(rows, _OUTPUT_SCHEMA)
 
     def _range(self, topic: str, partition: int, start: int, end: int) -> PartitionOutcome | None:
-        bus = open_event_bus(self.config)
-        records = [r for chunk in bus.read(topic, partition, start, end) for r in chunk]
-        return self._process(records) if records else None
+        try:
+            bus = open_event_bus(self.config)
+            records = [r for chunk in bus.read(topic, partition, start, end) for r in chunk]
+            return self._process(records) if records else None
+        except StoreUnavailable as exc:  # reported, not raised: Spark would fail the query
+            return PartitionOutcome(partition, start, end - 1, unavailable=str(exc))
 
     def _process(self, records: list[BusRecord]) -> PartitionOutcome:
         partition = records[0].partition

@@ -203,12 +203,20 @@ class FeaturesConfig:
     # p50 0.38/0.40 s and p95 0.79/0.68 s at 0.1, against p50 0.47/0.67 s and p95 0.85/1.51 s
     # at 0.2. Idle, each look is one offsets request per partition.
     trigger_seconds: float = 0.1
+    # How long the worker rides out Kafka or Redis being unavailable, retrying the failed step
+    # with backoff, before it exits non-zero for its supervisor (see features.outage_budget).
+    outage_budget_seconds: float = 300.0
     metrics_port: int = 9108  # Prometheus /metrics of the feature worker; 0 turns it off
     popularity_windows: str = "1h,1d,7d"  # sliding event-time windows of item counts
     frequency_half_life_hours: float = 24.0  # of the decayed item counts behind logQ
 
     def __post_init__(self) -> None:
         self.window_lengths_ms()  # a malformed window is a config error, found at start
+        if self.outage_budget_seconds < 0:
+            raise ValueError(
+                f"outage_budget_seconds must be 0 (exit at the first failure) or more, "
+                f"got {self.outage_budget_seconds}"
+            )
 
     def window_lengths_ms(self) -> dict[str, int]:
         """The popularity windows by name ("1h"), in ms: a number and a unit, m, h or d."""

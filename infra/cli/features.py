@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import time
@@ -70,9 +71,9 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     except Exception as exc:
         if type(exc).__name__ != "StreamingQueryException":
             raise
-        raise StreamrecError(f"feature job failed: {_root_cause(exc)}") from None
+        raise StreamrecError(f"feature job failed: {_root_cause(exc)}") from exc
     finally:
-        spark.stop()
+        _stop_spark(spark)
     if args.json:
         print(json.dumps(_summary(reports, job, spark_seconds)))
         return 0
@@ -87,6 +88,14 @@ def _run(args: argparse.Namespace, config: Config) -> int:
         f"{job.items_read} item record(s) to the catalog"
     )
     return 0
+
+
+def _stop_spark(spark: object) -> None:
+    """Stops the session; a JVM that is already gone has nothing left to stop."""
+    from py4j.protocol import Py4JError
+
+    with contextlib.suppress(Py4JError, ConnectionError):
+        spark.stop()
 
 
 def _summary(reports: list, job: object, spark_seconds: float) -> dict:
