@@ -45,6 +45,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     backfill.set_defaults(handler=_backfill)
 
+    rebuild = actions.add_parser(
+        "rebuild-online",
+        help="restore histories, item windows and the event ledger in Redis from the committed "
+        "examples (after Redis lost them)",
+    )
+    rebuild.add_argument(
+        "--since", metavar="DATE", help="only examples of events from this date on, YYYY-MM-DD"
+    )
+    rebuild.set_defaults(handler=_rebuild_online)
+
 
 def _run(args: argparse.Namespace, config: Config) -> int:
     config = _with_overrides(config, args)
@@ -119,16 +129,10 @@ def _late_share(reports: list) -> float:
 
 
 def _backfill(args: argparse.Namespace, config: Config) -> int:
-    from datetime import date
     from pathlib import Path
 
     for name in ("start", "end"):
-        try:
-            date.fromisoformat(getattr(args, name))
-        except ValueError:
-            raise StreamrecError(
-                f"--{name} {getattr(args, name)!r} is not a date (YYYY-MM-DD)"
-            ) from None
+        _require_date(name, getattr(args, name))
     if args.start > args.end:
         raise StreamrecError(f"--start {args.start} is after --end {args.end}")
     file = None if args.source == "topic" else Path(args.source)
@@ -152,6 +156,31 @@ def _backfill(args: argparse.Namespace, config: Config) -> int:
         f"{report.duplicates} duplicates) in {report.seconds:.1f}s"
     )
     return 0
+
+
+def _rebuild_online(args: argparse.Namespace, config: Config) -> int:
+    if args.since is not None:
+        _require_date("since", args.since)
+    open_online_store(config).ping()
+
+    from streamrec.features.online_rebuild import rebuild_online
+
+    report = rebuild_online(config, args.since)
+    print(
+        f"rebuilt the online store from {report.files} example file(s): {report.events} events, "
+        f"{report.users} users' histories and watermarks, {report.claims} claims "
+        f"in {report.seconds:.1f}s"
+    )
+    return 0
+
+
+def _require_date(name: str, value: str) -> None:
+    from datetime import date
+
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise StreamrecError(f"--{name} {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def _with_overrides(config: Config, args: argparse.Namespace) -> Config:

@@ -58,6 +58,14 @@ class EventLedger(Protocol):
         claims on events older than their watermark *before* the batch minus ``horizon_ms``.
         A claim may be kept longer than that, never forgotten sooner."""
 
+    def restore_users(
+        self, topic: str, batch_id: int, newest: Mapping[str, int], held: Sequence[Claim]
+    ) -> None:
+        """After the ledger was lost: raises each user's watermark to ``newest`` (recorded as
+        of ``batch_id``, the newest batch restored) where it is absent or older, and files the
+        claims ``held``, already claimed, on their users' timelines. Never lowers a
+        watermark, so it is safe beside a running feature job, and idempotent."""
+
     def watermarks(self, topic: str, batch_id: int) -> dict[int, int]:
         """Each partition's watermark (ms) as it was before ``batch_id``; absent if none yet."""
 

@@ -77,6 +77,28 @@ for _, user in ipairs(cjson.decode(ARGV[4])) do
 end
 return 0
 """
+# Per user: [watermark key, user, newest event time, newest held claim's time or '', the held
+# claims' ids as a JSON array]. Raises the watermark's "after" (or records "batch - newest"),
+# and files the claims.
+_RESTORE_USERS = """
+local call = redis.call
+for _, user in ipairs(cjson.decode(ARGV[3])) do
+  local key = ARGV[1] .. 'user-watermark:' .. user[1]
+  local record = call('GET', key)
+  if not record then
+    call('SET', key, ARGV[2] .. ' - ' .. user[3])
+  else
+    local batch, before, after = string.match(record, '^(%S+) (%S+) (%S+)$')
+    if after == '-' or tonumber(after) < tonumber(user[3]) then
+      call('SET', key, batch .. ' ' .. before .. ' ' .. user[3])
+    end
+  end
+  if user[4] ~= '' then
+    call('ZADD', ARGV[1] .. 'claimed:' .. user[2], user[4], user[5])
+  end
+end
+return 0
+"""
 _CHUNK = 5000
 _USERS_CHUNK = 2000  # users per script call: a call blocks Redis while it runs
 
@@ -88,6 +110,7 @@ class RedisEventLedger:
         self._prefix = config.redis.key_prefix
         self._claim = self._client.register_script(_CLAIM)
         self._record_users = self._client.register_script(_RECORD_USERS)
+        self._restore_users = self._client.register_script(_RESTORE_USERS)
 
     def claim(self, claims: Sequence[Claim]) -> list[bool]:
         held: list[bool] = []
@@ -113,6 +136,20 @@ class RedisEventLedger:
                     if value != b"-":
                         found[user_id] = int(value)
         return found
+
+    def restore_users(
+        self, topic: str, batch_id: int, newest: Mapping[str, int], held: Sequence[Claim]
+    ) -> None:
+        users = [
+            (f"{topic}:{user}", user, str(newest[user]), filed_at, member)
+            for user, filed_at, member in _filed(held)
+        ]
+        users += [(f"{topic}:{u}", u, str(n), "", "") for u, n in newest.items()
+                  if u not in {claim.user_id for claim in held}]  # fmt: skip
+        with redis_errors(self._config, "event ledger"):
+            for start in range(0, len(users), _USERS_CHUNK):
+                chunk = orjson.dumps(users[start : start + _USERS_CHUNK])
+                self._restore_users(args=[f"{self._prefix}:", str(batch_id), chunk])
 
     def record_users(
         self,
@@ -177,3 +214,17 @@ class RedisEventLedger:
 
     def _user_key(self, topic: str, user_id: str) -> str:
         return f"{self._prefix}:user-watermark:{topic}:{user_id}"
+
+
+def _filed(held: Sequence[Claim]) -> list[tuple[str, str, str]]:
+    """Each user's held claims as one member: (user, newest claim's time, JSON id array), the
+    ids in timeline order, so the same claims always make the same member."""
+    by_user: dict[str, list[Claim]] = {}
+    for claim in held:
+        by_user.setdefault(claim.user_id, []).append(claim)
+    filed = []
+    for user, claims in by_user.items():
+        claims.sort(key=lambda c: (c.timestamp, c.event_id))
+        ids = orjson.dumps([c.event_id for c in claims]).decode()
+        filed.append((user, str(claims[-1].timestamp), ids))
+    return filed
