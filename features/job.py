@@ -98,6 +98,7 @@ class FeatureJob:
         self.online_store = open_online_store(config)
         self.ledger = open_event_ledger(config)
         self.outage = OutageBudget(config.features.outage_budget_seconds)
+        self._ledger_expected = False  # the ledger should hold watermarks by now
         self.reports: list[BatchReport] = []
         self.items_read = 0  # item records applied to the catalog
         self.seconds = 0.0  # the last run's duration, from the query's start
@@ -112,6 +113,7 @@ class FeatureJob:
         """
         started = time.monotonic()
         interval = self.config.features.trigger_seconds
+        self._ledger_expected = bool(committed_offsets(self.config.features_checkpoint_dir))
         topic = self.config.kafka.events_topic
         ends = self.outage.run(lambda: self.bus.end_offsets(topic), "reading the topic's ends")
         done = committed_offsets(self.config.features_checkpoint_dir)
@@ -167,6 +169,7 @@ class FeatureJob:
     def _process_batch_once(self, records: DataFrame, batch_id: int) -> None:
         started = time.monotonic()
         phases: dict[str, float] = {}
+        self._warn_if_ledger_lost(batch_id)
         with _timed(phases, "tasks"):
             committed = self.examples.manifest(batch_name(batch_id))  # replaying a committed one
             task = PartitionTask(self.config, batch_id, write_examples=committed is None)
@@ -186,6 +189,7 @@ class FeatureJob:
             newest = max(self.ledger.watermarks(topic, batch_id + 1).values(), default=None)
             if newest is not None:
                 self.online_store.advance_item_windows(newest)
+                self._ledger_expected = True
             ends = {o.partition: o.last_offset + 1 for o in outcomes}
             self.bus.commit_offsets(self.config.features.consumer_group, topic, ends)
         report = BatchReport(
@@ -207,6 +211,16 @@ class FeatureJob:
             print(warning, file=sys.stderr, flush=True)
         if self.metrics is not None:
             self._record_metrics(report, outcomes)
+
+    def _warn_if_ledger_lost(self, batch_id: int) -> None:
+        """One line when the ledger's watermarks are gone although batches were committed:
+        Redis lost its data, and with it the histories and claims of earlier events."""
+        if not self._ledger_expected:
+            return
+        if self.ledger.watermarks(self.config.kafka.events_topic, batch_id):
+            return
+        self._ledger_expected = False  # said once per loss
+        print(LEDGER_LOST_WARNING, file=sys.stderr, flush=True)
 
     def _record_metrics(self, report: BatchReport, outcomes: list[PartitionOutcome]) -> None:
         counts = {
@@ -239,6 +253,12 @@ class FeatureJob:
         return manifest
 
 
+LEDGER_LOST_WARNING = (
+    "warning: the event ledger in Redis is empty although this job has committed batches: "
+    "Redis lost its data (restarted without persistence, flushed, or failed over). New events "
+    "are processed as usual, but the histories, item windows and duplicate claims of earlier "
+    "events are gone until `streamrec features rebuild-online` restores them"
+)
 LATE_WARNING_SHARE = 0.01  # of a batch's events late: more than stragglers
 
 

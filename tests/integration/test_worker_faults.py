@@ -152,7 +152,7 @@ def test_redis_lost_and_a_frozen_broker_in_one_state_directory_lose_nothing(
     frozen broker and the Redis restart by itself."""
     config, stack, env = private_stack
     events = stream()
-    first, second, third = events[:100_000], events[100_000:160_000], events[160_000:]
+    first, second, third = events[:100_000], events[100_000:160_000], events[160_000:300_000]
 
     publish(config, first, progress=False)
     _until_idle(env, tmp_path)
@@ -164,6 +164,7 @@ def test_redis_lost_and_a_frozen_broker_in_one_state_directory_lose_nothing(
     _freeze(stack, "kafka", 10)
     worker.wait_for_batches(1, timeout=120)  # it went on by itself
     assert worker.stop() == 0, worker.output[-3000:]
+    assert worker.output.count("features rebuild-online") == 1  # Redis had lost the ledger
     _until_idle(env, tmp_path)
     _assert_exactly_once(config, first + second)
 
@@ -171,9 +172,11 @@ def test_redis_lost_and_a_frozen_broker_in_one_state_directory_lose_nothing(
     worker = Worker(env, tmp_path, "--trigger-seconds", "1", "--max-events-per-batch", "30000")
     time.sleep(30)
     _restart_redis_empty(stack)
+    publish(config, events[300_000:], progress=False)  # events keep coming
     time.sleep(40)
     assert worker.process.poll() is None, f"the worker exited: {worker.output[-3000:]}"
     assert worker.stop() == 0, worker.output[-3000:]
+    assert "features rebuild-online" in worker.output
     _until_idle(env, tmp_path)
     _assert_exactly_once(config, events)
 
