@@ -189,9 +189,10 @@ class FeatureJob:
             newest = max(self.ledger.watermarks(topic, batch_id + 1).values(), default=None)
             if newest is not None:
                 self.online_store.advance_item_windows(newest)
-                self._ledger_expected = True
             ends = {o.partition: o.last_offset + 1 for o in outcomes}
             self.bus.commit_offsets(self.config.features.consumer_group, topic, ends)
+            # Only a finished batch: a retried one would find its own watermarks missing.
+            self._ledger_expected = self._ledger_expected or newest is not None
         report = BatchReport(
             batch_id,
             events=sum(o.records for o in outcomes),
