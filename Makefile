@@ -13,13 +13,18 @@ UV := $(UV_ENV)/bin/uv
 # The interpreter is $(PYTHON), never one that uv would download.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint proto lock clean
+.PHONY: demo test check lint proto lock clean
 
 demo: $(STAMP)
 	$(BIN)/streamrec demo
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The inner loop, a few minutes: lint, the unit tests and the fast integration tests. Slow and
+# end-to-end tests are marked (pyproject.toml, [tool.pytest.ini_options]); `make test` runs all.
+check: lint
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
 
 # ruff for style, import-linter for the architecture's layers (README, "Architecture").
 lint: $(STAMP)

@@ -31,12 +31,12 @@ from pyspark.sql import functions as F
 
 from streamrec.features.event_decisions import decode, first_per_event_id, split_late
 from streamrec.features.example_files import StagedExampleWriter, StagedFile, example_records
-from streamrec.infra.config import Config
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.events import Event
 from streamrec.infra.contracts.feature_spec import Backfill, BatchManifest
-from streamrec.infra.ports.event_bus import BusRecord
-from streamrec.infra.stores import open_event_bus, open_offline_examples
+from streamrec.infra.core.config import Config
+from streamrec.infra.storage import open_event_bus, open_offline_examples
+from streamrec.infra.storage.ports.event_bus import BusRecord
 
 _EVENTS_DDL = (
     "event_id string, user_id string, item_id string, event_type string, timestamp long, "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from streamrec.features.rejections import RejectedRecord
 from streamrec.infra.contracts.events import Event, InvalidEvent, parse_event
-from streamrec.infra.ports.event_bus import BusRecord
+from streamrec.infra.storage.ports.event_bus import BusRecord
 
 Decoded = tuple[Event, BusRecord]
 _MINUTE_MS = 60_000

@@ -2,9 +2,10 @@
 
 Spark's own Kafka connector is a JVM package fetched from Maven, which this project's machines
 cannot reach, so offsets are planned here through the event-bus port
-(:mod:`streamrec.infra.ports.event_bus`). Offsets are a map ``{"<partition>": next_offset}``;
-Spark keeps them in the query checkpoint, so a restarted query resumes exactly where its last
-committed micro-batch ended, and a replayed batch covers exactly the same ranges.
+(:mod:`~streamrec.infra.storage.ports.event_bus`). Offsets are a map
+``{"<partition>": next_offset}``; Spark keeps them in the query checkpoint, so a restarted query
+resumes exactly where its last committed micro-batch ended, and a replayed batch covers exactly
+the same ranges.
 
 Each micro-batch yields one row per partition with new events, the range
 ``[start_offset, end_offset)``, and the task that processes the row fetches the records itself
@@ -27,10 +28,10 @@ from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPart
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows
 
 from streamrec.features.outage_budget import OutageBudget
-from streamrec.infra.config import Config, config_from_options, section_options
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.ports.event_bus import EventBus
-from streamrec.infra.stores import open_event_bus
+from streamrec.infra.core.config import Config, config_from_options, section_options
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage import open_event_bus
+from streamrec.infra.storage.ports.event_bus import EventBus
 
 SOURCE_NAME = "streamrec-events"
 SCHEMA = "topic string, partition int, start_offset long, end_offset long"

@@ -20,7 +20,7 @@ from streamrec.features.sequence_windows import sequence_windows
 from streamrec.features.tfrecord import write_record
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.feature_spec import ExampleFile
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.storage.ports.online_store import HistoryEntry
 
 
 class ExampleRecord(Protocol):

@@ -23,7 +23,7 @@ from streamrec.features.tfrecord import (
     strings_entry,
 )
 from streamrec.infra.contracts import feature_spec as spec
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.storage.ports.online_store import HistoryEntry
 
 _DAY_MS = 86_400_000
 

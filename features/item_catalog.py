@@ -10,10 +10,10 @@ new position. Writing a record again changes nothing, so a crash in between lose
 from __future__ import annotations
 
 from streamrec.features.rejections import RejectedRecord, send_rejections
-from streamrec.infra.config import Config
 from streamrec.infra.contracts.items import InvalidItem, Item, parse_item
-from streamrec.infra.ports.event_bus import EventBus, TopicNotFound
-from streamrec.infra.ports.online_store import OnlineStore
+from streamrec.infra.core.config import Config
+from streamrec.infra.storage.ports.event_bus import EventBus, TopicNotFound
+from streamrec.infra.storage.ports.online_store import OnlineStore
 
 
 def sync_item_catalog(config: Config, bus: EventBus, online_store: OnlineStore) -> int:

@@ -50,10 +50,10 @@ from streamrec.features.outage_budget import OutageBudget
 from streamrec.features.partition_task import OUTPUT_DDL, PartitionOutcome, PartitionTask
 from streamrec.features.python_workers import PythonWorkers
 from streamrec.features.query_checkpoint import committed_offsets
-from streamrec.infra.config import Config
 from streamrec.infra.contracts.feature_spec import BatchManifest, batch_name
-from streamrec.infra.errors import StoreUnavailable, StreamrecError
-from streamrec.infra.stores import (
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StoreUnavailable, StreamrecError
+from streamrec.infra.storage import (
     open_event_bus,
     open_event_ledger,
     open_offline_examples,

@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamrec.features.tfrecord import decode_example, decode_sequence_example, read_records
-from streamrec.infra.config import Config
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.feature_spec import ExampleFile
-from streamrec.infra.ports.event_ledger import Claim
-from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent
-from streamrec.infra.stores import open_event_ledger, open_offline_examples, open_online_store
+from streamrec.infra.core.config import Config
+from streamrec.infra.storage import open_event_ledger, open_offline_examples, open_online_store
+from streamrec.infra.storage.ports.event_ledger import Claim
+from streamrec.infra.storage.ports.online_store import HistoryEntry, ItemEvent
 
 _FILE_NAME = re.compile(r"^(?P<name>.+)-part-(?P<part>\d+)$")
 _HISTORY_CHUNK = 100_000  # entries per append: bounded memory on the way to Redis

@@ -1,7 +1,7 @@
 """How long the continuous worker waits out a storage outage before it gives up.
 
 A broker's leader election, a network blip or a restarted Redis makes a few calls fail with
-:class:`~streamrec.infra.errors.StoreUnavailable` and is over in seconds to a minute. A worker
+:class:`~streamrec.infra.core.errors.StoreUnavailable` and is over in seconds to a minute. A worker
 that exits on the first of them turns each blip into a restart (a new JVM, a replayed batch);
 one that waits forever hides a real outage from its supervisor. So a failed step is tried
 again, with backoff, until the outage (from its first failure to now, over every step that
@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from streamrec.infra.errors import StoreUnavailable
+from streamrec.infra.core.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -43,19 +43,19 @@ import pyarrow as pa
 from streamrec.features.event_decisions import Decoded, decode, first_per_event_id, split_late
 from streamrec.features.example_files import StagedExampleWriter, StagedFile, example_records
 from streamrec.features.rejections import RejectedRecord, send_rejections
-from streamrec.infra.config import Config
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.events import Event
-from streamrec.infra.errors import StoreUnavailable
-from streamrec.infra.ports.event_bus import BusRecord
-from streamrec.infra.ports.event_ledger import Claim
-from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent
-from streamrec.infra.stores import (
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StoreUnavailable
+from streamrec.infra.storage import (
     open_event_bus,
     open_event_ledger,
     open_offline_examples,
     open_online_store,
 )
+from streamrec.infra.storage.ports.event_bus import BusRecord
+from streamrec.infra.storage.ports.event_ledger import Claim
+from streamrec.infra.storage.ports.online_store import HistoryEntry, ItemEvent
 
 OUTPUT_DDL = "outcome string"
 _OUTPUT_SCHEMA = pa.schema([("outcome", pa.string())])

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from streamrec.infra.ports.event_bus import EventBus
+from streamrec.infra.storage.ports.event_bus import EventBus
 
 
 class RejectedRecord(NamedTuple):

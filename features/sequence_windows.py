@@ -40,7 +40,7 @@ from streamrec.features.tfrecord import (
     strings_list_entry,
 )
 from streamrec.infra.contracts import feature_spec as spec
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.storage.ports.online_store import HistoryEntry
 
 
 class SequenceWindow(NamedTuple):

@@ -27,10 +27,10 @@ PRELOADED = (
     "pyspark.sql.worker.plan_data_source_read",
     "streamrec.features.event_source",
     "streamrec.features.partition_task",
-    "streamrec.infra.stores.kafka_event_bus",
-    "streamrec.infra.stores.redis_event_ledger",
-    "streamrec.infra.stores.redis_item_statistics",
-    "streamrec.infra.stores.redis_online_store",
+    "streamrec.infra.storage.adapters.kafka_event_bus",
+    "streamrec.infra.storage.adapters.redis_event_ledger",
+    "streamrec.infra.storage.adapters.redis_item_statistics",
+    "streamrec.infra.storage.adapters.redis_online_store",
 )
 
 

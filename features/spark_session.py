@@ -13,7 +13,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from streamrec.features.event_source import EventBusDataSource
-from streamrec.infra.config import Config
+from streamrec.infra.core.config import Config
 
 _LOG4J = Path(__file__).with_name("log4j2.properties")
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from streamrec.infra.contracts.events import Event, InvalidEvent, parse_event
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.errors import StreamrecError
 
 
 def read_events(path: str | Path) -> Iterator[Event]:
@@ -15,7 +15,7 @@ def read_events(path: str | Path) -> Iterator[Event]:
     try:
         handle = path.open("rb")
     except OSError as exc:
-        raise StreamrecError(f"cannot read event file {path}: {exc.strerror}") from None
+        raise StreamrecError(f"cannot read event file {path}: {exc.strerror}") from exc
     with handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -23,7 +23,7 @@ def read_events(path: str | Path) -> Iterator[Event]:
             try:
                 yield parse_event(line)
             except InvalidEvent as exc:
-                raise StreamrecError(f"{path} line {number}: {exc}") from None
+                raise StreamrecError(f"{path} line {number}: {exc}") from exc
 
 
 def count_events(path: str | Path) -> int:

@@ -20,11 +20,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from streamrec.infra.config import Config
 from streamrec.infra.contracts.events import Event, InvalidEvent, event_from_dict, parse_event
-from streamrec.infra.errors import StoreUnavailable, StreamrecError
-from streamrec.infra.ports.event_bus import BusProducer, Delivery
-from streamrec.infra.stores import open_event_bus
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StoreUnavailable, StreamrecError
+from streamrec.infra.storage import open_event_bus
+from streamrec.infra.storage.ports.event_bus import BusProducer, Delivery
 
 
 @dataclass(frozen=True)

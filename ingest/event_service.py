@@ -21,12 +21,12 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from streamrec.infra.config import Config
 from streamrec.infra.contracts import ingest_pb2, ingest_pb2_grpc
 from streamrec.infra.contracts.events import InvalidEvent
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.ports.event_bus import BusProducer, Delivery
-from streamrec.infra.stores import open_event_bus
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage import open_event_bus
+from streamrec.infra.storage.ports.event_bus import BusProducer, Delivery
 from streamrec.ingest.event_producer import send_event, validated
 
 log = logging.getLogger(__name__)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import orjson
 
-from streamrec.infra.config import Config
-from streamrec.infra.ports.event_bus import EventBus
-from streamrec.infra.stores import open_event_bus
+from streamrec.infra.core.config import Config
+from streamrec.infra.storage import open_event_bus
+from streamrec.infra.storage.ports.event_bus import EventBus
 from streamrec.ingest.event_producer import DeliveryFailed, EventProducer
 from streamrec.ingest.row_mapping import RowMapping, RowRejected
 from streamrec.ingest.tabular_files import TabularFile

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamrec.infra.config import Config
 from streamrec.infra.contracts.items import InvalidItem, Item, item_from_dict
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.stores import open_event_bus
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage import open_event_bus
 from streamrec.ingest.row_mapping import RowRejected, normalised_id, parse_time
 from streamrec.ingest.tabular_files import SourceRow, TabularFile
 
@@ -59,7 +59,7 @@ class ItemMapping:
         try:
             return item_from_dict(record)
         except InvalidItem as exc:
-            raise RowRejected("invalid item", str(exc)) from None
+            raise RowRejected("invalid item", str(exc)) from exc
 
     def _text(self, row: SourceRow, field: str) -> str:
         value = row.values.get(self.columns[field])

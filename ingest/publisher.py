@@ -11,9 +11,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from streamrec.infra.config import Config
 from streamrec.infra.contracts.events import Event
-from streamrec.infra.stores import open_event_bus
+from streamrec.infra.core.config import Config
+from streamrec.infra.storage import open_event_bus
 from streamrec.ingest.event_file import count_events, read_events
 
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import orjson
 
 from streamrec.infra.contracts.events import EVENT_TYPES, Event, InvalidEvent, event_from_dict
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.errors import StreamrecError
 from streamrec.ingest.tabular_files import SourceRow
 
 REQUIRED = ("user_id", "item_id", "timestamp")
@@ -64,7 +64,7 @@ def _test(op: str, expected: str, text: str) -> Callable[[str], bool]:
         try:
             pattern = re.compile(expected)
         except re.error as exc:
-            raise StreamrecError(f"--where {text!r}: bad regular expression ({exc})") from None
+            raise StreamrecError(f"--where {text!r}: bad regular expression ({exc})") from exc
         found = op == "~"
         return lambda value: (pattern.search(value) is not None) == found
     compare = {
@@ -167,7 +167,7 @@ class RowMapping:
         try:
             return event_from_dict(record)
         except InvalidEvent as exc:
-            raise RowRejected("invalid event", str(exc)) from None
+            raise RowRejected("invalid event", str(exc)) from exc
 
     def _context(self, row: SourceRow) -> dict[str, str]:
         """The mapped context entries with a value; an empty cell is no entry."""

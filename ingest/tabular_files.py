@@ -17,7 +17,7 @@ from typing import IO, Literal
 
 import orjson
 
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.errors import StreamrecError
 
 Format = Literal["csv", "jsonl", "parquet"]
 FORMATS: tuple[Format, ...] = ("csv", "jsonl", "parquet")

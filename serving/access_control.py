@@ -18,8 +18,8 @@ from pathlib import Path
 
 import grpc
 
-from streamrec.infra.config import ServingConfig
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.config import ServingConfig
+from streamrec.infra.core.errors import StreamrecError
 from streamrec.serving.metrics import ServingMetrics
 
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
@@ -49,7 +49,7 @@ class TokenFile:
         except OSError as exc:
             raise StreamrecError(
                 f"serving.auth_tokens_file: cannot read {self._path}: {exc.strerror}"
-            ) from None
+            ) from exc
 
     def accepts(self, token: str) -> bool:
         given = token.encode()
@@ -109,4 +109,4 @@ def _read(path: str, key: str) -> bytes:
     try:
         return Path(path).expanduser().read_bytes()
     except OSError as exc:
-        raise StreamrecError(f"serving.{key}: cannot read {path}: {exc.strerror}") from None
+        raise StreamrecError(f"serving.{key}: cannot read {path}: {exc.strerror}") from exc

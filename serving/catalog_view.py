@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
-from streamrec.infra.errors import StoreUnavailable
-from streamrec.infra.ports.online_store import OnlineStore
+from streamrec.infra.core.errors import StoreUnavailable
+from streamrec.infra.storage.ports.online_store import OnlineStore
 
 T = TypeVar("T")
 

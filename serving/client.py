@@ -8,9 +8,9 @@ from typing import TypeVar
 
 import grpc
 
-from streamrec.infra.config import Config
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StreamrecError
 
 T = TypeVar("T")
 
@@ -30,7 +30,7 @@ class RecommendationClient:
                 ca = Path(tls_ca_file).expanduser().read_bytes()
             except OSError as exc:
                 message = f"serving.tls_ca_file: cannot read {tls_ca_file}: {exc.strerror}"
-                raise StreamrecError(message) from None
+                raise StreamrecError(message) from exc
             credentials = grpc.ssl_channel_credentials(root_certificates=ca)
             self._channel = grpc.secure_channel(target, credentials)
         else:
@@ -92,7 +92,7 @@ class RecommendationClient:
         try:
             return method(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
-            raise StreamrecError(self._describe(name, exc)) from None
+            raise StreamrecError(self._describe(name, exc)) from exc
 
     def _describe(self, name: str, exc: grpc.RpcError) -> str:
         code = exc.code()

@@ -30,7 +30,7 @@ from streamrec.infra.contracts.query_inputs import (
     history_gaps,
     padded,
 )
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.storage.ports.online_store import HistoryEntry
 
 TOLERANCE = 1e-5
 _MEMO_LIMIT = 100_000  # distinct context tokens remembered; contexts take few values

@@ -20,8 +20,8 @@ from collections.abc import Callable
 import numpy as np
 
 from streamrec.infra.contracts.export_layout import ModelVersion
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.ports.model_registry import ModelRegistry
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage.ports.model_registry import ModelRegistry
 from streamrec.serving.item_filter import ItemFilter
 from streamrec.serving.metrics import ServingMetrics
 from streamrec.serving.recommender import Recommender

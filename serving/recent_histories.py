@@ -6,7 +6,7 @@ import itertools
 import threading
 from collections import OrderedDict
 
-from streamrec.infra.ports.online_store import UserHistory
+from streamrec.infra.storage.ports.online_store import UserHistory
 
 
 class RecentHistories:

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from streamrec.infra.config import Config
 from streamrec.infra.contracts.feature_spec import context_tokens
-from streamrec.infra.errors import StoreUnavailable, StreamrecError
-from streamrec.infra.ports.online_store import HistoryEntry, OnlineStore, UserHistory
-from streamrec.infra.ports.result_cache import RankedItems, ResultCache
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StoreUnavailable, StreamrecError
+from streamrec.infra.storage.ports.online_store import HistoryEntry, OnlineStore, UserHistory
+from streamrec.infra.storage.ports.result_cache import RankedItems, ResultCache
 from streamrec.serving.catalog_view import CatalogView, StoreSnapshots
 from streamrec.serving.exploration import explore
 from streamrec.serving.item_filter import ItemFilter
@@ -204,7 +204,7 @@ class Recommender:
                 else None
             )
         except StoreUnavailable as exc:
-            raise NothingToServe(f"cannot apply the category filters: {exc}") from None
+            raise NothingToServe(f"cannot apply the category filters: {exc}") from exc
         return ItemFilter(blocked=tuple(blocked), allowed=allowed)
 
     def _popular(self, k: int, admitted: ItemFilter) -> list[tuple[str, float]]:
@@ -213,7 +213,7 @@ class Recommender:
         try:
             popular = self.catalog.popular()
         except StoreUnavailable as exc:
-            raise NothingToServe(f"no history and no popular items in memory: {exc}") from None
+            raise NothingToServe(f"no history and no popular items in memory: {exc}") from exc
         listed = {item for item, _ in popular}
         # Lazily: the rest of a million-item catalog is read only as far as the filters need.
         rest = ((str(item), 0.0) for item in self.model.item_ids if item not in listed)

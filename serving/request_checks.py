@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError, Message
 
-from streamrec.infra.config import ServingConfig
 from streamrec.infra.contracts import recommend_pb2
 from streamrec.infra.contracts.events import (
     MAX_CONTEXT_ENTRIES,
     MAX_CONTEXT_LENGTH,
     MAX_ID_LENGTH,
 )
+from streamrec.infra.core.config import ServingConfig
 from streamrec.serving.recommender import RecommendCall
 
 MAX_CATEGORIES = 64

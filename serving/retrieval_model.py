@@ -9,24 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from streamrec.infra.contracts.ann_index import read_ann_index, search_depths
-from streamrec.infra.contracts.export_layout import (
-    HISTORY_EVENT_TYPES_INPUT,
-    HISTORY_INPUT,
-    HISTORY_PADDING,
-    HISTORY_TIMES_INPUT,
-    QUERY_OUTPUT,
-    REQUEST_CONTEXT_INPUT,
-    REQUEST_TIME_INPUT,
-    SIGNATURE_NAME,
-    UNKNOWN_TIME,
-    USER_ID_INPUT,
-    ModelVersion,
-)
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.contracts.export_layout import ModelVersion
+from streamrec.infra.contracts.exported_version import QueryBatch, load_exported_version
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage.ports.online_store import HistoryEntry
 from streamrec.serving.compiled_tower import (
     TOLERANCE,
     CompiledQueryTower,
@@ -39,21 +27,11 @@ from streamrec.serving.item_index import ApproximateIndex, ExactIndex
 
 class RetrievalModel:
     def __init__(self, version: ModelVersion) -> None:
-        try:
-            metadata = version.metadata()
-            self.item_ids = np.array(version.item_ids_file.read_text().splitlines())
-            # Mapped, as the index is: the server processes of a host share one copy.
-            item_embeddings = np.load(version.item_embeddings_file, mmap_mode="r")
-            self._signature = tf.saved_model.load(str(version.saved_model_dir)).signatures[
-                SIGNATURE_NAME
-            ]
-        except (OSError, ValueError, KeyError) as exc:
-            raise StreamrecError(f"cannot load model version {version.root}: {exc}") from None
-        if len(self.item_ids) != len(item_embeddings):
-            raise StreamrecError(
-                f"model version {version.root} is inconsistent: {len(self.item_ids)} item ids "
-                f"but {len(item_embeddings)} embeddings"
-            )
+        # Mapped, as the index is: the server processes of a host share one copy.
+        self._exported = load_exported_version(version, mapped=True)
+        self.item_ids = self._exported.item_ids
+        item_embeddings = self._exported.item_embeddings
+        metadata = self._exported.metadata
         self.index = _item_index(version, item_embeddings, metadata)
         # Measured at export against exact search; an exact scan finds everything.
         self.index_recall = float(metadata.get("item_index", {}).get("recall_at_100", 1.0))
@@ -61,8 +39,7 @@ class RetrievalModel:
             self.index_recall = 1.0
         self.rows = {item: row for row, item in enumerate(self.item_ids.tolist())}
         self.version = version.version
-        self.history_length = int(metadata["history_length"])
-        self._inputs = set(self._signature.structured_input_signature[1])  # v1: fewer
+        self.history_length = self._exported.history_length
         # (user_id, history most recent first, request time ms, context tokens) -> [dim]
         self.query_embedding: QueryFunction
         # "compiled", or why the signature computes queries
@@ -97,24 +74,16 @@ class RetrievalModel:
     ) -> np.ndarray:
         """``history`` most recent first, as the online store returns it; ``context`` the
         request's tokens (:func:`~streamrec.infra.contracts.feature_spec.context_tokens`)."""
-        entries = list(history[: self.history_length])
-        padding = self.history_length - len(entries)
-        inputs = {
-            USER_ID_INPUT: tf.constant([user_id]),
-            HISTORY_INPUT: tf.constant(
-                [[e.item_id for e in entries] + [HISTORY_PADDING] * padding]
-            ),
-            HISTORY_TIMES_INPUT: tf.constant(
-                [[e.timestamp for e in entries] + [UNKNOWN_TIME] * padding], tf.int64
-            ),
-            HISTORY_EVENT_TYPES_INPUT: tf.constant(
-                [[e.event_type for e in entries] + [""] * padding]
-            ),
-            REQUEST_TIME_INPUT: tf.constant([request_time_ms], tf.int64),
-            REQUEST_CONTEXT_INPUT: tf.constant([list(context) or [""]]),
-        }
-        outputs = self._signature(**{k: v for k, v in inputs.items() if k in self._inputs})
-        return outputs[QUERY_OUTPUT].numpy()[0]
+        entries = history[: self.history_length]
+        queries = QueryBatch(
+            user_ids=np.array([user_id]),
+            histories=np.array([[e.item_id for e in entries]], dtype=str).reshape(1, -1),
+            history_times=np.array([[e.timestamp for e in entries]], np.int64).reshape(1, -1),
+            history_types=np.array([[e.event_type for e in entries]], dtype=str).reshape(1, -1),
+            request_times=np.array([request_time_ms], np.int64),
+            contexts=[tuple(context)],
+        )
+        return self._exported.query_embeddings(queries)[0]
 
     def top_k(self, query: np.ndarray, k: int, admitted: ItemFilter) -> list[tuple[str, float]]:
         """The ``k`` best admitted items by dot product, best first."""
@@ -142,4 +111,4 @@ def _item_index(
         index = read_ann_index(version.ann_index_file, described)
         return ApproximateIndex(index, embeddings, search_depths(described))
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise StreamrecError(f"cannot load the item index of {version.root}: {exc}") from None
+        raise StreamrecError(f"cannot load the item index of {version.root}: {exc}") from exc

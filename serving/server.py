@@ -22,11 +22,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from threadpoolctl import threadpool_limits
 
-from streamrec.infra.config import Config, ServingConfig
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
 from streamrec.infra.contracts.events import MAX_ID_LENGTH
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.stores import open_model_registry, open_online_store, open_result_cache
+from streamrec.infra.core.config import Config, ServingConfig
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage import open_model_registry, open_online_store, open_result_cache
 from streamrec.serving.access_control import BearerTokenAuth, TokenFile, server_credentials
 from streamrec.serving.metrics import ServingMetrics
 from streamrec.serving.model_reloader import ModelReloader

@@ -25,10 +25,10 @@ import threading
 import time
 from pathlib import Path
 
-from streamrec.infra.config import Config, render_toml
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.metrics_endpoint import serve_metrics
-from streamrec.infra.stores import open_model_registry, open_online_store
+from streamrec.infra.core.config import Config, render_toml
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.core.metrics_endpoint import serve_metrics
+from streamrec.infra.storage import open_model_registry, open_online_store
 
 log = logging.getLogger(__name__)
 _START_TIMEOUT_SECONDS = 600.0
@@ -97,7 +97,7 @@ def _free_port(host: str, port: int) -> int:
             raise StreamrecError(
                 f"cannot listen on {host}:{port} ({exc.strerror}): is the port taken? "
                 "set STREAMREC_SERVING_PORT"
-            ) from None
+            ) from exc
         return probe.getsockname()[1]
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from streamrec.infra.cli.runtime import prepare_tensorflow
-from streamrec.infra.local_stack.free_port import free_port
+from streamrec.infra.devstack.free_port import free_port
+from streamrec.infra.devstack.stage_process import cli_command, cli_environment
 
-# Before any test module imports TensorFlow, as every entry point does: TFRS needs tf-keras.
-prepare_tensorflow()
+# What every entry point sets before TensorFlow's first import (TFRS needs tf-keras), set here
+# without importing it: only the test modules and fixtures that need TensorFlow import it.
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +33,6 @@ def shared_dataset(name: str) -> Path:
 @pytest.fixture
 def isolated_env(monkeypatch, tmp_path):
     """No STREAMREC_* from the developer's shell; state and ports private to the test."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("STREAMREC_"):
             monkeypatch.delenv(name)
@@ -40,6 +43,49 @@ def isolated_env(monkeypatch, tmp_path):
     return tmp_path
 
 
+class Cli:
+    """``streamrec`` run as an operator runs it: a subprocess whose config file is the whole
+    truth (none of the developer's STREAMREC_* settings), stdout and stderr captured."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._files = itertools.count()
+
+    def env(self, config, **extra: str) -> dict[str, str]:
+        """The environment of a ``streamrec`` process with ``config``, plus ``extra``."""
+        from streamrec.infra.core.config import render_toml
+
+        path = self.folder / f"streamrec-{next(self._files)}.toml"
+        path.write_text(render_toml(config))
+        return cli_environment(path) | extra
+
+    def run(self, config, *argv: str, timeout: float = 600, env=None, **extra: str):
+        """Runs to the end; ``env`` replaces the environment built from ``config``."""
+        return subprocess.run(
+            cli_command(argv),
+            env=env if env is not None else self.env(config, **extra),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def start(self, config, *argv: str, env=None, **popen) -> subprocess.Popen:
+        """Starts in its own process group, output merged into one text pipe by default."""
+        options = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True} | popen
+        return subprocess.Popen(
+            cli_command(argv),
+            env=env if env is not None else self.env(config),
+            start_new_session=True,
+            **options,
+        )
+
+
+@pytest.fixture
+def run_cli(tmp_path) -> Cli:
+    """Runs the ``streamrec`` command in a subprocess; see :class:`Cli`."""
+    return Cli(tmp_path)
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         parts = item.path.parts
@@ -47,3 +93,4 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
         elif "e2e" in parts:
             item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.slow)

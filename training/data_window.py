@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from streamrec.infra.config import Config
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.feature_spec import ExampleFile
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.stores import open_offline_examples
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage import open_offline_examples
 from streamrec.training.sequence_files import (
     holdout_histories,
     joined_tokens,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.errors import StreamrecError
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def cluster_role(environ: Mapping[str, str] = os.environ) -> Role:
         raise StreamrecError(
             f"TF_CONFIG is not a cluster description ({exc!r}); expected "
             '{"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}'
-        ) from None
+        ) from exc
     if task_type not in ("chief", "worker"):
         raise StreamrecError(f"TF_CONFIG task type {task_type!r}: streamrec runs chief or worker")
     addresses = cluster.get(task_type) if isinstance(cluster, dict) else None

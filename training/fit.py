@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from streamrec.infra.config import TrainingConfig
 from streamrec.infra.contracts.export_layout import ModelVersion
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.config import TrainingConfig
+from streamrec.infra.core.errors import StreamrecError
 from streamrec.training.distribution import Role, distribution_strategy
 from streamrec.training.fit_callbacks import StepCounter, fit_callbacks, steps_per_call
 from streamrec.training.item_features import ItemFeatures

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from streamrec.infra.config import TrainingConfig
+from streamrec.infra.core.config import TrainingConfig
 
 BACKUP_DIR = "backup"
 LOG_DIR = "logs"

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamrec.infra.config import Config
 from streamrec.infra.contracts.items import Item
-from streamrec.infra.errors import StoreUnavailable, StreamrecError
-from streamrec.infra.stores import open_online_store
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StoreUnavailable, StreamrecError
+from streamrec.infra.storage import open_online_store
 from streamrec.training.query_tower import FIRST_ITEM
 
 MAX_CATEGORIES = 8  # per item; the most common of an item's categories are kept
@@ -67,4 +67,4 @@ def catalog_features(config: Config, item_ids: Sequence[str], enabled: bool) -> 
         raise StreamrecError(
             f"{exc}; the trainer reads item categories from the online store's catalog: start "
             "it, or set training.item_features = false to train on ids alone"
-        ) from None
+        ) from exc

@@ -54,16 +54,6 @@ def split_tokens(joined: str | bytes) -> tuple[str, ...]:
     return tuple(token for token in text.split(TOKEN_SEPARATOR) if token)
 
 
-def padded_tokens(contexts: list[tuple[str, ...]]) -> np.ndarray:
-    """Token tuples -> string ``[n, width]`` padded with ``""``, as the export signature takes
-    them (``width`` is the longest, at least 1)."""
-    width = max([1, *(len(c) for c in contexts)])
-    out = np.full((len(contexts), width), "", dtype=object)
-    for row, context in enumerate(contexts):
-        out[row, : len(context)] = context
-    return out.astype(str)
-
-
 class RequestContext(tf.keras.layers.Layer):
     """Bucket ids ``[..., tokens]`` (or the tokens themselves) -> the sum of their embeddings,
     ``[..., dim]``; zero for no context."""

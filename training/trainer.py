@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 import numpy as np
 import tensorflow as tf
 
-from streamrec.infra.config import Config, TrainingConfig
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.export_layout import ModelVersion
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.stores import open_model_registry
+from streamrec.infra.core.config import Config, TrainingConfig
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage import open_model_registry
 from streamrec.training.data_window import DataWindow, committed_files, load_window
 from streamrec.training.distribution import cluster_role, distribution_strategy
 from streamrec.training.evaluate import EmbeddingScorer, Evaluation

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from streamrec.infra.config import TrainingConfig
+from streamrec.infra.core.config import TrainingConfig
 from streamrec.training.item_features import ItemFeatures
 from streamrec.training.item_tower import ItemTower
 from streamrec.training.query_tower import FIRST_ITEM, ItemVocabulary, SequenceQueryTower

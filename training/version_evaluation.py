@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from streamrec.infra.config import Config
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.export_layout import ModelVersion
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StreamrecError
 from streamrec.training.data_window import DataWindow, committed_files, load_window
 from streamrec.training.evaluate import Evaluation, Scorer
 from streamrec.training.exported_model import exported_scorer

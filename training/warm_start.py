@@ -15,9 +15,9 @@ import dataclasses
 
 import numpy as np
 
-from streamrec.infra.config import TrainingConfig
 from streamrec.infra.contracts.export_layout import ModelVersion
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.config import TrainingConfig
+from streamrec.infra.core.errors import StreamrecError
 from streamrec.training.item_features import ItemFeatures
 from streamrec.training.query_tower import FIRST_ITEM
 from streamrec.training.two_tower import TwoTowerModel, build_two_tower

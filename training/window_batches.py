@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from streamrec.infra.config import TrainingConfig
+from streamrec.infra.core.config import TrainingConfig
 
 _BUCKET_QUANTILES = (0.2, 0.4, 0.6, 0.8)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.errors import StreamrecError
 
 TABULAR_FORMATS = ("csv", "jsonl", "parquet")
 

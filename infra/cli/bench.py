@@ -9,8 +9,8 @@ import argparse
 import json
 
 from streamrec.infra.cli.runtime import prepare_tensorflow
-from streamrec.infra.config import Config
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StreamrecError
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -48,7 +48,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _ingest(args: argparse.Namespace, config: Config) -> int:
-    from streamrec.infra.cli.ingest_benchmark import IngestBenchmark, run_ingest_benchmark
+    from streamrec.infra.bench.ingest import IngestBenchmark, run_ingest_benchmark
 
     if args.events < 1000 or args.latency_seconds <= 0 or args.latency_rate < 1:
         raise StreamrecError("need --events >= 1000, --latency-seconds > 0, --latency-rate >= 1")
@@ -64,7 +64,7 @@ def _train(args: argparse.Namespace, config: Config) -> int:
     if args.events < 3 * args.users:
         raise StreamrecError("need --events >= 3 x --users")
     prepare_tensorflow(args.verbose)
-    from streamrec.infra.cli.train_benchmark import TrainBenchmark, run_train_benchmark
+    from streamrec.infra.bench.train import TrainBenchmark, run_train_benchmark
 
     bench = TrainBenchmark(args.users, args.items, args.events, args.epochs)
     print(json.dumps(run_train_benchmark(config, bench, say=_say_unless(args.json))))
@@ -77,7 +77,7 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     if args.events < 3 * args.users or args.epochs < 1 or args.freshness_probes < 1:
         raise StreamrecError("need --events >= 3 x --users, --epochs >= 1, --freshness-probes >= 1")
     prepare_tensorflow(args.verbose)
-    from streamrec.infra.cli.serve_benchmark import ServeBenchmark, run_serve_benchmark
+    from streamrec.infra.bench.serve import ServeBenchmark, run_serve_benchmark
 
     bench = ServeBenchmark(
         args.items, args.concurrency, args.seconds, args.users, args.events, args.epochs,

@@ -18,12 +18,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamrec.infra.cli.scratch_run import ScratchRun
-from streamrec.infra.cli.stage_process import stop_process, wait_serving
-from streamrec.infra.config import Config
 from streamrec.infra.contracts.events import Event
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.devstack.scratch_run import ScratchRun
+from streamrec.infra.devstack.stack import LocalStack
+from streamrec.infra.devstack.stage_process import stop_process, wait_serving
 from streamrec.ingest.event_file import write_events
 from streamrec.ingest.item_import import CATALOG_CSV_MAP, write_item_csv
 from streamrec.ingest.synthetic import SyntheticSpec, generate, generate_items
@@ -120,7 +120,7 @@ def _dataset(size: DemoSize, run_dir: Path) -> tuple[list[Event], list[Event]]:
     try:
         spec = SyntheticSpec(users=size.users, items=size.items, events=size.events, seed=size.seed)
     except ValueError as exc:
-        raise StreamrecError(f"demo: {exc}") from None
+        raise StreamrecError(f"demo: {exc}") from exc
     events = generate(spec)
     write_item_csv(run_dir / "items.csv", generate_items(spec))
     train_events, held_out = split_last_events(events)

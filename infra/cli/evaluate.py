@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 from streamrec.infra.cli.runtime import prepare_tensorflow
-from streamrec.infra.config import Config
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.stores import open_model_registry
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage import open_model_registry
 
 PROTOCOLS = ("temporal", "leave-last-out")
 

@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from streamrec.infra.cli.arguments import add_tabular_file_arguments, field_map
-from streamrec.infra.config import Config
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.stores import open_event_bus
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage import open_event_bus
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -58,7 +58,7 @@ def _generate(args: argparse.Namespace, config: Config) -> int:
             days=args.days,
         )
     except ValueError as exc:
-        raise StreamrecError(f"events generate: {exc}") from None
+        raise StreamrecError(f"events generate: {exc}") from exc
     written = write_events(args.out, generate(spec))
     print(f"wrote {written} events for {spec.users} users and {spec.items} items to {args.out}")
     if args.items_out:

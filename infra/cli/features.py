@@ -8,10 +8,10 @@ import dataclasses
 import json
 import time
 
-from streamrec.infra.config import Config
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.ports.event_bus import EventBus, TopicNotFound
-from streamrec.infra.stores import open_event_bus, open_online_store
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage import open_event_bus, open_online_store
+from streamrec.infra.storage.ports.event_bus import EventBus, TopicNotFound
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -203,7 +203,7 @@ def _require_topic(bus: EventBus, topic: str) -> None:
     except TopicNotFound as exc:
         raise StreamrecError(
             f"{exc}; publish events first (`streamrec events publish FILE`)"
-        ) from None
+        ) from exc
 
 
 def _root_cause(exc: Exception) -> str:

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from streamrec.infra.cli.arguments import add_tabular_file_arguments, field_map
-from streamrec.infra.config import Config
-from streamrec.infra.stores import open_event_bus
+from streamrec.infra.core.config import Config
+from streamrec.infra.storage import open_event_bus
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from streamrec.infra.cli import (
@@ -25,8 +26,8 @@ from streamrec.infra.cli import (
     train,
 )
 from streamrec.infra.cli.runtime import configure_logging
-from streamrec.infra.config import Config, load_config, render_toml
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.config import Config, load_config, render_toml
+from streamrec.infra.core.errors import StreamrecError
 
 ROLES = (stack, events, items, features, train, evaluate, models, serve, demo, bench)
 
@@ -68,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args, config) or 0)
     except StreamrecError as exc:
         print(f"streamrec: error: {exc}", file=sys.stderr)
+        if args.verbose and exc.__cause__ is not None:  # the one line stays one line otherwise
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("streamrec: interrupted", file=sys.stderr)

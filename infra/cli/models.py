@@ -6,8 +6,8 @@ import argparse
 import json
 from datetime import UTC, datetime
 
-from streamrec.infra.config import Config
-from streamrec.infra.stores import open_model_registry
+from streamrec.infra.core.config import Config
+from streamrec.infra.storage import open_model_registry
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

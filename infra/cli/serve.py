@@ -7,7 +7,7 @@ import argparse
 import json
 
 from streamrec.infra.cli.runtime import prepare_tensorflow
-from streamrec.infra.config import Config
+from streamrec.infra.core.config import Config
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from streamrec.infra.config import Config
-from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.infra.core.config import Config
+from streamrec.infra.devstack.stack import LocalStack
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

@@ -9,8 +9,8 @@ import threading
 
 from streamrec.infra.cli.runtime import prepare_tensorflow
 from streamrec.infra.cli.train_schedule import parse_interval, run_every
-from streamrec.infra.config import Config
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.config import Config
+from streamrec.infra.core.errors import StreamrecError
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

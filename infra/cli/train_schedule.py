@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.errors import StreamrecError
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 

@@ -65,7 +65,7 @@ def _read_ahead(path: Path) -> None:
             if hasattr(os, "posix_fadvise"):  # elsewhere than Linux, searches page it in
                 os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_WILLNEED)
     except OSError as exc:
-        raise RuntimeError(f"cannot read the item index {path}: {exc}") from None
+        raise RuntimeError(f"cannot read the item index {path}: {exc}") from exc
 
 
 def write_ann_index(index: faiss.Index, path: Path) -> None:

@@ -77,7 +77,7 @@ def parse_event(raw: str | bytes) -> Event:
     try:
         record = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"not valid JSON: {exc}") from None
+        raise InvalidEvent(f"not valid JSON: {exc}") from exc
     return event_from_dict(record)
 
 

@@ -67,7 +67,7 @@ from streamrec.infra.contracts.feature_spec import (
     FEATURE_SPEC_VERSION,
     READABLE_FEATURE_SPEC_VERSIONS,
 )
-from streamrec.infra.errors import StreamrecError, UnknownContractVersion
+from streamrec.infra.core.errors import StreamrecError, UnknownContractVersion
 
 EXPORT_FORMAT_VERSION = 4
 # 2 and 3 only added signature inputs, 4 an optional file
@@ -130,7 +130,7 @@ class ModelVersion:
         try:
             metadata = json.loads(self.metadata_file.read_text())
         except (OSError, ValueError) as exc:
-            raise StreamrecError(f"cannot read {self.metadata_file}: {exc}") from None
+            raise StreamrecError(f"cannot read {self.metadata_file}: {exc}") from exc
         fix = "serve it with the streamrec that trained it, or retrain"
         found = metadata.get("export_format_version")
         if found not in READABLE_EXPORT_FORMAT_VERSIONS:
@@ -180,7 +180,7 @@ def verify_files(version: ModelVersion) -> None:
     except (OSError, ValueError) as exc:
         raise StreamrecError(
             f"model version {version.root} has no readable {CHECKSUMS_FILE} ({exc}); retrain it"
-        ) from None
+        ) from exc
     for name, expected in sums.items():
         path = version.root / name
         if not path.is_file():

@@ -95,7 +95,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-from streamrec.infra.errors import StreamrecError, UnknownContractVersion
+from streamrec.infra.core.errors import StreamrecError, UnknownContractVersion
 
 FEATURE_SPEC_VERSION = 4
 # 2 added the sequences layout, 3 history times and types, 4 context tokens
@@ -221,7 +221,7 @@ class BatchManifest:
                 backfill=Backfill(**backfill) if backfill else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
-            raise StreamrecError(f"{origin} is not a valid examples manifest: {exc}") from None
+            raise StreamrecError(f"{origin} is not a valid examples manifest: {exc}") from exc
 
 
 def _refuse(what: str, found: object, supported: int) -> None:

@@ -57,7 +57,7 @@ def parse_item(raw: str | bytes) -> Item:
     try:
         record = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise InvalidItem(f"not valid JSON: {exc}") from None
+        raise InvalidItem(f"not valid JSON: {exc}") from exc
     return item_from_dict(record)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.infra.local_stack.daemon import port_open
+from streamrec.infra.devstack.daemon import port_open
 from tests.conftest import free_port
 
 

@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from streamrec.infra.config import Config, load_config
-from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.infra.core.config import Config, load_config
+from streamrec.infra.devstack.stack import LocalStack
 from tests.conftest import free_port
 
 _names = itertools.count()
@@ -85,7 +85,7 @@ TRAINING_EVENTS_SPEC = dict(users=150, items=120, events=9000, seed=21)
 @pytest.fixture(scope="session")
 def trained(stack, tmp_path_factory):
     """A model trained once per session on planted data: (config, events, model version)."""
-    from streamrec.infra.stores import open_online_store
+    from streamrec.infra.storage import open_online_store
     from streamrec.ingest.synthetic import SyntheticSpec, generate, generate_items
     from streamrec.training.trainer import train
     from tests.integration.offline_examples import write_offline_examples

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from streamrec.features.example_files import StagedExampleWriter, example_records
 from streamrec.features.tfrecord import decode_example, decode_sequence_example, read_records
-from streamrec.infra.config import Config
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.events import Event
 from streamrec.infra.contracts.feature_spec import BatchManifest, batch_name
-from streamrec.infra.stores import open_offline_examples
+from streamrec.infra.core.config import Config
+from streamrec.infra.storage import open_offline_examples
 
 
 def write_offline_examples(config: Config, events: list[Event], batch_id: int = 0) -> int:

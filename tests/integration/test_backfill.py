@@ -10,10 +10,12 @@ from streamrec.features.examples import event_date
 from streamrec.features.job import FeatureJob
 from streamrec.features.tfrecord import decode_example, decode_sequence_example, read_records
 from streamrec.infra.contracts import feature_spec as spec
-from streamrec.infra.stores import open_event_bus, open_offline_examples
+from streamrec.infra.storage import open_event_bus, open_offline_examples
 from streamrec.ingest.event_file import write_events
 from streamrec.ingest.publisher import publish
 from streamrec.ingest.synthetic import SyntheticSpec, generate
+
+pytestmark = pytest.mark.slow  # Spark backfills
 
 EVENTS = generate(SyntheticSpec(users=40, items=50, events=2000, seed=17, days=6))
 DATES = sorted({event_date(e.timestamp) for e in EVENTS})

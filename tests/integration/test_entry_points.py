@@ -5,6 +5,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # CLI subprocesses that import TensorFlow
+
 _IMPORT_EVERYTHING = """
 import importlib, os, pkgutil
 import streamrec.infra

@@ -4,9 +4,10 @@ import dataclasses
 
 import pytest
 
-from streamrec.infra.errors import StoreUnavailable
-from streamrec.infra.ports.event_bus import TopicNotFound
-from streamrec.infra.stores import kafka_event_bus, open_event_bus
+from streamrec.infra.core.errors import StoreUnavailable
+from streamrec.infra.storage import open_event_bus
+from streamrec.infra.storage.adapters import kafka_event_bus
+from streamrec.infra.storage.ports.event_bus import TopicNotFound
 from streamrec.ingest.publisher import publish
 from streamrec.ingest.synthetic import SyntheticSpec, generate
 from tests.conftest import free_port
@@ -67,6 +68,7 @@ def test_a_long_range_is_read_whole_in_chunks_and_reading_past_the_end_stalls(co
         list(bus.read(topic, 0, 9_990, 10_001))
 
 
+@pytest.mark.slow
 def test_reading_from_an_unreachable_broker_is_store_unavailable_with_the_fix(config):
     dead_kafka = dataclasses.replace(config.kafka, bootstrap=f"127.0.0.1:{free_port()}")
     bus = open_event_bus(dataclasses.replace(config, kafka=dead_kafka))

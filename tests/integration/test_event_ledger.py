@@ -2,8 +2,8 @@
 
 import redis
 
-from streamrec.infra.ports.event_ledger import Claim
-from streamrec.infra.stores import open_event_ledger
+from streamrec.infra.storage import open_event_ledger
+from streamrec.infra.storage.ports.event_ledger import Claim
 
 HOUR = 3_600_000
 

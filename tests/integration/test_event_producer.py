@@ -8,10 +8,10 @@ import time
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from streamrec.infra.config import load_config
 from streamrec.infra.contracts.events import Event, InvalidEvent
-from streamrec.infra.errors import StoreUnavailable
-from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.infra.core.config import load_config
+from streamrec.infra.core.errors import StoreUnavailable
+from streamrec.infra.devstack.stack import LocalStack
 from streamrec.ingest import DeliveryFailed, EventProducer
 from tests.conftest import free_port
 
@@ -78,6 +78,7 @@ def test_idempotent_sends_where_the_broker_supports_them(config):
         assert kafka_producer.config["acks"] == -1  # all
 
 
+@pytest.mark.slow
 def test_events_kafka_never_acknowledged_are_reported_not_swallowed(tmp_path):
     own = load_config(
         environ={

@@ -2,10 +2,8 @@
 
 import dataclasses
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import grpc
@@ -14,9 +12,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from kafka import KafkaConsumer, TopicPartition
 
-from streamrec.infra.config import load_config, render_toml
 from streamrec.infra.contracts import ingest_pb2, ingest_pb2_grpc
-from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.infra.core.config import load_config
+from streamrec.infra.devstack.stack import LocalStack
 from streamrec.ingest.event_service import SERVICE_NAME, EventServer
 from tests.conftest import free_port
 
@@ -136,6 +134,7 @@ def test_health_and_reflection_describe_the_service(channel):
     assert "streamrec.ingest.v1.EventService" in names
 
 
+@pytest.mark.slow
 def test_kafka_down_is_unavailable_and_nothing_is_claimed_accepted(tmp_path):
     own = load_config(
         environ={
@@ -163,22 +162,10 @@ def test_kafka_down_is_unavailable_and_nothing_is_claimed_accepted(tmp_path):
         broker.down()
 
 
-def test_events_serve_runs_as_a_process_and_stops_on_sigterm(config, tmp_path):
+def test_events_serve_runs_as_a_process_and_stops_on_sigterm(config, run_cli):
     port = free_port()
-    config_file = tmp_path / "ingest.toml"
-    config_file.write_text(
-        render_toml(
-            dataclasses.replace(config, ingest=dataclasses.replace(config.ingest, port=port))
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamrec.infra.cli", "events", "serve"],
-        env=env | {"STREAMREC_CONFIG": str(config_file)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    served = dataclasses.replace(config, ingest=dataclasses.replace(config.ingest, port=port))
+    server = run_cli.start(served, "events", "serve", stderr=subprocess.DEVNULL)
     try:
         assert server.stdout.readline().startswith(f"accepting events on 127.0.0.1:{port}")
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:

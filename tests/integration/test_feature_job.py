@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -19,14 +18,17 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from streamrec.features.job import FeatureJob
 from streamrec.features.python_workers import PythonWorkers
 from streamrec.features.tfrecord import decode_example, read_records
-from streamrec.infra.config import load_config, render_toml
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.events import Event
-from streamrec.infra.local_stack.stack import LocalStack
-from streamrec.infra.stores import open_event_bus, open_offline_examples, open_online_store
+from streamrec.infra.core.config import load_config
+from streamrec.infra.devstack.stack import LocalStack
+from streamrec.infra.devstack.stage_process import cli_command
+from streamrec.infra.storage import open_event_bus, open_offline_examples, open_online_store
 from streamrec.ingest.publisher import publish
 from streamrec.ingest.synthetic import SyntheticSpec, generate
 from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow  # Spark streaming queries over the real broker and Redis
 
 EVENTS = generate(SyntheticSpec(users=25, items=40, events=500, seed=11))
 FIRST, SECOND = EVENTS[:300], EVENTS[300:]
@@ -257,7 +259,7 @@ def test_a_batch_replayed_after_a_crash_changes_nothing(job_config, spark):
     assert not list(Path(config.examples_dir).glob("_staging/*"))
 
 
-def test_redis_down_fails_the_batch_and_loses_nothing(job_config, spark, tmp_path):
+def test_redis_down_fails_the_batch_and_loses_nothing(job_config, spark, tmp_path, run_cli):
     own_redis = load_config(
         environ={
             "STREAMREC_STACK_STATE_DIR": str(tmp_path / "own"),
@@ -266,12 +268,15 @@ def test_redis_down_fails_the_batch_and_loses_nothing(job_config, spark, tmp_pat
         }
     )
     config = dataclasses.replace(
-        job_config, redis=dataclasses.replace(job_config.redis, url=own_redis.redis_url)
+        job_config,
+        redis=dataclasses.replace(job_config.redis, url=own_redis.redis_url),
+        # An outage longer than the budget fails the batch (test_worker_faults rides one out).
+        features=dataclasses.replace(job_config.features, outage_budget_seconds=0),
     )
     publish(config, FIRST, progress=False)
 
     # Redis is down: the job refuses to start, with one line naming the problem.
-    result = _cli(config, tmp_path, "features", "run", "--until-idle")
+    result = run_cli.run(config, "features", "run", "--until-idle")
     assert result.returncode == 1
     assert (
         result.stderr.strip().splitlines()[-1].startswith("streamrec: error: Redis is unreachable")
@@ -305,33 +310,18 @@ def test_redis_down_fails_the_batch_and_loses_nothing(job_config, spark, tmp_pat
         redis_stack.down()
 
 
-def _cli(config, tmp_path, *argv):
-    config_file = tmp_path / "cli.toml"
-    config_file.write_text(render_toml(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
-    env["STREAMREC_CONFIG"] = str(config_file)
-    return subprocess.run(
-        [sys.executable, "-m", "streamrec.infra.cli", *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-
-
-def test_continuous_worker_caps_batches_serves_metrics_and_stops_on_sigterm(job_config, tmp_path):
+def test_continuous_worker_caps_batches_serves_metrics_and_stops_on_sigterm(
+    job_config, tmp_path, run_cli
+):
     metrics_port = free_port()
     config = dataclasses.replace(
         job_config, features=dataclasses.replace(job_config.features, metrics_port=metrics_port)
     )
     publish(config, FIRST, progress=False)
-    config_file = tmp_path / "worker.toml"
-    config_file.write_text(render_toml(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
-    env["STREAMREC_CONFIG"] = str(config_file)
     command = ["features", "run", "--trigger-seconds", "1", "--max-events-per-batch", "120"]
     worker = subprocess.Popen(
-        [sys.executable, "-m", "streamrec.infra.cli", *command],
-        env=env,
+        cli_command(command),
+        env=run_cli.env(config),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -18,13 +18,14 @@ from functools import cache
 import pytest
 import redis
 
-from streamrec.infra.cli.stage_process import group_members
-from streamrec.infra.config import render_toml
 from streamrec.infra.contracts import feature_spec as spec
-from streamrec.infra.stores import open_offline_examples
+from streamrec.infra.devstack.stage_process import group_members
+from streamrec.infra.storage import open_offline_examples
 from streamrec.ingest.publisher import publish
 from streamrec.ingest.synthetic import SyntheticSpec, generate, in_user_blocks
 from tests.integration.offline_examples import committed_event_ids
+
+pytestmark = pytest.mark.slow  # kill -9 drills over 300k events
 
 KILLS = 3
 
@@ -35,11 +36,8 @@ def stream():
 
 
 @pytest.fixture
-def worker_env(config, tmp_path):
-    config_file = tmp_path / "worker.toml"
-    config_file.write_text(render_toml(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
-    return env | {"STREAMREC_CONFIG": str(config_file)}
+def worker_env(config, run_cli):
+    return run_cli.env(config)
 
 
 def _start(env, *flags):

@@ -29,6 +29,8 @@ from streamrec.training.data_window import committed_files, load_window
 from tests.conftest import shared_dataset
 from tests.integration.conftest import namespaced
 
+pytestmark = pytest.mark.slow  # the retail year and a 300k stream through Spark
+
 HOUR = 3_600_000
 RETAIL = {"user_id": "CustomerID", "item_id": "StockCode", "timestamp": "InvoiceDate"}
 NOT_CANCELLED = (RowFilter.parse("Quantity>0"), RowFilter.parse("InvoiceNo!~^C"))

@@ -1,14 +1,10 @@
 """`streamrec events import` against the real broker, on real retail data."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from streamrec.infra.config import render_toml
-from streamrec.infra.stores import open_event_bus
+from streamrec.infra.storage import open_event_bus
 from streamrec.ingest.importer import import_file
 from streamrec.ingest.row_mapping import RowFilter, RowMapping
 from streamrec.ingest.tabular_files import TabularFile
@@ -65,6 +61,7 @@ def test_an_interrupted_import_resumes_after_its_last_checkpoint(config, tmp_pat
     assert first_part + resumed.imported == _published(config) == 3001 - 1108
 
 
+@pytest.mark.slow
 def test_the_full_retail_year_imports_about_398k_purchase_events(config, tmp_path):
     source = TabularFile(shared_dataset("online-retail-2010-12-to-2011-12.csv.gz"), "csv")
     summary = import_file(config, source, _mapping("iso"), tmp_path / "year.jsonl").summary()
@@ -74,18 +71,10 @@ def test_the_full_retail_year_imports_about_398k_purchase_events(config, tmp_pat
     assert summary["rows_per_s"] > 0
 
 
-def test_the_import_command_fails_in_one_line_on_an_unknown_column(config, tmp_path):
-    config_file = tmp_path / "c.toml"
-    config_file.write_text(render_toml(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
+def test_the_import_command_fails_in_one_line_on_an_unknown_column(config, run_cli):
     command = ["events", "import", str(RETAIL_EXCERPT), "--format", "csv", "--event-type", "view"]
     command += ["--map", "user_id=Customer,item_id=StockCode,timestamp=InvoiceDate"]
-    result = subprocess.run(
-        [sys.executable, "-m", "streamrec.infra.cli", *command],
-        env=env | {"STREAMREC_CONFIG": str(config_file)},
-        capture_output=True,
-        text=True,
-    )
+    result = run_cli.run(config, *command)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"streamrec: error: {RETAIL_EXCERPT} has no column 'Customer' (it has: InvoiceNo, "

@@ -4,7 +4,7 @@ import json
 
 from streamrec.features.job import FeatureJob
 from streamrec.infra.contracts.items import Item
-from streamrec.infra.stores import open_event_bus, open_online_store
+from streamrec.infra.storage import open_event_bus, open_online_store
 from streamrec.ingest.item_import import ItemMapping, import_items
 from streamrec.ingest.publisher import publish
 from streamrec.ingest.synthetic import SyntheticSpec, generate

@@ -5,8 +5,9 @@ import dataclasses
 import pytest
 import redis
 
-from streamrec.infra.ports.online_store import ItemEvent
-from streamrec.infra.stores import open_online_store, redis_item_statistics
+from streamrec.infra.storage import open_online_store
+from streamrec.infra.storage.adapters import redis_item_statistics
+from streamrec.infra.storage.ports.online_store import ItemEvent
 
 HOUR = 3_600_000
 T0 = 1_767_571_200_000  # 2026-01-05T00:00Z

@@ -2,15 +2,11 @@
 store, the ledger and the answers come back as they were."""
 
 import dataclasses
-import os
-import subprocess
-import sys
 
 import pytest
 
 from streamrec.features.job import FeatureJob
-from streamrec.infra.config import render_toml
-from streamrec.infra.stores import (
+from streamrec.infra.storage import (
     discard_key_namespace,
     open_event_ledger,
     open_online_store,
@@ -21,6 +17,8 @@ from streamrec.ingest.synthetic import SyntheticSpec, generate
 from streamrec.serving.recommender import RecommendCall, Recommender
 from streamrec.serving.retrieval_model import RetrievalModel
 from tests.integration.conftest import TRAINING_EVENTS_SPEC
+
+pytestmark = pytest.mark.slow  # the feature job, then a rebuild
 
 EVENTS = generate(SyntheticSpec(**TRAINING_EVENTS_SPEC))
 USERS = sorted({e.user_id for e in EVENTS})
@@ -53,18 +51,7 @@ def _snapshot(config, version):
     }
 
 
-def _rebuild(config, tmp_path, *flags):
-    config_file = tmp_path / "rebuild.toml"
-    config_file.write_text(render_toml(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
-    command = [sys.executable, "-m", "streamrec.infra.cli", "features", "rebuild-online", *flags]
-    return subprocess.run(
-        command, env=env | {"STREAMREC_CONFIG": str(config_file)}, capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
-
-
-def test_redis_emptied_then_rebuilt_answers_as_before(processed, spark, tmp_path):
+def test_redis_emptied_then_rebuilt_answers_as_before(processed, spark, tmp_path, run_cli):
     config, version = processed
     before = _snapshot(config, version)
     assert all(before["histories"].values()) and before["popular"]["7d"]
@@ -73,14 +60,14 @@ def test_redis_emptied_then_rebuilt_answers_as_before(processed, spark, tmp_path
     emptied = _snapshot(config, version)
     assert not any(emptied["histories"].values()) and not emptied["watermarks"]
 
-    done = _rebuild(config, tmp_path)
+    done = run_cli.run(config, "features", "rebuild-online")
     assert done.returncode == 0, done.stderr
     assert f"{len(EVENTS)} events, {len(USERS)} users'" in done.stdout
     after = _snapshot(config, version)
     for part in ("histories", "popular", "frequencies", "watermarks", "answers"):
         assert after[part] == before[part], part
 
-    again = _rebuild(config, tmp_path)  # idempotent
+    again = run_cli.run(config, "features", "rebuild-online")  # idempotent
     assert again.returncode == 0, again.stderr
     assert _snapshot(config, version) == before
 
@@ -92,11 +79,11 @@ def test_redis_emptied_then_rebuilt_answers_as_before(processed, spark, tmp_path
     assert sum(r.accepted for r in reports) == 0
 
 
-def test_since_restores_only_the_newer_days(processed, tmp_path):
+def test_since_restores_only_the_newer_days(processed, tmp_path, run_cli):
     config, _ = processed
     discard_key_namespace(config)
     since = _date(max(e.timestamp for e in EVENTS))
-    done = _rebuild(config, tmp_path, "--since", since)
+    done = run_cli.run(config, "features", "rebuild-online", "--since", since)
     assert done.returncode == 0, done.stderr
     recent = [e for e in EVENTS if _date(e.timestamp) >= since]
     assert 0 < len(recent) < len(EVENTS)
@@ -108,8 +95,8 @@ def test_since_restores_only_the_newer_days(processed, tmp_path):
     }
 
 
-def test_a_bad_date_is_one_line_and_a_non_zero_exit(config, tmp_path):
-    done = _rebuild(config, tmp_path, "--since", "yesterday")
+def test_a_bad_date_is_one_line_and_a_non_zero_exit(config, tmp_path, run_cli):
+    done = run_cli.run(config, "features", "rebuild-online", "--since", "yesterday")
     assert done.returncode != 0
     assert done.stderr.strip() == (
         "streamrec: error: --since 'yesterday' is not a date (YYYY-MM-DD)"

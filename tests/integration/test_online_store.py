@@ -6,10 +6,10 @@ import time
 import pytest
 import redis
 
-from streamrec.infra.errors import StoreUnavailable
-from streamrec.infra.ports.event_ledger import Claim
-from streamrec.infra.ports.online_store import HistoryEntry
-from streamrec.infra.stores import discard_key_namespace, open_event_ledger, open_online_store
+from streamrec.infra.core.errors import StoreUnavailable
+from streamrec.infra.storage import discard_key_namespace, open_event_ledger, open_online_store
+from streamrec.infra.storage.ports.event_ledger import Claim
+from streamrec.infra.storage.ports.online_store import HistoryEntry
 from tests.conftest import free_port
 
 
@@ -54,7 +54,7 @@ def test_recent_history_carries_times_and_types_and_reads_members_stored_before_
 def test_history_reads_decode_both_reply_protocols_and_reconnect_after_a_broken_connection(
     config,
 ):
-    from streamrec.infra.stores.redis_tracked_reads import TrackedReads
+    from streamrec.infra.storage.adapters.redis_tracked_reads import TrackedReads
 
     store = _store(config, capacity=10)
     store.append_history([("u", HistoryEntry(t, f"e{t}", f"i{t}", "view")) for t in (1, 2, 3)])

@@ -5,7 +5,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from streamrec.infra.contracts.events import parse_event
-from streamrec.infra.errors import StoreUnavailable
+from streamrec.infra.core.errors import StoreUnavailable
 from streamrec.ingest.publisher import publish
 from streamrec.ingest.synthetic import SyntheticSpec, generate
 from tests.conftest import free_port

@@ -9,7 +9,7 @@ import pytest
 from streamrec.features.job import FeatureJob
 from streamrec.features.tfrecord import decode_sequence_example, read_records
 from streamrec.infra.contracts import feature_spec as spec
-from streamrec.infra.stores import open_event_bus, open_offline_examples
+from streamrec.infra.storage import open_event_bus, open_offline_examples
 from streamrec.ingest.publisher import publish
 from streamrec.ingest.synthetic import SyntheticSpec, generate
 from streamrec.training.data_window import load_window

@@ -5,7 +5,6 @@ import dataclasses
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -13,9 +12,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from streamrec.infra.config import render_toml
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
+from streamrec.infra.devstack.stage_process import cli_command
 from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow  # server process groups
 
 
 def _children(pid: int) -> set[int]:
@@ -86,17 +87,13 @@ def _requests_counted(metrics_port: int) -> float:
 
 
 @pytest.fixture
-def two_processes(trained, tmp_path):
+def two_processes(trained, run_cli):
     config, _, result = trained
     port, metrics_port = free_port(), free_port()
     serving = dataclasses.replace(config.serving, port=port, metrics_port=metrics_port, processes=2)
-    config_file = tmp_path / "serve.toml"
-    config_file.write_text(render_toml(dataclasses.replace(config, serving=serving)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
-    env["STREAMREC_CONFIG"] = str(config_file)
     supervisor = subprocess.Popen(
-        [sys.executable, "-m", "streamrec.infra.cli", "serve"],
-        env=env,
+        cli_command(["serve"]),
+        env=run_cli.env(dataclasses.replace(config, serving=serving)),
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -1,7 +1,6 @@
 """The ranking service over real gRPC, with real Redis and a model trained on planted data."""
 
 import dataclasses
-import os
 import signal
 import subprocess
 import sys
@@ -13,12 +12,11 @@ import redis
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from streamrec.infra.config import render_toml
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
 from streamrec.infra.contracts.items import Item
-from streamrec.infra.local_stack.stack import LocalStack
-from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent
-from streamrec.infra.stores import open_online_store
+from streamrec.infra.devstack.stack import LocalStack
+from streamrec.infra.storage import open_online_store
+from streamrec.infra.storage.ports.online_store import HistoryEntry, ItemEvent
 from streamrec.ingest.synthetic import SyntheticSpec, deal_items, generate_items, item_id
 from streamrec.serving.retrieval_model import RetrievalModel
 from streamrec.serving.server import SERVICE_NAME, RankingServer
@@ -291,41 +289,25 @@ def test_online_store_down_from_the_start_is_unavailable_for_a_user_without_hist
         running.stop(grace=0)
 
 
-def test_serve_and_recommend_commands_as_separate_processes(trained, tmp_path):
+@pytest.mark.slow
+def test_serve_and_recommend_commands_as_separate_processes(trained, run_cli):
     config, _, _ = trained
     port = free_port()
-    config_file = tmp_path / "serve.toml"
-    config_file.write_text(
-        render_toml(
-            dataclasses.replace(config, serving=dataclasses.replace(config.serving, port=port))
-        )
+    env = run_cli.env(
+        dataclasses.replace(config, serving=dataclasses.replace(config.serving, port=port))
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")} | {
-        "STREAMREC_CONFIG": str(config_file)
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamrec.infra.cli", "serve"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    server = run_cli.start(None, "serve", env=env, stderr=subprocess.DEVNULL)
     try:
         banner = server.stdout.readline()  # printed once the server accepts requests
         assert banner.startswith("serving model version ") and banner.strip().endswith(
             f"127.0.0.1:{port}"
         )
-        command = [sys.executable, "-m", "streamrec.infra.cli", "recommend", "u-000001"]
-        result = subprocess.run(
-            [*command, "--k", "3", "--context", "device=web,surface=home"],
-            env=env,
-            capture_output=True,
-            text=True,
+        command = ["recommend", "u-000001"]
+        result = run_cli.run(
+            None, *command, "--k", "3", "--context", "device=web,surface=home", env=env
         )
         assert result.returncode == 0, result.stderr
-        refused = subprocess.run(
-            [*command, "--context", "surface"], env=env, capture_output=True, text=True
-        )
+        refused = run_cli.run(None, *command, "--context", "surface", env=env)
         assert refused.returncode == 2 and "expected KEY=VALUE pairs" in refused.stderr
         lines = result.stdout.strip().splitlines()
         assert lines[0].startswith("model version ")
@@ -357,7 +339,7 @@ def test_result_cache_type_none_turns_caching_off(server):
 
 
 def _version(config):
-    from streamrec.infra.stores import open_model_registry
+    from streamrec.infra.storage import open_model_registry
 
     return open_model_registry(config).current()
 
@@ -368,7 +350,7 @@ def test_the_api_server_computes_each_request_on_its_own_thread():
     script = (
         "import os; os.environ['TF_USE_LEGACY_KERAS'] = '1'; import tensorflow as tf; "
         "import faiss; from threadpoolctl import threadpool_info; "
-        "from streamrec.infra.config import ServingConfig; "
+        "from streamrec.infra.core.config import ServingConfig; "
         "from streamrec.serving.server import _compute_threads; "
         "_compute_threads(ServingConfig()); "
         "print(tf.config.threading.get_inter_op_parallelism_threads(), "

@@ -11,7 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.errors import StreamrecError
 from streamrec.serving.client import RecommendationClient
 from streamrec.serving.retrieval_model import RetrievalModel
 from streamrec.serving.server import SERVICE_NAME, RankingServer

@@ -17,12 +17,14 @@ import grpc
 import pytest
 
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
-from streamrec.infra.local_stack.stack import LocalStack
-from streamrec.infra.ports.online_store import HistoryEntry, ItemEvent
-from streamrec.infra.stores import open_online_store
+from streamrec.infra.devstack.stack import LocalStack
+from streamrec.infra.storage import open_online_store
+from streamrec.infra.storage.ports.online_store import HistoryEntry, ItemEvent
 from streamrec.serving.retrieval_model import RetrievalModel
 from streamrec.serving.server import RankingServer
 from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow  # load while Redis is frozen
 
 USERS = [f"drill-{n:03d}" for n in range(200)]
 SOURCES = {recommend_pb2.SOURCE_MODEL: "model", recommend_pb2.SOURCE_CACHE: "cache",

@@ -11,10 +11,12 @@ import pytest
 
 from streamrec.infra.contracts import recommend_pb2, recommend_pb2_grpc
 from streamrec.infra.contracts.export_layout import write_checksums
-from streamrec.infra.ports.online_store import HistoryEntry
-from streamrec.infra.stores import open_model_registry, open_online_store
+from streamrec.infra.storage import open_model_registry, open_online_store
+from streamrec.infra.storage.ports.online_store import HistoryEntry
 from streamrec.serving.retrieval_model import RetrievalModel
 from streamrec.serving.server import RankingServer
+
+pytestmark = pytest.mark.slow  # model swaps under load
 
 USERS = [f"u-{n:06d}" for n in range(8)]
 

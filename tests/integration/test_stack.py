@@ -6,11 +6,13 @@ import sys
 import pytest
 import redis
 
-from streamrec.infra.config import load_config
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.local_stack.daemon import port_open
-from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.infra.core.config import load_config
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.devstack.daemon import port_open
+from streamrec.infra.devstack.stack import LocalStack
 from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow  # starts and stops private stacks
 
 
 def _private_config(tmp_path, **env):

@@ -17,13 +17,15 @@ from streamrec.infra.contracts.export_layout import (
     USER_ID_INPUT,
     versions,
 )
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.ports.online_store import HistoryEntry
-from streamrec.infra.stores import open_model_registry
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage import open_model_registry
+from streamrec.infra.storage.ports.online_store import HistoryEntry
 from streamrec.serving.item_filter import ItemFilter
 from streamrec.training.trainer import train
 from tests.conftest import free_port
 from tests.integration.conftest import TRAINING_EVENTS_SPEC
+
+pytestmark = pytest.mark.slow  # training runs beyond the session's model
 
 
 def test_export_follows_the_layout(trained):
@@ -173,7 +175,7 @@ def test_an_empty_date_window_is_refused(trained):
 
 def _cli(capsys, config, tmp_path, *argv):
     from streamrec.infra.cli.main import main
-    from streamrec.infra.config import render_toml
+    from streamrec.infra.core.config import render_toml
 
     path = tmp_path / "streamrec.toml"
     path.write_text(render_toml(config))

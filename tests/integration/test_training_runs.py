@@ -14,12 +14,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from streamrec.infra.config import render_toml
 from streamrec.infra.contracts.export_layout import versions
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.stores import open_model_registry
+from streamrec.infra.core.config import render_toml
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage import open_model_registry
 from streamrec.training.trainer import train
 from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow  # CLI training runs: resume, schedules, two workers
 
 
 def _recall(result, name="candidate"):
@@ -159,7 +161,7 @@ def test_train_every_retrains_on_schedule_until_stopped(trained_copy, tmp_path):
 def test_a_catalog_above_the_exact_limit_gets_an_index_checked_against_exact_search(
     trained_copy,
 ):
-    from streamrec.infra.ports.online_store import HistoryEntry
+    from streamrec.infra.storage.ports.online_store import HistoryEntry
     from streamrec.serving.item_filter import ItemFilter
     from streamrec.serving.item_index import ApproximateIndex, ExactIndex
     from streamrec.serving.retrieval_model import RetrievalModel

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.infra.cli.stage_process import group_members
-from streamrec.infra.config import render_toml
-from streamrec.infra.local_stack.stack import LocalStack
+from streamrec.infra.devstack.stack import LocalStack
+from streamrec.infra.devstack.stage_process import group_members
 from streamrec.ingest.publisher import publish
 from streamrec.ingest.synthetic import SyntheticSpec, generate
 from tests.conftest import free_port
 from tests.integration.offline_examples import committed_event_ids
+
+pytestmark = pytest.mark.slow  # SIGSTOP and SIGKILL drills under a running worker
 
 
 @cache
@@ -34,7 +35,7 @@ def stream():
 
 
 @pytest.fixture
-def private_stack(config, tmp_path):
+def private_stack(config, tmp_path, run_cli):
     """``config`` over a broker and a Redis of the test's own; (config, stack, worker env)."""
     own = dataclasses.replace(
         config,
@@ -47,10 +48,7 @@ def private_stack(config, tmp_path):
     )
     stack = LocalStack(own)
     assert sorted(stack.up()) == ["kafka", "redis"]
-    config_file = tmp_path / "worker.toml"
-    config_file.write_text(render_toml(own))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMREC_")}
-    yield own, stack, env | {"STREAMREC_CONFIG": str(config_file)}
+    yield own, stack, run_cli.env(own)
     stack.down()
 
 

@@ -2,7 +2,7 @@
 
 import threading
 
-from streamrec.infra.stores.circuit_breaker import CircuitBreaker
+from streamrec.infra.storage.adapters.circuit_breaker import CircuitBreaker
 
 
 class Clock:

@@ -84,6 +84,16 @@ def test_user_errors_are_one_line(capsys, isolated_env, argv, code, message):
     assert message in _one_line(err)
 
 
+def test_verbose_shows_what_caused_the_one_line_error(capsys, isolated_env):
+    """The adapters keep the client's error as the cause; --verbose prints it below the line."""
+    quiet_code, quiet = _run(capsys, "serve")
+    code, err = _run(capsys, "--verbose", "serve")
+    assert quiet_code == code == 1
+    first, *cause = err.splitlines()
+    assert first == _one_line(quiet)
+    assert "redis.exceptions.ConnectionError" in "\n".join(cause)
+
+
 def test_malformed_event_file_is_refused_before_anything_is_sent(capsys, isolated_env, tmp_path):
     path = tmp_path / "events.jsonl"
     path.write_text('{"event_id": "e1"}\n')

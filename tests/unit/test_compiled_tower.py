@@ -6,10 +6,10 @@ import shutil
 import numpy as np
 import pytest
 
-from streamrec.infra.config import TrainingConfig
 from streamrec.infra.contracts.export_layout import ModelVersion
 from streamrec.infra.contracts.query_inputs import UNKNOWN_GAP, history_gaps, padded
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.core.config import TrainingConfig
+from streamrec.infra.storage.ports.online_store import HistoryEntry
 from streamrec.serving.compiled_tower import TOLERANCE
 from streamrec.serving.retrieval_model import RetrievalModel
 from streamrec.training.export import export_catalog, export_model

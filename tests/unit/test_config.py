@@ -3,14 +3,14 @@ import tomllib
 
 import pytest
 
-from streamrec.infra.config import (
+from streamrec.infra.core.config import (
     Config,
     config_from_options,
     load_config,
     render_toml,
     section_options,
 )
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.errors import StreamrecError
 
 
 def test_defaults_use_the_embedded_services():

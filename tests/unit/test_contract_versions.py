@@ -12,7 +12,7 @@ from streamrec.infra.contracts.feature_spec import (
     BatchManifest,
     ExampleFile,
 )
-from streamrec.infra.errors import StreamrecError, UnknownContractVersion
+from streamrec.infra.core.errors import StreamrecError, UnknownContractVersion
 
 FILE = ExampleFile("date=2026-01-05/batch-00000001-part-00000.tfrecord", "2026-01-05", 3, 1, 2)
 

@@ -4,7 +4,7 @@ import shutil
 import subprocess
 import sys
 
-from streamrec.infra.local_stack.daemon import Daemon
+from streamrec.infra.devstack.daemon import Daemon
 
 
 def _daemon(tmp_path):

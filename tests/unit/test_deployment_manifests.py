@@ -12,8 +12,8 @@ from streamrec.infra.cli.main import build_parser
 from streamrec.serving.metrics import ServingMetrics
 from streamrec.serving.server import SERVICE_NAME
 
-KUBERNETES = Path(__file__).resolve().parents[2] / "infra" / "kubernetes"
-GRAFANA = Path(__file__).resolve().parents[2] / "infra" / "grafana"
+KUBERNETES = Path(__file__).resolve().parents[2] / "infra" / "deploy" / "kubernetes"
+GRAFANA = Path(__file__).resolve().parents[2] / "infra" / "deploy" / "grafana"
 
 
 def test_the_trainer_cronjob_runs_a_valid_warm_started_train_command():

@@ -4,7 +4,7 @@ import random
 
 from streamrec.features.event_decisions import decode, split_late
 from streamrec.infra.contracts.events import Event
-from streamrec.infra.ports.event_bus import BusRecord
+from streamrec.infra.storage.ports.event_bus import BusRecord
 
 PUBLISHED = 1_767_571_200_000
 MINUTE = 60_000

@@ -1,6 +1,6 @@
 import pytest
 
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.errors import StreamrecError
 from streamrec.ingest.event_file import count_events, read_events, write_events
 from streamrec.ingest.synthetic import SyntheticSpec, generate
 

@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.infra.local_stack import free_port as free_port_module
-from streamrec.infra.local_stack.free_port import free_port
+from streamrec.infra.devstack import free_port as free_port_module
+from streamrec.infra.devstack.free_port import free_port
 
 _RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 

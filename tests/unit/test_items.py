@@ -3,7 +3,7 @@
 import pytest
 
 from streamrec.infra.contracts.items import InvalidItem, Item, item_from_dict, parse_item
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.errors import StreamrecError
 from streamrec.ingest.item_import import ItemMapping
 from streamrec.ingest.row_mapping import RowRejected
 from streamrec.ingest.tabular_files import SourceRow

@@ -4,15 +4,15 @@ import json
 
 import pytest
 
-from streamrec.infra.config import load_config
 from streamrec.infra.contracts.export_layout import (
     EXPORT_FORMAT_VERSION,
     ModelVersion,
     write_checksums,
 )
 from streamrec.infra.contracts.feature_spec import FEATURE_SPEC_VERSION
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.stores.file_model_registry import FileModelRegistry
+from streamrec.infra.core.config import load_config
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage.adapters.file_model_registry import FileModelRegistry
 
 
 @pytest.fixture

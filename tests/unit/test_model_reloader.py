@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from streamrec.infra.contracts.export_layout import ModelVersion
-from streamrec.infra.errors import StreamrecError
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.storage.ports.online_store import HistoryEntry
 from streamrec.serving.item_filter import filtered_top_k
 from streamrec.serving.item_index import ExactIndex
 from streamrec.serving.metrics import ServingMetrics

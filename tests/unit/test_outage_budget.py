@@ -3,7 +3,7 @@
 import pytest
 
 from streamrec.features.outage_budget import LONGEST_WAIT_SECONDS, OutageBudget
-from streamrec.infra.errors import StoreUnavailable
+from streamrec.infra.core.errors import StoreUnavailable
 
 
 class Clock:

@@ -51,7 +51,7 @@ def test_the_wheel_holds_every_module_and_contract_of_the_source_tree(wheel):
 def test_the_installed_wheel_imports_without_the_checkout(wheel, tmp_path):
     wheel.extractall(tmp_path / "site")  # what installing the wheel puts in site-packages
     probe = (
-        "import streamrec.infra.config, streamrec.infra.contracts.feature_spec as spec;"
+        "import streamrec.infra.core.config, streamrec.infra.contracts.feature_spec as spec;"
         "print(spec.__file__)"
     )
     # -S: no site-packages, so neither the editable install nor the checkout can answer.

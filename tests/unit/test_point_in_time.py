@@ -1,7 +1,7 @@
 from streamrec.features.examples import event_date, point_in_time_examples
 from streamrec.features.tfrecord import encode_example
 from streamrec.infra.contracts.events import Event
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.storage.ports.online_store import HistoryEntry
 
 
 def _events(*rows, user="u"):

@@ -6,10 +6,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from streamrec.infra.config import Config, FeaturesConfig, ServingConfig
-from streamrec.infra.errors import StoreUnavailable
-from streamrec.infra.ports.online_store import HistoryEntry, Ranking, UserHistory
-from streamrec.infra.ports.result_cache import RankedItems
+from streamrec.infra.core.config import Config, FeaturesConfig, ServingConfig
+from streamrec.infra.core.errors import StoreUnavailable
+from streamrec.infra.storage.ports.online_store import HistoryEntry, Ranking, UserHistory
+from streamrec.infra.storage.ports.result_cache import RankedItems
 from streamrec.serving.catalog_view import StoreSnapshots
 from streamrec.serving.item_filter import filtered_top_k
 from streamrec.serving.item_index import ExactIndex
@@ -271,8 +271,8 @@ def test_snapshots_serve_a_stale_answer_only_while_the_store_is_down():
 
 
 def test_an_unknown_popularity_window_is_a_config_error():
-    from streamrec.infra.config import load_config
-    from streamrec.infra.errors import StreamrecError
+    from streamrec.infra.core.config import load_config
+    from streamrec.infra.core.errors import StreamrecError
 
     with pytest.raises(StreamrecError, match=r"serving.popularity_window='2d' is not one of"):
         load_config(environ={"STREAMREC_SERVING_POPULARITY_WINDOW": "2d"})

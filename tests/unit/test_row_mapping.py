@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.errors import StreamrecError
 from streamrec.ingest.row_mapping import RowFilter, RowMapping, RowRejected
 from streamrec.ingest.tabular_files import SourceRow, TabularFile
 from tests.conftest import RETAIL_EXCERPT, shared_dataset

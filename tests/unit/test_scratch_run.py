@@ -3,10 +3,11 @@ not raised over the block's own outcome."""
 
 import pytest
 
-from streamrec.infra.cli.scratch_run import ScratchRun
-from streamrec.infra.config import load_config
+from streamrec.infra.core.config import load_config
+from streamrec.infra.devstack.scratch_run import ScratchRun
 
 
+@pytest.mark.slow
 def test_services_down_at_discard_are_reported_and_the_result_kept(isolated_env):
     run = ScratchRun.create(load_config(None), "bench-x")  # no stack is running
     said = []
@@ -17,6 +18,7 @@ def test_services_down_at_discard_are_reported_and_the_result_kept(isolated_env)
     assert "unreachable" in said[0]
 
 
+@pytest.mark.slow
 def test_the_blocks_own_error_is_what_surfaces(isolated_env):
     run = ScratchRun.create(load_config(None), "bench-x")
     said = []

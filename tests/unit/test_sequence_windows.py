@@ -13,7 +13,7 @@ from streamrec.features.tfrecord import decode_sequence_example
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.events import Event
 from streamrec.infra.contracts.feature_spec import ExampleFile
-from streamrec.infra.ports.online_store import HistoryEntry
+from streamrec.infra.storage.ports.online_store import HistoryEntry
 
 DAY = 86_400_000
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z

@@ -7,7 +7,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2_grpc
 
-from streamrec.infra.cli import serve_load
+from streamrec.infra.bench import serve_load
 from tests.conftest import free_port
 
 

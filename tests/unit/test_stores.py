@@ -6,16 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streamrec.infra import stores
-from streamrec.infra.config import (
-    EventLedgerConfig,
-    KafkaConfig,
-    ModelRegistryConfig,
-    OfflineExamplesConfig,
-    OnlineStoreConfig,
-    ResultCacheConfig,
-    load_config,
-)
+from streamrec.infra import storage as stores
 from streamrec.infra.contracts.feature_spec import (
     Backfill,
     BatchManifest,
@@ -24,10 +15,19 @@ from streamrec.infra.contracts.feature_spec import (
     batch_name,
     data_file_path,
 )
-from streamrec.infra.errors import StoreUnavailable
-from streamrec.infra.ports.result_cache import RankedItems
-from streamrec.infra.stores.kafka_event_bus import client_settings
-from streamrec.infra.stores.redis_connection import redis_client
+from streamrec.infra.core.config import (
+    EventLedgerConfig,
+    KafkaConfig,
+    ModelRegistryConfig,
+    OfflineExamplesConfig,
+    OnlineStoreConfig,
+    ResultCacheConfig,
+    load_config,
+)
+from streamrec.infra.core.errors import StoreUnavailable
+from streamrec.infra.storage.adapters.kafka_event_bus import client_settings
+from streamrec.infra.storage.adapters.redis_connection import redis_client
+from streamrec.infra.storage.ports.result_cache import RankedItems
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_the_none_result_cache_stores_nothing():
 
 
 def test_the_memory_result_cache_expires_entries_and_forgets_the_least_recently_used():
-    from streamrec.infra.stores.memory_result_cache import MemoryResultCache
+    from streamrec.infra.storage.adapters.memory_result_cache import MemoryResultCache
 
     now = [0.0]
     cache = MemoryResultCache(capacity=2, ttl_seconds=10, clock=lambda: now[0])
@@ -83,7 +83,10 @@ class _SharedCache:
 
 
 def test_the_tiered_result_cache_answers_near_hits_without_the_shared_cache():
-    from streamrec.infra.stores.memory_result_cache import MemoryResultCache, TieredResultCache
+    from streamrec.infra.storage.adapters.memory_result_cache import (
+        MemoryResultCache,
+        TieredResultCache,
+    )
 
     shared = _SharedCache()
     shared.entries["elsewhere"] = RankedItems(["x"], [2.0])  # written by another process
@@ -99,8 +102,8 @@ def test_the_tiered_result_cache_answers_near_hits_without_the_shared_cache():
 
 
 def test_the_redis_result_cache_has_a_near_level_unless_configured_off():
-    from streamrec.infra.stores.memory_result_cache import TieredResultCache
-    from streamrec.infra.stores.redis_result_cache import RedisResultCache
+    from streamrec.infra.storage.adapters.memory_result_cache import TieredResultCache
+    from streamrec.infra.storage.adapters.redis_result_cache import RedisResultCache
 
     assert isinstance(stores.open_result_cache(load_config(environ={})), TieredResultCache)
     off = load_config(environ={"STREAMREC_RESULT_CACHE_LOCAL_ENTRIES": "0"})

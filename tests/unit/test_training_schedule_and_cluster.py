@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from streamrec.infra.cli.train_schedule import parse_interval, run_every
-from streamrec.infra.errors import StreamrecError
+from streamrec.infra.core.errors import StreamrecError
 from streamrec.training.distribution import SINGLE, cluster_role, distribution_strategy
 from streamrec.training.warm_start import _grown
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from streamrec.infra.config import TrainingConfig
+from streamrec.infra.core.config import TrainingConfig
 from streamrec.training.window_batches import WindowBatches
 
 POSITIONS = 21

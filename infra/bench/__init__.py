@@ -1,0 +1,1 @@
+"""The benchmarks of ``streamrec bench``: each stage beside a bare baseline in the same run."""

@@ -1,0 +1,1 @@
+"""The foundation every other module stands on: config, errors, the metrics endpoint."""

@@ -1,1 +1,0 @@
-"""The embedded local stack (Kafka-protocol broker and Redis) that ``streamrec stack`` runs."""
