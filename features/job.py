@@ -32,12 +32,12 @@ replayed batch is processed first, then the rest, capped per batch like the cont
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import signal
-import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from py4j.protocol import Py4JError, Py4JJavaError, Py4JNetworkError
@@ -74,6 +74,7 @@ class BatchReport:
     examples: int
     seconds: float
     phases: dict[str, float]  # seconds spent in each step of the batch
+    warnings: tuple[str, ...] = ()  # what an operator should know, one line each
 
     def describe(self) -> str:
         return (
@@ -88,11 +89,18 @@ class FeatureJob:
     """The feature-worker role: one streaming query over the events topic."""
 
     def __init__(
-        self, config: Config, spark: SparkSession, metrics: FeatureJobMetrics | None = None
+        self,
+        config: Config,
+        spark: SparkSession,
+        metrics: FeatureJobMetrics | None = None,
+        on_batch: Callable[[BatchReport], object] | None = None,
     ) -> None:
+        """``on_batch`` is called with each committed batch's report (the CLI prints it)."""
         self.config = config
         self.spark = spark
         self.metrics = metrics
+        self.on_batch = on_batch
+        self._warnings: list[str] = []  # for the next committed batch's report
         self.bus = open_event_bus(config)
         self.examples = open_offline_examples(config)
         self.online_store = open_online_store(config)
@@ -204,12 +212,16 @@ class FeatureJob:
             seconds=time.monotonic() - started,
             phases=phases,
         )
+        if report.late > LATE_WARNING_SHARE * report.events:
+            self._warnings.append(late_warning(report, self.config.features.dedup_horizon_hours))
+        report = dataclasses.replace(report, warnings=tuple(self._warnings))
+        self._warnings.clear()
         self.reports.append(report)
         log.info("%s; phases %s", report.describe(), phases)
-        print(report.describe(), flush=True)
-        if report.late > LATE_WARNING_SHARE * report.events:
-            warning = late_warning(report, self.config.features.dedup_horizon_hours)
-            print(warning, file=sys.stderr, flush=True)
+        for warning in report.warnings:  # on_batch says them; the log keeps them too
+            log.info("%s", warning)
+        if self.on_batch is not None:
+            self.on_batch(report)
         if self.metrics is not None:
             self._record_metrics(report, outcomes)
 
@@ -221,7 +233,7 @@ class FeatureJob:
         if self.ledger.watermarks(self.config.kafka.events_topic, batch_id):
             return
         self._ledger_expected = False  # said once per loss
-        print(LEDGER_LOST_WARNING, file=sys.stderr, flush=True)
+        self._warnings.append(LEDGER_LOST_WARNING)
 
     def _record_metrics(self, report: BatchReport, outcomes: list[PartitionOutcome]) -> None:
         counts = {

@@ -15,6 +15,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 
 import grpc
@@ -146,8 +147,9 @@ class EventServer:
         self.producer.close()
 
 
-def serve_forever(config: Config) -> None:
-    """Serves until SIGTERM or SIGINT, then drains in-flight calls and flushes Kafka."""
+def serve_forever(config: Config, say: Callable[[str], object] = log.info) -> None:
+    """Serves until SIGTERM or SIGINT, then drains in-flight calls and flushes Kafka. ``say``
+    gets the line that it accepts events, once it does, and "stopped" at the end."""
     open_event_bus(config).ping()
     server = EventServer(config)
     stopping = threading.Event()
@@ -155,7 +157,7 @@ def serve_forever(config: Config) -> None:
         signal.signal(sig, lambda *_: stopping.set())
     server.start()
     topic = config.kafka.events_topic
-    print(f"accepting events on {server.address} for topic {topic!r}", flush=True)
+    say(f"accepting events on {server.address} for topic {topic!r}")
     stopping.wait()
     server.stop()
-    print("stopped", flush=True)
+    say("stopped")

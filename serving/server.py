@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,8 +255,9 @@ def load_latest_model(config: Config) -> RetrievalModel:
     return RetrievalModel(version)
 
 
-def serve_forever(config: Config) -> None:
-    """Loads the newest model, serves until SIGTERM or SIGINT, then drains and stops."""
+def serve_forever(config: Config, say: Callable[[str], object] = log.info) -> None:
+    """Loads the newest model, serves until SIGTERM or SIGINT, then drains and stops. ``say``
+    gets the line that it serves, once it accepts requests, and "stopped" at the end."""
     open_online_store(config).ping()
     _compute_threads(config.serving)
     model = load_latest_model(config)
@@ -266,11 +267,11 @@ def serve_forever(config: Config) -> None:
         signal.signal(sig, lambda *_: stopping.set())
     _stop_with_supervisor(stopping)
     server.start()
-    print(f"serving model version {model.version} on {server.address} (query tower: "
-          f"{model.query_path})", flush=True)  # fmt: skip
+    say(f"serving model version {model.version} on {server.address} (query tower: "
+        f"{model.query_path})")  # fmt: skip
     stopping.wait()
     server.stop()
-    print("stopped", flush=True)
+    say("stopped")
 
 
 def _stop_with_supervisor(stopping: threading.Event) -> None:

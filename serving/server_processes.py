@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from streamrec.infra.core.config import Config, render_toml
@@ -48,8 +49,11 @@ def usable_cores() -> int:
     return max(1, min(cores, math.ceil(int(quota) / int(period))))
 
 
-def serve_processes(config: Config, processes: int, verbose: bool) -> None:
-    """Runs ``processes`` API servers on the configured port until SIGTERM or SIGINT."""
+def serve_processes(
+    config: Config, processes: int, verbose: bool, say: Callable[[str], object] = log.info
+) -> None:
+    """Runs ``processes`` API servers on the configured port until SIGTERM or SIGINT; ``say``
+    gets the line that they serve, once they all accept requests, and "stopped"."""
     version = _check_ready(config)
     port = _free_port(config.serving.host, config.serving.port)
     with tempfile.TemporaryDirectory(prefix="streamrec-serve-") as scratch:
@@ -63,12 +67,11 @@ def serve_processes(config: Config, processes: int, verbose: bool) -> None:
                 serve_metrics(group.metrics_registry(), config.serving.metrics_port,
                               "API server", "STREAMREC_SERVING_METRICS_PORT")  # fmt: skip
             address = f"{config.serving.host}:{port}"
-            print(f"serving model version {version} with {processes} processes on {address}",
-                  flush=True)  # fmt: skip
+            say(f"serving model version {version} with {processes} processes on {address}")
             group.watch(stopping)
         finally:
             group.stop()
-    print("stopped", flush=True)
+    say("stopped")
 
 
 def _check_ready(config: Config) -> int:

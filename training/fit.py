@@ -8,7 +8,9 @@ the weights are copied into a plain, single-device model, which is what the late
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from streamrec.training.two_tower import TwoTowerModel, build_two_tower
 from streamrec.training.vocabulary import Vocabulary
 from streamrec.training.warm_start import warm_start
 from streamrec.training.window_batches import WindowBatches
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ def fit(
     warm_from: ModelVersion | None = None,
     extra_callbacks: list | None = None,
     item_features: ItemFeatures | None = None,
+    say: Callable[[str], object] = log.info,
 ) -> Fitted:
     strategy = distribution_strategy(params.strategy, role)
     tf.keras.utils.set_random_seed(params.seed)
@@ -53,7 +58,7 @@ def fit(
         )
     resumed = (run_dir / "backup").exists()
     if resumed:
-        print(f"resuming from the checkpoint in {run_dir}", flush=True)
+        say(f"resuming from the checkpoint in {run_dir}")
     if params.mixed_precision:
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
     try:

@@ -9,8 +9,10 @@ decided, so that a version's metadata tells where it came from and why it serves
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -41,6 +43,8 @@ GATE_KS = (10, 50)
 _CHUNK = 1024
 _SAMPLE_QUERIES = 1000
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class TrainingResult:
@@ -55,10 +59,12 @@ def train(
     start_date: str | None = None,
     end_date: str | None = None,
     warm_start: bool = False,
+    say: Callable[[str], object] = log.info,
 ) -> TrainingResult | None:
     """Fits, evaluates and exports a new version; promotes it if the gate says so.
 
-    ``warm_start`` continues from the serving version's weights, if one serves.
+    ``warm_start`` continues from the serving version's weights, if one serves. ``say`` gets
+    the run's progress, a line at a time (the CLI prints it).
 
     Returns None on a non-chief worker of a multi-worker run: it only helps the fit.
     """
@@ -70,7 +76,7 @@ def train(
     window = load_window(files, length, params.holdout_fraction)
     vocabulary = _vocabulary(window)
     train = window.train_mask
-    print(f"train: {vocabulary.users} users, {len(vocabulary.items)} items, {train.sum()} events")
+    say(f"train: {vocabulary.users} users, {len(vocabulary.items)} items, {train.sum()} events")
     windows = training_windows(
         *(window.events[name][train] for name in (spec.USER_ID, spec.ITEM_ID)),
         vocabulary.index(),
@@ -80,7 +86,9 @@ def train(
     )
     registry = open_model_registry(config)
     incumbent = registry.current()
-    warm_from = _warm_start_version(incumbent) if warm_start else None
+    if warm_start and incumbent is None:  # a schedule's first run: nothing to continue from
+        say("warm start: no version serves yet, so this run starts from scratch")
+    warm_from = incumbent if warm_start else None
     run_dir = run_directory(
         config.model_dir,
         {
@@ -91,10 +99,11 @@ def train(
         },
     )
     item_features = catalog_features(config, vocabulary.items, params.item_features)
-    print(f"item features: {item_features.describe()}")
+    say(f"item features: {item_features.describe()}")
     fitted = fit(
-        windows, vocabulary, length, params, run_dir, role, warm_from, item_features=item_features
-    )
+        windows, vocabulary, length, params, run_dir, role, warm_from,
+        item_features=item_features, say=say,
+    )  # fmt: skip
     if not role.is_chief:
         return None
     model = fitted.model
@@ -136,12 +145,6 @@ def train(
     if decision.promote:
         registry.promote(version.version, decision.reason)
     return TrainingResult(version, decision, evaluation)
-
-
-def _warm_start_version(incumbent: ModelVersion | None) -> ModelVersion | None:
-    if incumbent is None:  # a schedule's first run: nothing to continue from yet
-        print("warm start: no version serves yet, so this run starts from scratch")
-    return incumbent
 
 
 def _vocabulary(window: DataWindow) -> Vocabulary:

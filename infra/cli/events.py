@@ -140,5 +140,9 @@ def _progress(report: object) -> None:
 def _serve(args: argparse.Namespace, config: Config) -> int:
     from streamrec.ingest.event_service import serve_forever
 
-    serve_forever(config)
+    serve_forever(config, say=_say)
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)

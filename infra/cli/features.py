@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import sys
 import time
 
 from streamrec.infra.core.config import Config
@@ -75,7 +76,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     spark_started = time.monotonic()
     spark = build_spark_session(config)
     spark_seconds = time.monotonic() - spark_started
-    job = FeatureJob(config, spark, metrics)
+    job = FeatureJob(config, spark, metrics, on_batch=_say_batch)
     try:
         reports = job.run(until_idle=args.until_idle)
     except Exception as exc:
@@ -204,6 +205,13 @@ def _require_topic(bus: EventBus, topic: str) -> None:
         raise StreamrecError(
             f"{exc}; publish events first (`streamrec events publish FILE`)"
         ) from exc
+
+
+def _say_batch(report) -> None:
+    """A batch's line on stdout, and its warnings on stderr, as they happen."""
+    print(report.describe(), flush=True)
+    for warning in report.warnings:
+        print(warning, file=sys.stderr, flush=True)
 
 
 def _root_cause(exc: Exception) -> str:

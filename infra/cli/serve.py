@@ -40,12 +40,12 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
 
     processes = config.serving.processes or usable_cores()
     if processes > 1:
-        serve_processes(config, processes, args.verbose)
+        serve_processes(config, processes, args.verbose, say=_say)
         return 0
     prepare_tensorflow(args.verbose)
     from streamrec.serving.server import serve_forever
 
-    serve_forever(config)
+    serve_forever(config, say=_say)
     return 0
 
 
@@ -112,3 +112,7 @@ def _show(response: object, as_json: bool, unknown: list[str]) -> int:
     if unknown:
         print(f"unknown to the model: {', '.join(unknown)}")
     return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)

@@ -50,7 +50,7 @@ def _train(args: argparse.Namespace, config: Config) -> int:
     from streamrec.training.trainer import train
 
     def run_once() -> None:
-        result = train(config, params, args.start_date, args.end_date, args.warm_start)
+        result = train(config, params, args.start_date, args.end_date, args.warm_start, say=_say)
         _report(result, params.promotion_metric)
 
     if interval is None:
@@ -91,3 +91,7 @@ def _check_date(name: str, value: str | None) -> None:
         raise StreamrecError(
             f"--{name.replace('_', '-')} {value!r} is not a date (YYYY-MM-DD)"
         ) from None
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)

@@ -79,9 +79,24 @@ class ScratchRun:
 
 
 def _isolated(config: Config, run_dir: Path, namespace: str) -> Config:
+    """``namespaced``, on the stack's state directory, with ports of its own."""
+    config = namespaced(config, run_dir, namespace)
     return dataclasses.replace(
         config,
         stack=dataclasses.replace(config.stack, state_dir=str(config.state_dir)),
+        features=dataclasses.replace(config.features, metrics_port=free_port()),
+        serving=dataclasses.replace(
+            config.serving, host="127.0.0.1", port=free_port(), metrics_port=free_port()
+        ),
+    )
+
+
+def namespaced(config: Config, run_dir: Path, namespace: str) -> Config:
+    """``config`` with topics, Redis keys, a consumer group and directories of its own (under
+    ``run_dir``), so a run shares the stack with others without seeing their data. The one
+    namespacing of runs, tests' included."""
+    return dataclasses.replace(
+        config,
         kafka=dataclasses.replace(
             config.kafka,
             events_topic=f"{namespace}-events",
@@ -98,10 +113,6 @@ def _isolated(config: Config, run_dir: Path, namespace: str) -> Config:
             config.features,
             checkpoint_dir=str(run_dir / "checkpoints" / "features"),
             consumer_group=f"{namespace}-features",
-            metrics_port=free_port(),
         ),
         training=dataclasses.replace(config.training, model_dir=str(run_dir / "models")),
-        serving=dataclasses.replace(
-            config.serving, host="127.0.0.1", port=free_port(), metrics_port=free_port()
-        ),
     )

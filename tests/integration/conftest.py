@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from streamrec.infra.core.config import Config, load_config
+from streamrec.infra.devstack import scratch_run
 from streamrec.infra.devstack.stack import LocalStack
 from tests.conftest import free_port
 
@@ -44,29 +45,12 @@ def config(stack, tmp_path) -> Config:
 
 
 def namespaced(stack: Config, tmp_path) -> Config:
-    """``stack`` with its own topics, Redis keys and directories under ``tmp_path``."""
-    name = f"t{next(_names)}"
+    """``stack`` with its own topics, Redis keys and directories under ``tmp_path``; short
+    histories and no metrics endpoint."""
+    config = scratch_run.namespaced(stack, tmp_path, f"t{next(_names)}")
     return dataclasses.replace(
-        stack,
-        kafka=dataclasses.replace(
-            stack.kafka,
-            events_topic=f"{name}-events",
-            dead_letter_topic=f"{name}-dlq",
-            late_topic=f"{name}-late",
-            imports_topic=f"{name}-imports",
-            items_topic=f"{name}-items",
-        ),
-        redis=dataclasses.replace(stack.redis, key_prefix=f"test-{name}"),
-        offline_examples=dataclasses.replace(
-            stack.offline_examples, path=str(tmp_path / "examples")
-        ),
-        features=dataclasses.replace(
-            stack.features,
-            checkpoint_dir=str(tmp_path / "checkpoint"),
-            history_length=5,
-            metrics_port=0,
-        ),
-        training=dataclasses.replace(stack.training, model_dir=str(tmp_path / "models")),
+        config,
+        features=dataclasses.replace(config.features, history_length=5, metrics_port=0),
     )
 
 
