@@ -94,3 +94,5 @@ def pytest_collection_modifyitems(items):
         elif "e2e" in parts:
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.slow)
+        if item.get_closest_marker("cluster"):
+            item.add_marker(pytest.mark.slow)

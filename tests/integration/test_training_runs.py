@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import tensorflow as tf
 from streamrec.infra.contracts.export_layout import versions
 from streamrec.infra.core.config import render_toml
 from streamrec.infra.core.errors import StreamrecError
+from streamrec.infra.devstack.stage_process import cli_command, cli_environment
 from streamrec.infra.storage import open_model_registry
 from streamrec.training.trainer import train
 from tests.conftest import free_port
@@ -87,11 +87,8 @@ def _command(config, tmp_path, *argv, env=None, **training):
     config = dataclasses.replace(config, training=dataclasses.replace(config.training, **training))
     path = tmp_path / "streamrec.toml"
     path.write_text(render_toml(config))
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("STREAMREC_", "TF_CONFIG"))}
-    return (
-        [sys.executable, "-m", "streamrec.infra.cli", "--config", str(path), *argv],
-        base | (env or {}),
-    )
+    base = {k: v for k, v in cli_environment(path).items() if k != "TF_CONFIG"}
+    return cli_command(argv), base | (env or {})
 
 
 def _wait_for(condition, seconds, what):
