@@ -8,7 +8,7 @@ everything from it on is evaluated, never trained on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import tensorflow as tf
@@ -36,10 +36,27 @@ class DataWindow:
     cutoff: int  # events from this time (ms) on are held out
     events: dict[str, np.ndarray]  # every example's event fields, sorted by (time, event_id)
     holdout: dict[str, np.ndarray]  # held-out examples with their history, for evaluation
+    history_length: int = 0
+    contexts: dict = field(default_factory=dict)  # per user: history before their first window
 
     @property
     def train_mask(self) -> np.ndarray:
         return self.events[spec.TIMESTAMP] < self.cutoff
+
+    def validation_split(self, fraction: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The newest ``fraction`` of the training part, held out of the fit to stop it early:
+        the mask of the events the fit trains on, and the validation examples with their
+        histories (as the hold-out's). No validation (``fraction`` 0) trains on all of it."""
+        train = self.train_mask
+        times = self.events[spec.TIMESTAMP]
+        start = holdout_cutoff(times[train], fraction) if train.any() else self.cutoff
+        fitted = train & (times < start)
+        validation = train & ~fitted
+        examples = {name: column[validation] for name, column in self.events.items()}
+        examples.update(
+            holdout_histories(self.events, self.contexts, validation, self.history_length)
+        )
+        return fitted, examples
 
     def describe(self) -> dict:
         times = self.events[spec.TIMESTAMP]
@@ -97,7 +114,7 @@ def load_window(
         window_holdout = {name: column[held_out] for name, column in events.items()}
         window_holdout.update(holdout_histories(events, windows.contexts, held_out, history_length))
         holdout = _concatenated(holdout, window_holdout)
-    return DataWindow(files, cutoff, events, holdout)
+    return DataWindow(files, cutoff, events, holdout, history_length, windows.contexts)
 
 
 def _concatenated(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> dict:

@@ -22,6 +22,7 @@ from streamrec.infra.contracts import feature_spec as spec
 from streamrec.training.baselines import MostPopular, item_to_item
 from streamrec.training.data_window import DataWindow
 from streamrec.training.evaluation import Rankings, metrics, rank_all
+from streamrec.training.intervals import Bootstrap, per_query_metrics
 from streamrec.training.queries import Catalog, Queries
 
 PROTOCOLS = ("temporal", "leave-last-out")
@@ -83,10 +84,12 @@ class Evaluation:
         return cls(queries, catalog, baselines, popularity_rank, protocol, exclude_seen)
 
     def run(self, models: Sequence[Scorer], ks: Sequence[int]) -> dict:
-        """Metrics of every model and baseline, plus the breakdowns the report plots."""
-        results = {}
+        """Metrics of every model and baseline with their 95% intervals, the breakdowns the
+        report plots, and the first model's differences from every other, with intervals."""
+        results, per_query = {}, {}
         max_k = max(*ks, *CURVE_KS)
         exclude = self.queries.history_index if self.exclude_seen else None
+        bootstrap = Bootstrap(self.queries.user_ids)
         for scorer in [*models, *self.baselines]:
             rankings = rank_all(
                 lambda rows, s=scorer: s.scores(self.queries, rows),
@@ -94,8 +97,13 @@ class Evaluation:
                 max_k,
                 exclude,
             )
+            per_query[scorer.name] = per_query_metrics(rankings.ranks, ks)
             results[scorer.name] = {
                 **metrics(rankings, ks, self.popularity_rank),
+                "intervals": {
+                    metric: bootstrap.interval(values)
+                    for metric, values in per_query[scorer.name].items()
+                },
                 "curve": {str(k): float(np.mean(rankings.ranks < k)) for k in CURVE_KS},
                 **self._breakdowns(rankings, min(ks)),
             }
@@ -104,8 +112,10 @@ class Evaluation:
             "exclude_seen": self.exclude_seen,
             "ks": list(ks),
             "queries": len(self.queries),
+            "users": len(np.unique(self.queries.user_ids)),
             "catalog_items": len(self.catalog),
             "models": results,
+            "differences": _differences(per_query, bootstrap),
         }
 
     def _breakdowns(self, rankings: Rankings, k: int) -> dict:
@@ -124,6 +134,22 @@ class Evaluation:
             f"recall@{k}_by_history_length": by_length,
             f"recall@{k}_by_target_popularity_decile": by_decile,
         }
+
+
+def _differences(per_query: dict[str, dict[str, np.ndarray]], bootstrap: Bootstrap) -> dict:
+    """The first model's metrics minus each other model's, paired over the same queries."""
+    first, *others = per_query
+    against = {
+        other: {
+            metric: {
+                "difference": float(np.mean(values - per_query[other][metric])),
+                "interval": bootstrap.interval(values - per_query[other][metric]),
+            }
+            for metric, values in per_query[first].items()
+        }
+        for other in others
+    }
+    return {"of": first, "against": against}
 
 
 def _mean(values: np.ndarray) -> float | None:

@@ -47,6 +47,15 @@ def query_inputs(queries: Queries) -> dict[str, tf.Tensor]:
     return signature_inputs(query_batch(queries))
 
 
+def tower_embeddings(tower: tf.keras.Model, queries: Queries) -> np.ndarray:
+    """The query embeddings [n, d] of a trained (not exported) query tower, in chunks."""
+    parts = [
+        tower(query_inputs(queries.select(slice(start, start + _CHUNK)))).numpy()
+        for start in range(0, len(queries), _CHUNK)
+    ]
+    return np.concatenate(parts)
+
+
 def query_batch(queries: Queries) -> QueryBatch:
     return QueryBatch(
         user_ids=queries.user_ids,

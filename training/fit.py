@@ -21,8 +21,10 @@ from streamrec.infra.contracts.export_layout import ModelVersion
 from streamrec.infra.core.config import TrainingConfig
 from streamrec.infra.core.errors import StreamrecError
 from streamrec.training.distribution import Role, distribution_strategy
+from streamrec.training.early_stopping import EarlyStopping
 from streamrec.training.fit_callbacks import StepCounter, fit_callbacks, steps_per_call
 from streamrec.training.item_features import ItemFeatures
+from streamrec.training.queries import Queries
 from streamrec.training.two_tower import TwoTowerModel, build_two_tower
 from streamrec.training.vocabulary import Vocabulary
 from streamrec.training.warm_start import warm_start
@@ -48,7 +50,10 @@ def fit(
     extra_callbacks: list | None = None,
     item_features: ItemFeatures | None = None,
     say: Callable[[str], object] = log.info,
+    validation: Queries | None = None,
 ) -> Fitted:
+    """Fits for up to ``params.epochs`` epochs; with ``validation`` queries (targets are
+    vocabulary rows) and a patience, stops early and keeps the best epoch's weights."""
     strategy = distribution_strategy(params.strategy, role)
     tf.keras.utils.set_random_seed(params.seed)
     replicas = strategy.num_replicas_in_sync
@@ -68,6 +73,10 @@ def fit(
                 vocabulary, history_length, params, warm_from, item_features, steps
             )
         callbacks = fit_callbacks(run_dir, params, role.is_chief, steps)
+        stopping = None
+        if validation is not None and len(validation) and params.patience:
+            stopping = EarlyStopping(validation, params.patience, say, params.seed)
+            callbacks.insert(0, stopping)  # its figure reaches the logs TensorBoard writes
         callbacks += extra_callbacks or []
         batches = WindowBatches(windows, params)
         history = model.fit(
@@ -97,6 +106,7 @@ def fit(
             "steps_planned": params.epochs * batches.steps,
             "steps_run": steps,
             "warm_start": warm,
+            **(stopping.summary() if stopping else {}),
         },
     )
 

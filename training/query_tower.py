@@ -31,7 +31,7 @@ from streamrec.infra.contracts.query_inputs import FIRST_ITEM, START_ITEM
 from streamrec.training.dropout import StatelessDropout
 from streamrec.training.event_context import UNKNOWN_GAP, EventContext, serving_gaps
 from streamrec.training.request_context import MAX_TOKENS, RequestContext, hashed
-from streamrec.training.sequence_encoders import ENCODERS
+from streamrec.training.sequence_encoders import sequence_encoder
 
 START = "[start]"
 
@@ -62,6 +62,9 @@ class SequenceQueryTower(tf.keras.Model):
         dim: int,
         event_context: bool = True,
         request_context: bool = True,
+        blocks: int = 2,
+        heads: int = 2,
+        dropout: float = 0.2,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -69,8 +72,8 @@ class SequenceQueryTower(tf.keras.Model):
         self.item_tower = item_tower  # shared with the candidates: tied embeddings
         self.positions = tf.keras.layers.Embedding(history_length + 1, dim)
         self.context = EventContext(dim) if event_context else None
-        self.encoder = ENCODERS[encoder](dim)
-        self.dropout = StatelessDropout(0.2)
+        self.encoder = sequence_encoder(encoder, dim, blocks, heads, dropout)
+        self.dropout = StatelessDropout(dropout)
         # Created last: warm starts match weights in creation order, and versions trained
         # before it existed lack its weights.
         self.request_context = RequestContext(dim) if request_context else None

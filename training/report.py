@@ -11,8 +11,10 @@ import base64
 import html
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 from matplotlib.figure import Figure
 
 _METRICS = ("recall", "ndcg", "coverage", "popularity_rank")
@@ -29,13 +31,19 @@ def write_report(result: dict, directory: Path, title: str) -> Path:
         f"<p>Protocol {html.escape(result['protocol'])}, {result['queries']} queries, "
         f"{result['catalog_items']} items ranked in full (ties against the model)"
         f"{', seen items excluded' if result['exclude_seen'] else ''}.</p>",
+        _window(result.get("window")),
+        _settings(result.get("settings", {})),
         _table(models, result["ks"]),
+        "<p>Intervals: 95%, from 1000 resamples of the users (each with all their queries).</p>",
+        _differences(result.get("differences")),
         _image(_lines(models), "Recall by cut-off K"),
         _image(_bars(models, f"recall@{k}_by_history_length", "history length"), "By history"),
+        _buckets(models, f"recall@{k}_by_history_length", "history length"),
         _image(
             _bars(models, f"recall@{k}_by_target_popularity_decile", "target popularity decile"),
             "By popularity",
         ),
+        _buckets(models, f"recall@{k}_by_target_popularity_decile", "popularity decile"),
     ]
     path = directory / "report.html"
     path.write_text(
@@ -51,10 +59,85 @@ def _table(models: dict, ks: list[int]) -> str:
     head = "".join(f"<th>{c}</th>" for c in ["model", *columns])
     rows = "".join(
         f"<tr><th>{html.escape(name)}</th>"
-        + "".join(f"<td>{figures.get(c, 0):.4g}</td>" for c in columns)
+        + "".join(f"<td>{_cell(figures, c)}</td>" for c in columns)
         + "</tr>"
         for name, figures in models.items()
     )
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def _cell(figures: dict, metric: str) -> str:
+    if figures.get(metric) is None:
+        return ""
+    interval = figures.get("intervals", {}).get(metric)
+    shown = f"{figures[metric]:.4g}"
+    if interval:
+        shown += f"<br><small>{interval[0]:.4g} to {interval[1]:.4g}</small>"
+    return shown
+
+
+def _buckets(models: dict, key: str, label: str) -> str:
+    """A plot's figures as a table; a bucket without queries says so instead of showing 0."""
+    names = list(next(iter(models.values()))[key])
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in [label, *names])
+    rows = "".join(
+        f"<tr><th>{html.escape(model)}</th>"
+        + "".join(
+            "<td><small>no queries</small></td>" if value is None else f"<td>{value:.4g}</td>"
+            for value in figures[key].values()
+        )
+        + "</tr>"
+        for model, figures in models.items()
+    )
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
+def _window(window: dict | None) -> str:
+    if not window:
+        return ""
+    return (
+        f"<p>Data: examples of {window['start_date']} to {window['end_date']} "
+        f"({window['examples']} examples); held out from "
+        f"{_utc(window['holdout_from_timestamp'])} on ({window['holdout_examples']} examples)."
+        "</p>"
+    )
+
+
+def _utc(milliseconds: int) -> str:
+    return datetime.fromtimestamp(milliseconds / 1000, UTC).isoformat(timespec="minutes")
+
+
+def _settings(settings: dict) -> str:
+    """Each version's training settings, one line per version."""
+    lines = "".join(
+        f"<li>{html.escape(name)}: "
+        + html.escape(", ".join(f"{key}={value}" for key, value in sorted(values.items())))
+        + "</li>"
+        for name, values in settings.items()
+    )
+    return f"<p>Settings:</p><ul>{lines}</ul>" if lines else ""
+
+
+def _differences(differences: dict | None) -> str:
+    if not differences or not differences["against"]:
+        return ""
+    rows = "".join(
+        f"<tr><th>{html.escape(differences['of'])} minus {html.escape(other)}</th>"
+        + "".join(
+            f"<td>{value['difference']:+.4f}"
+            + (
+                f"<br><small>{value['interval'][0]:+.4f} to {value['interval'][1]:+.4f}</small>"
+                if value["interval"]
+                else ""
+            )
+            + "</td>"
+            for value in figures.values()
+        )
+        + "</tr>"
+        for other, figures in differences["against"].items()
+    )
+    first = next(iter(differences["against"].values()))
+    head = "".join(f"<th>{html.escape(metric)}</th>" for metric in ["difference", *first])
     return f"<table><tr>{head}</tr>{rows}</table>"
 
 
@@ -75,7 +158,8 @@ def _bars(models: dict, key: str, label: str) -> Figure:
     width = 0.8 / max(1, len(models))
     for n, (name, figures) in enumerate(models.items()):
         groups = figures[key]
-        values = [v or 0.0 for v in groups.values()]
+        # An empty bucket (no query there) has no bar, not a bar at 0.
+        values = [np.nan if v is None else v for v in groups.values()]
         axes.bar([i + n * width for i in range(len(values))], values, width, label=name)
         axes.set_xticks([i + 0.4 - width / 2 for i in range(len(values))], list(groups))
     axes.set(xlabel=label, ylabel=key.split("_by_")[0])

@@ -27,7 +27,7 @@ from collections.abc import Callable
 import tensorflow as tf
 
 Candidates = Callable[[tf.Tensor], tf.Tensor]  # item indices [k] -> candidate vectors [k, d]
-_NOT_A_CANDIDATE = -1e9  # exp() of it minus any real logit is 0, without float32.min's overflow
+NOT_A_CANDIDATE = -1e9  # exp() of it minus any real logit is 0, without float32.min's overflow
 
 
 class RetrievalLoss(tf.keras.layers.Layer):
@@ -74,7 +74,7 @@ class RetrievalLoss(tf.keras.layers.Layer):
         logits = tf.where(not_candidate, tf.float32.min, logits)
         if self.extra_negatives:
             logits = tf.concat([logits, self._uniform_logits(queries, targets, candidates)], axis=1)
-        return _weighted_mean(softmax_loss(logits, tf.range(n)), weights, count)
+        return weighted_mean(softmax_loss(logits, tf.range(n)), weights, count)
 
     def _distinct(
         self, queries: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor, candidates: Candidates
@@ -90,7 +90,7 @@ class RetrievalLoss(tf.keras.layers.Layer):
         logits += self._column_bias(items, count)[tf.newaxis, :]
         if self.extra_negatives:
             logits = tf.concat([logits, self._uniform_logits(queries, targets, candidates)], axis=1)
-        return _weighted_mean(softmax_loss(logits, column), weights, count)
+        return weighted_mean(softmax_loss(logits, column), weights, count)
 
     def _column_bias(self, items: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
         """Added to each distinct item's logits: minus the log of its probability to be in a
@@ -100,7 +100,7 @@ class RetrievalLoss(tf.keras.layers.Layer):
             share = tf.minimum(tf.exp(tf.gather(self.log_frequency, items)), 1.0 - 1e-7)
             in_batch = -tf.math.expm1(tf.maximum(count, 1.0) * tf.math.log1p(-share))
             bias = -tf.math.log(tf.maximum(in_batch, 1e-30))
-        return tf.where(items == 0, _NOT_A_CANDIDATE, bias)
+        return tf.where(items == 0, NOT_A_CANDIDATE, bias)
 
     def _uniform_logits(
         self, queries: tf.Tensor, targets: tf.Tensor, candidates: Candidates
@@ -133,5 +133,5 @@ def softmax_loss(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return log_total - positive
 
 
-def _weighted_mean(losses: tf.Tensor, weights: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
+def weighted_mean(losses: tf.Tensor, weights: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(losses * weights) / tf.maximum(count, 1.0)

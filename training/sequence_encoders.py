@@ -89,4 +89,10 @@ class _Attention(tf.keras.layers.MultiHeadAttention):
         self._dropout_layer = StatelessDropout(self._dropout)
 
 
-ENCODERS = {"mean": MeanEncoder, "gru": GruEncoder, "transformer": TransformerEncoder}
+def sequence_encoder(
+    name: str, dim: int, blocks: int = 2, heads: int = 2, dropout: float = 0.2
+) -> tf.keras.layers.Layer:
+    """The encoder ``name`` (mean, gru or transformer); the sizes apply to the transformer."""
+    if name == "transformer":
+        return TransformerEncoder(dim, blocks, heads, dropout)
+    return {"mean": MeanEncoder, "gru": GruEncoder}[name](dim)

@@ -28,7 +28,7 @@ from streamrec.training.data_window import DataWindow, committed_files, load_win
 from streamrec.training.distribution import cluster_role, distribution_strategy
 from streamrec.training.evaluate import EmbeddingScorer, Evaluation
 from streamrec.training.export import export_model
-from streamrec.training.exported_model import exported_scorer, query_inputs
+from streamrec.training.exported_model import exported_scorer, tower_embeddings
 from streamrec.training.fit import fit
 from streamrec.training.fit_callbacks import LOG_DIR, log_evaluation, run_directory
 from streamrec.training.gate import Decision, decide
@@ -40,7 +40,6 @@ from streamrec.training.vocabulary import Vocabulary
 
 GATE_PROTOCOL = "temporal"
 GATE_KS = (10, 50)
-_CHUNK = 1024
 _SAMPLE_QUERIES = 1000
 
 log = logging.getLogger(__name__)
@@ -75,8 +74,14 @@ def train(
     files = committed_files(config, start_date, end_date)
     window = load_window(files, length, params.holdout_fraction)
     vocabulary = _vocabulary(window)
-    train = window.train_mask
-    say(f"train: {vocabulary.users} users, {len(vocabulary.items)} items, {train.sum()} events")
+    train, validation = window.validation_split(
+        params.validation_fraction if params.patience else 0.0
+    )
+    validation_queries = Queries.from_examples(validation, Catalog(np.asarray(vocabulary.items)))
+    say(
+        f"train: {vocabulary.users} users, {len(vocabulary.items)} items, {train.sum()} events"
+        f" (+{len(validation_queries)} to stop early)"
+    )
     windows = training_windows(
         *(window.events[name][train] for name in (spec.USER_ID, spec.ITEM_ID)),
         vocabulary.index(),
@@ -102,7 +107,7 @@ def train(
     say(f"item features: {item_features.describe()}")
     fitted = fit(
         windows, vocabulary, length, params, run_dir, role, warm_from,
-        item_features=item_features, say=say,
+        item_features=item_features, say=say, validation=validation_queries,
     )  # fmt: skip
     if not role.is_chief:
         return None
@@ -159,15 +164,7 @@ def _vocabulary(window: DataWindow) -> Vocabulary:
 
 
 def _encoder(tower: tf.keras.Model):
-    def encode(queries: Queries) -> np.ndarray:
-        return np.concatenate(
-            [
-                tower(query_inputs(queries.select(slice(i, i + _CHUNK)))).numpy()
-                for i in range(0, len(queries), _CHUNK)
-            ]
-        )
-
-    return encode
+    return lambda queries: tower_embeddings(tower, queries)
 
 
 def _sample_queries(

@@ -1,9 +1,10 @@
-"""The retrieval model: a causal query tower and an item tower trained with a corrected
-in-batch softmax (:mod:`.retrieval_loss`).
+"""The retrieval model: a causal query tower and an item tower, trained with the exact
+softmax over the catalog (:mod:`.catalog_softmax`) or, for catalogs too large for it, a
+corrected in-batch softmax (:mod:`.retrieval_loss`).
 
-Every position of every window in a batch is a query; their distinct targets are the in-batch
-candidates. Padding positions are dropped before the loss, whose cost grows with queries times
-candidates; under XLA, which needs static shapes, they stay and the loss masks them instead.
+Every position of every window in a batch is a query. Padding positions are dropped before
+the loss, whose cost grows with queries times candidates; under XLA, which needs static
+shapes, they stay and the loss masks them instead.
 
 Queries and items are L2-normalised, so scores are cosines scaled by the loss's temperature;
 the exported embeddings are normalised too and serving's dot products rank alike.
@@ -16,6 +17,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from streamrec.infra.core.config import TrainingConfig
+from streamrec.training.catalog_softmax import CatalogSoftmaxLoss
 from streamrec.training.item_features import ItemFeatures
 from streamrec.training.item_tower import ItemTower
 from streamrec.training.query_tower import FIRST_ITEM, ItemVocabulary, SequenceQueryTower
@@ -28,37 +30,37 @@ class TwoTowerModel(tfrs.Model):
         vocabulary: ItemVocabulary,
         item_features: ItemFeatures,
         history_length: int,
-        encoder: str,
-        dim: int,
         log_frequency: np.ndarray,
-        temperature: float,
-        extra_negatives: int,
-        logq: bool,
-        static_shapes: bool = False,
-        event_context: bool = True,
-        request_context: bool = True,
+        params: TrainingConfig,
     ) -> None:
         super().__init__()
-        self.static_shapes = static_shapes
+        self.static_shapes = params.jit_compile
         self.vocabulary = vocabulary
-        self.item_tower = ItemTower(item_features, dim)
+        self.item_tower = ItemTower(item_features, params.embedding_dim)
         self.query_tower = NormalisedQueryTower(
             vocabulary,
             self.item_tower,
             history_length,
-            encoder,
-            dim,
-            event_context,
-            request_context,
+            params.query_encoder,
+            params.embedding_dim,
+            params.event_context,
+            params.request_context,
+            params.blocks,
+            params.heads,
+            params.dropout,
         )
-        self.loss_layer = RetrievalLoss(
-            log_frequency,
-            temperature,
-            extra_negatives,
-            logq,
-            first_item=FIRST_ITEM,
-            unique_candidates=not static_shapes,
-        )
+        self.full_softmax = params.full_softmax(len(vocabulary.item_ids))
+        if self.full_softmax:
+            self.loss_layer = CatalogSoftmaxLoss(params.temperature, FIRST_ITEM)
+        else:
+            self.loss_layer = RetrievalLoss(
+                log_frequency,
+                params.temperature,
+                params.extra_negatives,
+                params.logq,
+                first_item=FIRST_ITEM,
+                unique_candidates=not self.static_shapes,
+            )
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
         outputs = self.query_tower.encode(
@@ -75,6 +77,9 @@ class TwoTowerModel(tfrs.Model):
             real = tf.where(targets > 0)[:, 0]
             queries, targets = tf.gather(queries, real), tf.gather(targets, real)
         weights = tf.cast(targets > 0, tf.float32)
+        if self.full_softmax:
+            table = tf.math.l2_normalize(self.item_tower.table(), axis=-1)
+            return self.loss_layer(queries, targets, weights, table)
         return self.loss_layer(queries, targets, weights, self._candidates)
 
     def _candidates(self, ids: tf.Tensor) -> tf.Tensor:
@@ -119,13 +124,6 @@ def build_two_tower(
         ItemVocabulary(item_ids),
         item_features or ItemFeatures.none(len(item_ids)),
         history_length,
-        params.query_encoder,
-        params.embedding_dim,
         log_frequency,
-        params.temperature,
-        params.extra_negatives,
-        params.logq,
-        static_shapes=params.jit_compile,
-        event_context=params.event_context,
-        request_context=params.request_context,
+        params,
     )

@@ -30,7 +30,13 @@ def evaluate_versions(
     exclude_seen: bool,
 ) -> dict:
     """Metrics of ``versions`` (named ``version N``) and the baselines on the first's hold-out."""
-    window = version_window(config, versions[0])
+    # Each version reads as much of the history as it was trained for (longer histories are
+    # cut to its length), and the baselines read the longest.
+    length = max(
+        config.features.history_length,
+        *(int(v.metadata().get("history_length", 0)) for v in versions),
+    )
+    window = version_window(config, versions[0], length)
     train = window.train_mask
     catalog = Catalog(np.unique(window.events[spec.ITEM_ID][train]))
     evaluation = Evaluation.prepare(window, catalog, protocol, exclude_seen)
@@ -41,10 +47,33 @@ def evaluate_versions(
     scorers: list[Scorer] = [exported_scorer(v, catalog) for v in versions]
     result = evaluation.run(scorers, ks)
     result["window"] = window.describe()
+    result["settings"] = {f"version {v.version}": version_settings(v) for v in versions}
     return result
 
 
-def version_window(config: Config, version: ModelVersion) -> DataWindow:
+_RECIPE = (
+    "query_encoder", "embedding_dim", "softmax", "temperature", "logq", "extra_negatives",
+    "blocks", "heads", "dropout", "learning_rate", "batch_size", "epochs", "patience",
+)  # fmt: skip
+
+
+def version_settings(version: ModelVersion) -> dict:
+    """What a version was trained with, as a report names it: the recipe's settings, its
+    history length and the epochs its fit ran."""
+    metadata = version.metadata()
+    parameters = metadata.get("parameters", {})
+    settings = {name: parameters[name] for name in _RECIPE if name in parameters}
+    settings["history_length"] = metadata.get("history_length")
+    fit = metadata.get("fit", {})
+    if "epochs_run" in fit:
+        settings["epochs_run"] = fit["epochs_run"]
+        settings["best_epoch"] = fit["best_epoch"]
+    return settings
+
+
+def version_window(
+    config: Config, version: ModelVersion, history_length: int | None = None
+) -> DataWindow:
     data = version.metadata().get("data", {})
     if "holdout_from_timestamp" not in data:
         raise StreamrecError(
@@ -52,6 +81,5 @@ def version_window(config: Config, version: ModelVersion) -> DataWindow:
             "older streamrec, retrain it to evaluate it"
         )
     files = committed_files(config, data["start_date"], data["end_date"])
-    return load_window(
-        files, config.features.history_length, 0.0, cutoff=int(data["holdout_from_timestamp"])
-    )
+    length = history_length or config.features.history_length
+    return load_window(files, length, 0.0, cutoff=int(data["holdout_from_timestamp"]))

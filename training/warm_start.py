@@ -29,9 +29,20 @@ def warm_start(
     """Copies ``version``'s weights into ``model`` (built); returns what was kept."""
     metadata = version.metadata()
     old_categories = metadata.get("item_features", {}).get("category_names", [])
-    wanted = (f"two_tower/{params.query_encoder}", params.embedding_dim, history_length)
-    found = (metadata.get("model"), metadata.get("embedding_dim"), metadata.get("history_length"))
     old_parameters = metadata.get("parameters", {})
+    wanted = (
+        f"two_tower/{params.query_encoder}",
+        params.embedding_dim,
+        history_length,
+        f"{params.blocks}x{params.heads}",
+    )
+    found = (
+        metadata.get("model"),
+        metadata.get("embedding_dim"),
+        metadata.get("history_length"),
+        # versions from before these settings had 2 blocks of 2 heads
+        f"{old_parameters.get('blocks', 2)}x{old_parameters.get('heads', 2)}",
+    )
     had_context = old_parameters.get("event_context", False)
     had_request_context = old_parameters.get("request_context", False)
     for name, had, has in (

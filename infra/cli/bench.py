@@ -45,6 +45,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--freshness-probes", type=int, default=20)
     serve.add_argument("--json", action="store_true", help="only the JSON line on stdout")
     serve.set_defaults(handler=_serve)
+    quality = kinds.add_parser(
+        "quality", help="the training recipe one change at a time, against EASE and popularity"
+    )
+    quality.add_argument(
+        "--steps", default="", help="recipe steps to run beside the default, comma-separated"
+    )
+    quality.add_argument("--json", action="store_true", help="only the JSON line on stdout")
+    quality.set_defaults(handler=_quality)
 
 
 def _ingest(args: argparse.Namespace, config: Config) -> int:
@@ -84,6 +92,17 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
         args.freshness_probes,
     )  # fmt: skip
     print(json.dumps(run_serve_benchmark(config, bench, say=_say_unless(args.json))))
+    return 0
+
+
+def _quality(args: argparse.Namespace, config: Config) -> int:
+    from streamrec.infra.bench.recipe_steps import steps_named
+
+    steps = steps_named([name.strip() for name in args.steps.split(",") if name.strip()])
+    prepare_tensorflow(args.verbose)
+    from streamrec.infra.bench.quality import run_quality_benchmark
+
+    print(json.dumps(run_quality_benchmark(config, steps, say=_say_unless(args.json))))
     return 0
 
 

@@ -85,7 +85,7 @@ def _cutoffs(text: str) -> list[int]:
 def _summary(result: dict) -> dict:
     """The figures without the per-bucket breakdowns (they are in the report's JSON)."""
     models = {
-        name: {k: v for k, v in figures.items() if not isinstance(v, dict)}
+        name: {k: v for k, v in figures.items() if not isinstance(v, dict) or k == "intervals"}
         for name, figures in result["models"].items()
     }
     return {**{k: v for k, v in result.items() if k != "models"}, "models": models}
@@ -97,3 +97,21 @@ def _print_table(result: dict, ks: list[int]) -> None:
     print(f"{'model':<16}" + "".join(f"{c:>14}" for c in columns))
     for name, figures in result["models"].items():
         print(f"{name:<16}" + "".join(f"{figures[c]:>14.4f}" for c in columns))
+    print("95% intervals (users resampled):")
+    for name, figures in result["models"].items():
+        print(f"{name:<16}" + "".join(_interval(figures["intervals"].get(c)) for c in columns))
+    differences = result["differences"]
+    for other, figures in differences["against"].items():
+        recall = f"recall@{ks[0]}"
+        print(
+            f"{differences['of']} - {other}: {recall} {figures[recall]['difference']:+.4f}"
+            f" (95% interval{_interval(figures[recall]['interval'], signed=True)})"
+        )
+
+
+def _interval(interval: list[float] | None, signed: bool = False) -> str:
+    if interval is None:
+        return " none" if signed else f"{'':>14}"
+    if signed:
+        return f" {interval[0]:+.4f} to {interval[1]:+.4f}"
+    return f" {interval[0]:.4f}-{interval[1]:.4f}"

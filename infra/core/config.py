@@ -177,7 +177,9 @@ class SparkConfig:
 @dataclass(frozen=True)
 class FeaturesConfig:
     checkpoint_dir: str = ""
-    history_length: int = 20
+    history_length: int = 20  # items of history the model reads, in training and serving
+    # Items kept per user in the online store: what serving feeds the model (so at least
+    # history_length) and what it leaves out as already seen.
     online_history_length: int = 50
     consumer_group: str = "streamrec-features"
     # How far out of order one user's events may arrive: an event older than its own user's
@@ -208,6 +210,12 @@ class FeaturesConfig:
 
     def __post_init__(self) -> None:
         self.window_lengths_ms()  # a malformed window is a config error, found at start
+        if not 1 <= self.history_length <= self.online_history_length:
+            raise ValueError(
+                f"history_length ({self.history_length}) must be 1 or more and at most "
+                f"online_history_length ({self.online_history_length}): serving reads the "
+                "model's history from the online store"
+            )
         if self.outage_budget_seconds < 0:
             raise ValueError(
                 f"outage_budget_seconds must be 0 (exit at the first failure) or more, "
@@ -235,13 +243,26 @@ class TrainingConfig:
     event_context: bool = True  # each history event's type and its gap to the next or the request
     request_context: bool = True  # the request's context tokens (device, surface...), as events had
     embedding_dim: int = 64
-    epochs: int = 30
+    epochs: int = 100  # the ceiling: early stopping ends most fits sooner
+    # Early stopping: the newest share of the training part is held out of the fit and ranked
+    # after every epoch; the fit keeps its best epoch and stops after `patience` epochs
+    # without a better one. patience = 0 trains every epoch on the whole training part.
+    validation_fraction: float = 0.05
+    patience: int = 5
     batch_size: int = 128  # global windows per step, over all replicas; each position a query
     learning_rate: float = 0.002
     temperature: float = 0.1
-    logq: bool = True  # correct the in-batch softmax for item frequency
+    # The loss's candidates: "full" scores every catalog item for every query (the exact
+    # softmax); "sampled" the batch's other targets, corrected by logQ, plus extra_negatives
+    # drawn uniformly; "auto" is full up to full_softmax_max_items, sampled above.
+    softmax: Literal["auto", "full", "sampled"] = "sampled"
+    full_softmax_max_items: int = 100_000
+    logq: bool = True  # correct the sampled softmax for item frequency
     item_features: bool = True  # item categories from the online store's catalog, where present
     extra_negatives: int = 0  # items drawn uniformly from the catalog, beside in-batch ones
+    blocks: int = 2  # transformer blocks of the query tower
+    heads: int = 2  # attention heads per block
+    dropout: float = 0.2  # on the tower's inputs and inside each block
     holdout_fraction: float = 0.1  # the newest share of the examples, never trained on
     promotion_metric: str = "recall@10"
     promotion_tolerance: float = 0.02  # relative: 0.02 promotes at 98% of the serving version
@@ -255,6 +276,26 @@ class TrainingConfig:
     # Larger catalogs get an approximate (faiss) index at export, checked to find at least
     # 95% of exact search's top 100 (docs/benchmarks.md).
     exact_search_max_items: int = 100_000
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.validation_fraction < 1.0 or self.patience < 0:
+            raise ValueError(
+                f"validation_fraction must be in (0, 1) and patience 0 or more, got "
+                f"{self.validation_fraction} and {self.patience}"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.blocks < 1 or self.heads < 1 or self.embedding_dim % self.heads:
+            raise ValueError(
+                f"blocks ({self.blocks}) and heads ({self.heads}) must be 1 or more, and "
+                f"embedding_dim ({self.embedding_dim}) a multiple of heads"
+            )
+
+    def full_softmax(self, items: int) -> bool:
+        """Whether a catalog of ``items`` is trained with the exact softmax."""
+        return self.softmax == "full" or (
+            self.softmax == "auto" and items <= self.full_softmax_max_items
+        )
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,12 @@ def test_metadata_records_window_parent_code_version_and_metrics(trained):
     # The hold-out is a share of the examples, not of the time range.
     assert data["holdout_examples"] == pytest.approx(0.1 * len(events), rel=0.05)
     assert metadata["parameters"]["epochs"] == config.training.epochs
+    # Early stopping held out the newest 5% of the training part and kept its best epoch.
+    fit = metadata["fit"]
+    assert fit["validation_queries"] == pytest.approx(0.05 * 0.9 * len(events), rel=0.1)
+    assert 1 <= fit["best_epoch"] <= fit["epochs_run"] <= config.training.epochs
+    # ...and did not train on it: every training event is a query of the fit or of validation.
+    assert fit["queries"] + fit["validation_queries"] == len(events) - data["holdout_examples"]
     figures = metadata["evaluation"]["models"]
     assert metadata["evaluation"]["queries"] == data["holdout_examples"]
     # The planted structure is learnable: the model beats both baselines on later events.
@@ -202,8 +208,17 @@ def test_evaluate_ranks_versions_and_baselines_on_the_training_hold_out(
     assert models["version 1"]["recall@20"] > models["version 2"]["recall@20"]
     for figures in models.values():
         assert {"mrr", "ndcg@5", "coverage@20", "popularity_rank@5"} <= set(figures)
+        low, high = figures["intervals"]["recall@20"]
+        assert low <= figures["recall@20"] <= high and low < high
+    # The paired difference: version 2 (learning rate 1e-7) is worse beyond noise.
+    assert result["differences"]["of"] == "version 2"
+    difference = result["differences"]["against"]["version 1"]["recall@20"]
+    assert difference["interval"][0] <= difference["difference"] <= difference["interval"][1] < 0
+    assert result["settings"]["version 2"]["learning_rate"] == 1e-7
     report = config.model_dir / "2" / "evaluation" / "temporal-unseen-vs-1"
-    assert (report / "report.html").read_text().count("<img") == 3
+    page = (report / "report.html").read_text()
+    assert page.count("<img") == 3
+    assert "Data: examples of" in page and "learning_rate=1e-07" in page
     assert json.loads((report / "evaluation.json").read_text())["queries"] == result["queries"]
 
 

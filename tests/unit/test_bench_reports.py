@@ -56,3 +56,13 @@ def test_the_fit_rate_comes_from_the_fastest_epoch_after_the_first():
 
 def test_a_one_epoch_fit_uses_its_only_epoch():
     assert fit_figures(100, [0.5], 100.0)["examples_per_s"] == pytest.approx(200)
+
+
+def test_quality_steps_always_include_the_default_and_unknown_ones_are_named():
+    from streamrec.infra.bench.recipe_steps import DEFAULT, STEPS, steps_named
+    from streamrec.infra.core.errors import StreamrecError
+
+    assert [s.name for s in steps_named(["history-50"])] == [DEFAULT, "history-50"]
+    assert steps_named([]) == list(STEPS) and STEPS[0].name == DEFAULT
+    with pytest.raises(StreamrecError, match=r"unknown recipe step history-7 \(known: default"):
+        steps_named(["history-7"])

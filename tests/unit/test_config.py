@@ -121,6 +121,23 @@ def test_sections_with_underscores_take_environment_overrides():
             {"STREAMREC_ONLINE_STORE_TRACKED_HISTORIES": "-1"},
             "tracked_histories must be 0 (off) or more, got -1",
         ),
+        (
+            {"STREAMREC_FEATURES_HISTORY_LENGTH": "100"},
+            "history_length (100) must be 1 or more and at most online_history_length (50)",
+        ),
+        (
+            {"STREAMREC_TRAINING_HEADS": "3"},
+            "embedding_dim (64) a multiple of heads",
+        ),
+        ({"STREAMREC_TRAINING_DROPOUT": "1"}, "dropout must be in [0, 1), got 1.0"),
+        (
+            {"STREAMREC_TRAINING_VALIDATION_FRACTION": "0"},
+            "validation_fraction must be in (0, 1) and patience 0 or more",
+        ),
+        (
+            {"STREAMREC_TRAINING_SOFTMAX": "hierarchical"},
+            "training.softmax='hierarchical' is not one of 'auto', 'full', 'sampled'",
+        ),
     ],
 )
 def test_invalid_choices_and_combinations_are_one_line_errors(environ, message):

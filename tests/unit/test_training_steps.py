@@ -9,10 +9,11 @@ from streamrec.training.data_window import holdout_cutoff
 from streamrec.training.gate import decide
 from streamrec.training.query_tower import FIRST_ITEM, ItemVocabulary, SequenceQueryTower
 from streamrec.training.retrieval_loss import RetrievalLoss, softmax_loss
-from streamrec.training.sequence_encoders import ENCODERS
+from streamrec.training.sequence_encoders import sequence_encoder
 from streamrec.training.sequences import training_windows
 
 START = 2
+ENCODERS = ("gru", "mean", "transformer")
 INDEX = {"a": 3, "b": 4, "c": 5}
 
 
@@ -57,10 +58,10 @@ def test_long_histories_are_cut_from_the_newest_event_and_each_window_starts_lik
     assert windows["inputs"].tolist() == [[START, 3], [START, 4], [START, 0]]
 
 
-@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+@pytest.mark.parametrize("encoder", ENCODERS)
 def test_encoders_are_causal(encoder):
     tf.keras.utils.set_random_seed(1)
-    layer = ENCODERS[encoder](8)
+    layer = sequence_encoder(encoder, 8)
     items = tf.random.normal([2, 6, 8])
     changed = tf.concat([items[:, :3], tf.random.normal([2, 3, 8])], axis=1)
     mask = tf.ones([2, 6], tf.bool)
@@ -69,7 +70,7 @@ def test_encoders_are_causal(encoder):
     assert not np.allclose(before[:, 3:], after[:, 3:])
 
 
-@pytest.mark.parametrize("encoder", sorted(ENCODERS))
+@pytest.mark.parametrize("encoder", ENCODERS)
 def test_serving_reads_the_position_training_trained_for_that_history(encoder):
     tf.keras.utils.set_random_seed(2)
     vocabulary = ItemVocabulary(["a", "b", "c"])
@@ -200,25 +201,44 @@ def test_extra_uniform_negatives_are_added_and_never_the_target():
     assert float(alone) == pytest.approx(0.0, abs=1e-6)
 
 
-def _result(candidate, popular, ease, serving=None):
+def _result(candidate, popular, ease, serving=None, interval=None):
     models = {"candidate": {"recall@10": candidate}, "most_popular": {"recall@10": popular}}
     models["ease"] = {"recall@10": ease}
+    result = {"models": models}
     if serving is not None:
         models["version 1"] = {"recall@10": serving}
-    return {"models": models}
+        difference = {"difference": candidate - serving, "interval": interval}
+        result["differences"] = {
+            "of": "candidate",
+            "against": {"version 1": {"recall@10": difference}},
+        }
+    return result
 
 
-def test_the_gate_wants_every_baseline_beaten_and_the_incumbent_matched():
+def _against_serving(candidate, serving, interval):
+    result = _result(candidate, 0.1, 0.2, serving, interval)
+    return decide(result, "candidate", "version 1", "recall@10", 0.02)
+
+
+def test_the_gate_wants_every_baseline_beaten():
     assert decide(_result(0.3, 0.1, 0.2), "candidate", None, "recall@10", 0.02).promote
     refused = decide(_result(0.3, 0.1, 0.35), "candidate", None, "recall@10", 0.02)
     assert not refused.promote and "does not beat the ease baseline" in refused.reason
-    assert decide(
-        _result(0.3, 0.1, 0.2, 0.305), "candidate", "version 1", "recall@10", 0.02
-    ).promote
-    worse = decide(_result(0.3, 0.1, 0.2, 0.32), "candidate", "version 1", "recall@10", 0.02)
-    assert not worse.promote and "below the serving version 1" in worse.reason
     with pytest.raises(ValueError, match="ndcg@5"):
         decide(_result(0.3, 0.1, 0.2), "candidate", None, "ndcg@5", 0.02)
+
+
+def test_the_gate_reads_the_interval_of_the_difference_from_the_serving_version():
+    better = _against_serving(0.32, 0.30, [0.005, 0.035])
+    assert better.promote and "better beyond noise" in better.reason
+    # Not better beyond noise, but surely not worse than 2% of 0.30 (0.006): fresher, serves.
+    same = _against_serving(0.301, 0.30, [-0.004, 0.006])
+    assert same.promote and "non-inferior within 2%" in same.reason
+    # A higher point estimate that may be luck: it may also be worse by more than 2%.
+    lucky = _against_serving(0.305, 0.30, [-0.02, 0.03])
+    assert not lucky.promote and "may be worse by more than 2%" in lucky.reason
+    worse = _against_serving(0.28, 0.30, [-0.03, -0.01])
+    assert not worse.promote and "-0.0200" in worse.reason
 
 
 def test_the_hold_out_is_a_share_of_the_examples_not_of_the_time_range():
@@ -227,3 +247,26 @@ def test_the_hold_out_is_a_share_of_the_examples_not_of_the_time_range():
     cutoff = holdout_cutoff(times, 0.1)
     assert (times >= cutoff).sum() == pytest.approx(100, abs=2)
     assert holdout_cutoff(times, 0.0) == 10_001
+
+
+def test_the_validation_split_is_the_newest_share_of_the_training_part_with_histories():
+    from streamrec.infra.contracts import feature_spec as spec
+    from streamrec.training.data_window import DataWindow
+
+    times = np.arange(100)
+    events = {
+        spec.EVENT_ID: np.array([f"e{t:03d}" for t in times]),
+        spec.USER_ID: np.array(["u", "v"] * 50),
+        spec.ITEM_ID: np.array([f"i{t % 7}" for t in times]),
+        spec.EVENT_TYPE: np.array(["view"] * 100),
+        spec.TIMESTAMP: times,
+        spec.CONTEXT_TOKENS: np.array([""] * 100, object),
+    }
+    window = DataWindow([], cutoff=80, events=events, holdout={}, history_length=3)
+    fitted, validation = window.validation_split(0.1)
+    assert fitted.sum() == 72 and not fitted[72:].any()  # 8 of the 80 training events
+    assert validation[spec.TIMESTAMP].tolist() == list(range(72, 80))  # never the hold-out
+    # Each validation example has the user's events before it, most recent first.
+    assert validation[spec.HISTORY][0].tolist() == ["i0", "i5", "i3"]  # u at 72: 70, 68, 66
+    none, _ = window.validation_split(0.0)
+    assert none.sum() == 80

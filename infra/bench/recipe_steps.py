@@ -1,0 +1,58 @@
+"""The steps of ``streamrec bench quality``: the default recipe, the one before it, and the
+default with one setting changed per step (:mod:`.quality`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from streamrec.infra.core.errors import StreamrecError
+
+DEFAULT = "default"
+PREVIOUS = "previous-defaults"
+
+
+@dataclasses.dataclass(frozen=True)
+class RecipeStep:
+    name: str
+    training: dict  # TrainingConfig fields that differ from the configured ones
+    history_length: int | None = None  # features.history_length, if it differs
+
+
+# The recipe before issue 28: a sampled in-batch softmax, 20 items of history, 30 fixed epochs.
+_PREVIOUS = RecipeStep(
+    PREVIOUS, {"softmax": "sampled", "temperature": 0.1, "epochs": 30, "patience": 0}, 20
+)
+
+STEPS: tuple[RecipeStep, ...] = (
+    RecipeStep(DEFAULT, {}),
+    _PREVIOUS,
+    RecipeStep("full-softmax", {"softmax": "full"}),
+    RecipeStep("uniform-negatives-128", {"extra_negatives": 128}),
+    RecipeStep("temperature-0.05", {"temperature": 0.05}),
+    RecipeStep("temperature-0.02", {"temperature": 0.02}),
+    RecipeStep("history-20", {}, 20),
+    RecipeStep("history-50", {}, 50),
+    RecipeStep("history-100", {}, 100),
+    RecipeStep("history-200", {}, 200),
+    RecipeStep("blocks-1", {"blocks": 1}),
+    RecipeStep("blocks-4", {"blocks": 4}),
+    RecipeStep("dropout-0.1", {"dropout": 0.1}),
+    RecipeStep("dropout-0.4", {"dropout": 0.4}),
+    RecipeStep("patience-2", {"patience": 2}),
+    RecipeStep("patience-10", {"patience": 10}),
+    RecipeStep("fixed-30-epochs", {"patience": 0, "epochs": 30}),
+)
+
+
+def steps_named(names: Sequence[str] | None) -> list[RecipeStep]:
+    """The steps to run, in the table's order; the default is always among them."""
+    if not names:
+        return list(STEPS)
+    known = {step.name: step for step in STEPS}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise StreamrecError(
+            f"unknown recipe step {', '.join(unknown)} (known: {', '.join(known)})"
+        )
+    return [step for step in STEPS if step.name in {DEFAULT, *names}]
