@@ -16,6 +16,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from streamrec.training.retrieval_loss import NOT_A_CANDIDATE, softmax_loss, weighted_mean
+from streamrec.training.seen_items import masked
 
 
 class CatalogSoftmaxLoss(tf.keras.layers.Layer):
@@ -25,13 +26,22 @@ class CatalogSoftmaxLoss(tf.keras.layers.Layer):
         self.first_item = first_item
 
     def call(
-        self, queries: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor, table: tf.Tensor
+        self,
+        queries: tf.Tensor,
+        targets: tf.Tensor,
+        weights: tf.Tensor,
+        table: tf.Tensor,
+        seen: tuple[tf.Tensor, tf.Tensor] | None = None,
     ) -> tf.Tensor:
         """Weighted mean loss of ``queries`` [n, d] against every row of ``table`` [items, d];
-        ``targets`` [n] are row indices, and positions with weight 0 (padding) do not count."""
+        ``targets`` [n] are row indices, and positions with weight 0 (padding) do not count.
+        ``seen`` (query rows [pairs], item rows [pairs]) are not negatives of those queries
+        (:mod:`.seen_items`)."""
         queries = tf.cast(queries, tf.float32)
         logits = tf.matmul(queries / self.temperature, tf.cast(table, tf.float32), transpose_b=True)
         rows = tf.range(tf.shape(table)[0])
         not_candidate = tf.where(rows < self.first_item, NOT_A_CANDIDATE, 0.0)
         logits += not_candidate[tf.newaxis, :]
+        if seen is not None:
+            logits = masked(logits, seen[0], seen[1], NOT_A_CANDIDATE)
         return weighted_mean(softmax_loss(logits, targets), weights, tf.reduce_sum(weights))

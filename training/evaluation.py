@@ -39,8 +39,9 @@ def rank_all(
     """Ranks every query's target among all items.
 
     ``targets`` are catalog indices (negative: an item outside the catalog, ranked last).
-    ``exclude`` lists, per query, catalog indices to drop before ranking (items already seen);
-    a target among them is ranked as usual, as the served list could not show it.
+    ``exclude`` lists, per query, catalog indices to drop before ranking (items already seen,
+    as serving leaves them out); a target among them is a miss (ranked last), because a served
+    list could never show it.
     """
     queries = len(targets)
     ranks = np.empty(queries, dtype=np.int64)
@@ -49,16 +50,17 @@ def rank_all(
         rows = slice(start, min(start + _CHUNK, queries))
         scores = np.asarray(score_chunk(rows), dtype=np.float32).copy()
         if exclude is not None:
-            _drop(scores, exclude[rows], targets[rows])
+            _drop(scores, exclude[rows])
         ranks[rows] = _target_ranks(scores, targets[rows])
         top[rows] = _top_k(scores, max_k)
     return Rankings(ranks, top)
 
 
-def _drop(scores: np.ndarray, exclude: Sequence[Sequence[int]], targets: np.ndarray) -> None:
-    for row, (items, target) in enumerate(zip(exclude, targets, strict=True)):
-        seen = [i for i in items if i >= 0 and i != target]
-        scores[row, seen] = -np.inf
+def _drop(scores: np.ndarray, exclude: Sequence[Sequence[int]]) -> None:
+    for row, items in enumerate(exclude):
+        scores[row, [i for i in items if i >= 0]] = -np.inf
+    # -inf ties with every other dropped item, and ties count against the target: ranked last
+    # among them, behind every item a served list could show.
 
 
 def _target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:

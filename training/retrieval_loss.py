@@ -26,6 +26,8 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from streamrec.training.seen_items import masked
+
 Candidates = Callable[[tf.Tensor], tf.Tensor]  # item indices [k] -> candidate vectors [k, d]
 NOT_A_CANDIDATE = -1e9  # exp() of it minus any real logit is 0, without float32.min's overflow
 
@@ -55,12 +57,16 @@ class RetrievalLoss(tf.keras.layers.Layer):
         targets: tf.Tensor,
         weights: tf.Tensor,
         candidates: Candidates,
+        seen: tuple[tf.Tensor, tf.Tensor] | None = None,
     ) -> tf.Tensor:
         """Weighted mean loss of ``queries`` [n, d] whose positives are item indices ``targets``
-        [n]; positions with weight 0 (padding) are neither queries nor candidates."""
+        [n]; positions with weight 0 (padding) are neither queries nor candidates. ``seen``
+        (query rows [pairs], item indices [pairs]) are not negatives of those queries
+        (:mod:`.seen_items`; with distinct candidates only: under XLA's static shapes every
+        in-batch candidate stays)."""
         queries = tf.cast(queries, tf.float32)  # float32 logits under mixed precision too
         if self.unique_candidates:
-            return self._distinct(queries, targets, weights, candidates)
+            return self._distinct(queries, targets, weights, candidates, seen)
         positives = tf.cast(candidates(targets), tf.float32)
         logits = tf.matmul(queries, positives, transpose_b=True) / self.temperature
         count = tf.reduce_sum(weights)
@@ -77,7 +83,12 @@ class RetrievalLoss(tf.keras.layers.Layer):
         return weighted_mean(softmax_loss(logits, tf.range(n)), weights, count)
 
     def _distinct(
-        self, queries: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor, candidates: Candidates
+        self,
+        queries: tf.Tensor,
+        targets: tf.Tensor,
+        weights: tf.Tensor,
+        candidates: Candidates,
+        seen: tuple[tf.Tensor, tf.Tensor] | None,
     ) -> tf.Tensor:
         items, column = tf.unique(targets)  # column: each query's target among the items
         count = tf.reduce_sum(weights)
@@ -88,6 +99,14 @@ class RetrievalLoss(tf.keras.layers.Layer):
             queries / self.temperature, tf.cast(candidates(items), tf.float32), transpose_b=True
         )
         logits += self._column_bias(items, count)[tf.newaxis, :]
+        if seen is not None:
+            vocabulary = tf.shape(self.log_frequency, out_type=items.dtype)[0]
+            count_items = tf.size(items, out_type=items.dtype)
+            columns = tf.scatter_nd(
+                items[:, tf.newaxis], tf.range(1, count_items + 1), vocabulary[tf.newaxis]
+            )
+            seen_columns = tf.gather(columns, seen[1]) - 1  # -1: not a candidate this step
+            logits = masked(logits, seen[0], seen_columns, NOT_A_CANDIDATE)
         if self.extra_negatives:
             logits = tf.concat([logits, self._uniform_logits(queries, targets, candidates)], axis=1)
         return weighted_mean(softmax_loss(logits, column), weights, count)

@@ -113,7 +113,7 @@ def train(
         return None
     model = fitted.model
     candidate = EmbeddingScorer("candidate", _encoder(model.query_tower), model.item_embeddings())
-    evaluation = _evaluate(window, vocabulary, candidate, incumbent)
+    evaluation = _evaluate(window, vocabulary, candidate, incumbent, config.serving.exclude_seen)
     log_evaluation(run_dir, evaluation, step=params.epochs)
     decision = decide(
         evaluation,
@@ -185,12 +185,15 @@ def _evaluate(
     vocabulary: Vocabulary,
     candidate: EmbeddingScorer,
     incumbent: ModelVersion | None,
+    exclude_seen: bool,
 ) -> dict:
+    """The gate's evaluation: as serving answers, so without seen items if it leaves them out."""
     catalog = Catalog(np.asarray(vocabulary.items))
     scorers = [candidate]
     if incumbent is not None:
         scorers.append(exported_scorer(incumbent, catalog))
-    return Evaluation.prepare(window, catalog, GATE_PROTOCOL).run(scorers, GATE_KS)
+    evaluation = Evaluation.prepare(window, catalog, GATE_PROTOCOL, exclude_seen)
+    return evaluation.run(scorers, GATE_KS)
 
 
 def _metadata(config, params, window, vocabulary, fitted, evaluation, decision, incumbent) -> dict:

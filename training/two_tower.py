@@ -22,6 +22,7 @@ from streamrec.training.item_features import ItemFeatures
 from streamrec.training.item_tower import ItemTower
 from streamrec.training.query_tower import FIRST_ITEM, ItemVocabulary, SequenceQueryTower
 from streamrec.training.retrieval_loss import RetrievalLoss
+from streamrec.training.seen_items import kept_rows, seen_in_windows
 
 
 class TwoTowerModel(tfrs.Model):
@@ -49,6 +50,7 @@ class TwoTowerModel(tfrs.Model):
             params.heads,
             params.dropout,
         )
+        self.exclude_seen = params.exclude_seen
         self.full_softmax = params.full_softmax(len(vocabulary.item_ids))
         if self.full_softmax:
             self.loss_layer = CatalogSoftmaxLoss(params.temperature, FIRST_ITEM)
@@ -72,15 +74,24 @@ class TwoTowerModel(tfrs.Model):
         )
         dim = tf.shape(outputs)[-1]
         queries = tf.math.l2_normalize(tf.reshape(outputs, [-1, dim]), axis=-1)
-        targets = tf.reshape(features["targets"], [-1])
+        targets, seen = features["targets"], None
+        if self.exclude_seen:  # see :mod:`.seen_items`
+            repeats, seen_queries, seen_items = seen_in_windows(features["inputs"], targets)
+            targets = tf.where(repeats, tf.zeros_like(targets), targets)
+        targets = tf.reshape(targets, [-1])
+        rows = seen_queries if self.exclude_seen else None
         if not self.static_shapes:
             real = tf.where(targets > 0)[:, 0]
             queries, targets = tf.gather(queries, real), tf.gather(targets, real)
+            if self.exclude_seen:
+                rows = kept_rows(seen_queries, real, tf.size(features["targets"], tf.int64))
+        if self.exclude_seen:
+            seen = (rows, seen_items)
         weights = tf.cast(targets > 0, tf.float32)
         if self.full_softmax:
             table = tf.math.l2_normalize(self.item_tower.table(), axis=-1)
-            return self.loss_layer(queries, targets, weights, table)
-        return self.loss_layer(queries, targets, weights, self._candidates)
+            return self.loss_layer(queries, targets, weights, table, seen)
+        return self.loss_layer(queries, targets, weights, self._candidates, seen)
 
     def _candidates(self, ids: tf.Tensor) -> tf.Tensor:
         return tf.math.l2_normalize(self.item_tower(ids), axis=-1)

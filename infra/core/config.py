@@ -260,6 +260,9 @@ class TrainingConfig:
     logq: bool = True  # correct the sampled softmax for item frequency
     item_features: bool = True  # item categories from the online store's catalog, where present
     extra_negatives: int = 0  # items drawn uniformly from the catalog, beside in-batch ones
+    # Train for what serving shows: with serving.exclude_seen, a target already in the
+    # position's history is not a query and history items are not negatives (README).
+    exclude_seen: bool = True
     blocks: int = 2  # transformer blocks of the query tower
     heads: int = 2  # attention heads per block
     dropout: float = 0.2  # on the tower's inputs and inside each block

@@ -14,7 +14,9 @@ from tests.conftest import free_port
 
 
 def _store(config, capacity=3):
-    features = dataclasses.replace(config.features, online_history_length=capacity)
+    features = dataclasses.replace(
+        config.features, online_history_length=capacity, history_length=capacity
+    )
     return open_online_store(dataclasses.replace(config, features=features))
 
 

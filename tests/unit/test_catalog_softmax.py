@@ -36,7 +36,7 @@ def test_padding_queries_do_not_count():
 def test_auto_takes_the_exact_softmax_up_to_its_limit():
     from streamrec.infra.core.config import TrainingConfig
 
-    auto = TrainingConfig(full_softmax_max_items=1000)
+    auto = TrainingConfig(softmax="auto", full_softmax_max_items=1000)
     assert auto.full_softmax(1000) and not auto.full_softmax(1001)
     assert TrainingConfig(softmax="full", full_softmax_max_items=10).full_softmax(10**6)
     assert not TrainingConfig(softmax="sampled").full_softmax(10)
