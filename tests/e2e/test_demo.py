@@ -36,7 +36,7 @@ def _assert_nothing_left(ports, state):
 
 def test_demo_serves_recommendations_that_beat_popularity(demo_env):
     env, ports, state = demo_env
-    size = ["--users", "300", "--items", "400", "--events", "15000", "--epochs", "4"]
+    size = ["--users", "300", "--items", "400", "--events", "15000", "--epochs", "12"]
     result = subprocess.run(_demo(*size), env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((state / "demo" / "summary.json").read_text())
