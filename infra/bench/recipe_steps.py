@@ -19,22 +19,34 @@ class RecipeStep:
     history_length: int | None = None  # features.history_length, if it differs
 
 
-# The recipe before issue 28: a sampled in-batch softmax, 20 items of history, 30 fixed epochs.
+# The recipe before issue 28: a sampled in-batch softmax, seen targets trained on, 20 items
+# of history, 30 fixed epochs.
 _PREVIOUS = RecipeStep(
-    PREVIOUS, {"softmax": "sampled", "temperature": 0.1, "epochs": 30, "patience": 0}, 20
+    PREVIOUS,
+    {
+        "softmax": "sampled",
+        "temperature": 0.1,
+        "exclude_seen": False,
+        "epochs": 30,
+        "patience": 0,
+    },
+    20,
 )
 
 STEPS: tuple[RecipeStep, ...] = (
     RecipeStep(DEFAULT, {}),
     _PREVIOUS,
+    RecipeStep("seen-targets-trained", {"exclude_seen": False}),
     RecipeStep("full-softmax", {"softmax": "full"}),
     RecipeStep("uniform-negatives-128", {"extra_negatives": 128}),
     RecipeStep("temperature-0.05", {"temperature": 0.05}),
     RecipeStep("temperature-0.02", {"temperature": 0.02}),
+    # A batch is a number of windows: longer windows take fewer a batch, so that a step still
+    # reads about as many queries (128 windows x 20 positions) and an epoch as many steps.
     RecipeStep("history-20", {}, 20),
-    RecipeStep("history-50", {}, 50),
-    RecipeStep("history-100", {}, 100),
-    RecipeStep("history-200", {}, 200),
+    RecipeStep("history-50", {"batch_size": 48}, 50),
+    RecipeStep("history-100", {"batch_size": 24}, 100),
+    RecipeStep("history-200", {"batch_size": 12}, 200),
     RecipeStep("blocks-1", {"blocks": 1}),
     RecipeStep("blocks-4", {"blocks": 4}),
     RecipeStep("dropout-0.1", {"dropout": 0.1}),

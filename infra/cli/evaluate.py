@@ -26,7 +26,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--protocol", choices=PROTOCOLS, default="temporal")
     evaluate.add_argument("--k", default="10,50", help="cut-offs, comma-separated (10,50)")
     evaluate.add_argument(
-        "--exclude-seen", action="store_true", help="drop each user's history before ranking"
+        "--exclude-seen",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="drop each user's history before ranking, a seen target counting as a miss "
+        "(default: as serving does, serving.exclude_seen)",
     )
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.add_argument(
@@ -54,6 +58,8 @@ def _evaluate(args: argparse.Namespace, config: Config) -> int:
     from streamrec.training.report import write_report
     from streamrec.training.version_evaluation import evaluate_versions
 
+    if args.exclude_seen is None:
+        args.exclude_seen = config.serving.exclude_seen
     result = evaluate_versions(config, versions, args.protocol, ks, args.exclude_seen)
     default_dir = versions[0].root / "evaluation" / _report_name(args, versions)
     report_dir = Path(args.report) if args.report else default_dir

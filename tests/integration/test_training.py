@@ -219,6 +219,11 @@ def test_evaluate_ranks_versions_and_baselines_on_the_training_hold_out(
     page = (report / "report.html").read_text()
     assert page.count("<img") == 3
     assert "Data: examples of" in page and "learning_rate=1e-07" in page
+    # Unsaid, seen items are left out as serving leaves them out; --no-exclude-seen keeps them.
+    for flags, excluded in (([], True), (["--no-exclude-seen"], False)):
+        code, out, err = _cli(capsys, config, tmp_path, "evaluate", "--k", "10", "--json", *flags)
+        assert code == 0, err
+        assert json.loads(out.strip().splitlines()[-1])["exclude_seen"] is excluded
     assert json.loads((report / "evaluation.json").read_text())["queries"] == result["queries"]
 
 
