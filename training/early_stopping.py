@@ -8,7 +8,8 @@ after every epoch, keeps the weights of the best epoch, and stops once
 ``training.patience`` epochs in a row have not improved on it. ``training.epochs`` is then
 only the ceiling.
 
-The metric is the promotion metric's kind, full-ranking recall@10, over up to
+The metric is the promotion metric's kind, full-ranking recall@10 (without seen items when
+the fit leaves them out, as the gate then does), over up to
 ``_MAX_QUERIES`` validation examples (a fixed sample, so that every worker of a distributed
 fit computes the same figure from the same weights and all stop at the same epoch).
 
@@ -24,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from streamrec.training.evaluation import target_ranks
+from streamrec.training.evaluation import rank_all
 from streamrec.training.exported_model import tower_embeddings
 from streamrec.training.queries import Queries
 
@@ -42,6 +43,7 @@ class EarlyStopping(tf.keras.callbacks.Callback):
         patience: int,
         say: Callable[[str], object] = log.info,
         seed: int = 0,
+        exclude_seen: bool = False,
     ) -> None:
         """``queries``' targets are rows of the model's ``item_embeddings()``, the items of
         its vocabulary."""
@@ -50,6 +52,7 @@ class EarlyStopping(tf.keras.callbacks.Callback):
             rows = np.random.default_rng(seed).choice(len(queries), _MAX_QUERIES, replace=False)
             queries = queries.select(np.sort(rows))
         self.queries = queries
+        self.exclude_seen = exclude_seen
         self.patience = patience
         self.say = say
         self.best = -1.0
@@ -80,7 +83,11 @@ class EarlyStopping(tf.keras.callbacks.Callback):
         if not len(self.queries):
             return 0.0
         queries = tower_embeddings(self.model.query_tower, self.queries)
-        ranks = target_ranks(queries, self.model.item_embeddings(), self.queries.targets)
+        items = self.model.item_embeddings()
+        exclude = self.queries.history_index if self.exclude_seen else None
+        ranks = rank_all(
+            lambda rows: queries[rows] @ items.T, self.queries.targets, 1, exclude
+        ).ranks
         return float(np.mean(ranks < _K))
 
     def summary(self) -> dict:

@@ -59,15 +59,16 @@ def rank_all(
 def _drop(scores: np.ndarray, exclude: Sequence[Sequence[int]]) -> None:
     for row, items in enumerate(exclude):
         scores[row, [i for i in items if i >= 0]] = -np.inf
-    # -inf ties with every other dropped item, and ties count against the target: ranked last
-    # among them, behind every item a served list could show.
 
 
 def _target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     ranks = np.full(len(targets), scores.shape[1], dtype=np.int64)
     known = np.flatnonzero(targets >= 0)
     target_scores = scores[known, targets[known]]
-    ranks[known] = (scores[known] >= target_scores[:, None]).sum(axis=1) - 1
+    ranked = (scores[known] >= target_scores[:, None]).sum(axis=1) - 1
+    # A target the ranking cannot return (dropped as seen, or unknown to the model) is a miss
+    # at every cut-off, however small the catalog: ranked as if outside it.
+    ranks[known] = np.where(np.isneginf(target_scores), scores.shape[1], ranked)
     return ranks
 
 

@@ -75,7 +75,9 @@ def fit(
         callbacks = fit_callbacks(run_dir, params, role.is_chief, steps)
         stopping = None
         if validation is not None and len(validation) and params.patience:
-            stopping = EarlyStopping(validation, params.patience, say, params.seed)
+            stopping = EarlyStopping(
+                validation, params.patience, say, params.seed, params.exclude_seen
+            )
             callbacks.insert(0, stopping)  # its figure reaches the logs TensorBoard writes
         callbacks += extra_callbacks or []
         batches = WindowBatches(windows, params)

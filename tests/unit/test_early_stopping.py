@@ -55,3 +55,37 @@ def test_a_patient_fit_finds_the_late_improvement():
     model, stopping, _ = _fit(patience=4)
     assert stopping.summary()["best_epoch"] == 6
     assert float(model.layers[0].kernel.numpy()[0, 0]) == 5.0
+
+
+ITEMS = np.array(["a", "b", *(f"x{n}" for n in range(10))])
+
+
+class _FixedModel:
+    """Every query embeds to [1, 0]; item "a" scores highest, then "b", then the rest."""
+
+    def query_tower(self, inputs):
+        return tf.ones([len(inputs["history"]), 1]) * tf.constant([[1.0, 0.0]])
+
+    def item_embeddings(self):
+        return np.array([[1.0, 0.0], [0.5, 0.5]] + [[0.0, 1.0]] * 10, np.float32)
+
+
+def _seen_target_recall(exclude_seen):
+    examples = {
+        "user_id": np.array(["u", "v"]),
+        "item_id": np.array(["a", "b"]),
+        "timestamp": np.array([1, 2]),
+        "history": np.array([["a", ""], ["a", ""]]),  # u buys "a" again; v buys "b" after "a"
+    }
+    queries = Queries.from_examples(examples, Catalog(ITEMS))
+    stopping = EarlyStopping(queries, patience=1, exclude_seen=exclude_seen)
+    stopping.set_model(_FixedModel())
+    return stopping.recall()
+
+
+def test_validation_leaves_seen_items_out_when_the_fit_does():
+    # Seen items kept: u's repeat of "a" ranks first and v's "b" second, both hits.
+    assert _seen_target_recall(exclude_seen=False) == 1.0
+    # Left out: u's target was seen, a miss as a served list would make it; v's "b" now ranks
+    # first and stays a hit.
+    assert _seen_target_recall(exclude_seen=True) == 0.5

@@ -56,7 +56,7 @@ def test_excluded_items_leave_the_ranking_and_an_excluded_target_is_a_miss():
     rankings = rank_all(lambda rows: scores[rows], np.array([2, 0]), 2, exclude=[[0, 1], [0, -1]])
     # Query 0: items 0 and 1 are seen, so its target (2) ranks first. Query 1: its target (0)
     # was seen, and serving never shows a seen item: it ranks behind everything shown.
-    assert rankings.ranks.tolist() == [0, 2]
+    assert rankings.ranks.tolist() == [0, 3]
     assert rankings.top[0].tolist()[0] == 2
 
 
