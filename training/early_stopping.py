@@ -40,19 +40,22 @@ class EarlyStopping(tf.keras.callbacks.Callback):
     def __init__(
         self,
         queries: Queries,
+        history_length: int,
         patience: int,
         say: Callable[[str], object] = log.info,
         seed: int = 0,
         exclude_seen: bool = False,
     ) -> None:
         """``queries``' targets are rows of the model's ``item_embeddings()``, the items of
-        its vocabulary."""
+        its vocabulary; their histories may be longer than the model's ``history_length``
+        (the model reads the newest items, all are left out as seen)."""
         super().__init__()
         if len(queries) > _MAX_QUERIES:
             rows = np.random.default_rng(seed).choice(len(queries), _MAX_QUERIES, replace=False)
             queries = queries.select(np.sort(rows))
         self.queries = queries
         self.exclude_seen = exclude_seen
+        self.history_length = history_length
         self.patience = patience
         self.say = say
         self.best = -1.0
@@ -82,7 +85,7 @@ class EarlyStopping(tf.keras.callbacks.Callback):
     def recall(self) -> float:
         if not len(self.queries):
             return 0.0
-        queries = tower_embeddings(self.model.query_tower, self.queries)
+        queries = tower_embeddings(self.model.query_tower, self.queries, self.history_length)
         items = self.model.item_embeddings()
         exclude = self.queries.history_index if self.exclude_seen else None
         ranks = rank_all(

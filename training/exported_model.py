@@ -47,8 +47,10 @@ def query_inputs(queries: Queries) -> dict[str, tf.Tensor]:
     return signature_inputs(query_batch(queries))
 
 
-def tower_embeddings(tower: tf.keras.Model, queries: Queries) -> np.ndarray:
-    """The query embeddings [n, d] of a trained (not exported) query tower, in chunks."""
+def tower_embeddings(tower: tf.keras.Model, queries: Queries, length: int) -> np.ndarray:
+    """The query embeddings [n, d] of a trained (not exported) query tower of history
+    ``length``, in chunks; longer histories are cut to their newest ``length`` items."""
+    queries = queries.newest(length)
     parts = [
         tower(query_inputs(queries.select(slice(start, start + _CHUNK)))).numpy()
         for start in range(0, len(queries), _CHUNK)

@@ -76,7 +76,7 @@ def fit(
         stopping = None
         if validation is not None and len(validation) and params.patience:
             stopping = EarlyStopping(
-                validation, params.patience, say, params.seed, params.exclude_seen
+                validation, history_length, params.patience, say, params.seed, params.exclude_seen
             )
             callbacks.insert(0, stopping)  # its figure reaches the logs TensorBoard writes
         callbacks += extra_callbacks or []

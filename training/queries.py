@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -78,6 +79,18 @@ class Queries:
             self.history_times[rows],
             self.history_types[rows],
             self.contexts[rows],
+        )
+
+    def newest(self, length: int) -> Queries:
+        """The same queries reading only the newest ``length`` items of their histories, as a
+        model trained on that length reads them (the rest may still be left out as seen)."""
+        cut = slice(None), slice(0, length)
+        return dataclasses.replace(
+            self,
+            histories=self.histories[cut],
+            history_index=self.history_index[cut],
+            history_times=self.history_times[cut],
+            history_types=self.history_types[cut],
         )
 
     def last_per_user(self) -> Queries:

@@ -35,12 +35,14 @@ from streamrec.training.gate import Decision, decide
 from streamrec.training.item_features import catalog_features
 from streamrec.training.item_index_build import build_item_index
 from streamrec.training.queries import Catalog, Queries
+from streamrec.training.seen_items import evaluated_history_length
 from streamrec.training.sequences import training_windows
 from streamrec.training.vocabulary import Vocabulary
 
 GATE_PROTOCOL = "temporal"
 GATE_KS = (10, 50)
 _SAMPLE_QUERIES = 1000
+_DAY_MS = 86_400_000
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,10 @@ def train(
     distribution_strategy(params.strategy, role)  # and before TensorFlow runs anything
     length = config.features.history_length
     files = committed_files(config, start_date, end_date)
-    window = load_window(files, length, params.holdout_fraction)
+    # Queries read as much history as serving does, so that every item it leaves out as seen
+    # is left out when they are ranked; the model reads its newest ``length``.
+    read = evaluated_history_length(config, config.serving.exclude_seen)
+    window = load_window(files, read, params.holdout_fraction)
     vocabulary = _vocabulary(window)
     train, validation = window.validation_split(
         params.validation_fraction if params.patience else 0.0
@@ -88,6 +93,10 @@ def train(
         length + 1,
         *(window.events[name][train] for name in (spec.TIMESTAMP, spec.EVENT_TYPE)),
         window.events[spec.CONTEXT_TOKENS][train] if params.request_context else None,
+        params.recency_half_life_days * _DAY_MS,
+        # what serving leaves out as seen: the online history (or the model's, if longer)
+        read if params.exclude_seen else 0,
+        params.same_time_events == "hidden",
     )
     registry = open_model_registry(config)
     incumbent = registry.current()
@@ -112,7 +121,9 @@ def train(
     if not role.is_chief:
         return None
     model = fitted.model
-    candidate = EmbeddingScorer("candidate", _encoder(model.query_tower), model.item_embeddings())
+    candidate = EmbeddingScorer(
+        "candidate", _encoder(model.query_tower, length), model.item_embeddings()
+    )
     evaluation = _evaluate(window, vocabulary, candidate, incumbent, config.serving.exclude_seen)
     log_evaluation(run_dir, evaluation, step=params.epochs)
     decision = decide(
@@ -163,8 +174,8 @@ def _vocabulary(window: DataWindow) -> Vocabulary:
     )
 
 
-def _encoder(tower: tf.keras.Model):
-    return lambda queries: tower_embeddings(tower, queries)
+def _encoder(tower: tf.keras.Model, length: int):
+    return lambda queries: tower_embeddings(tower, queries, length)
 
 
 def _sample_queries(

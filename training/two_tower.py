@@ -72,11 +72,15 @@ class TwoTowerModel(tfrs.Model):
             features.get("contexts"),
             training=training,
         )
+        if "positions" in features:  # each target's query as of its time (:mod:`.sequences`)
+            outputs = tf.gather(outputs, features["positions"], batch_dims=1)
         dim = tf.shape(outputs)[-1]
         queries = tf.math.l2_normalize(tf.reshape(outputs, [-1, dim]), axis=-1)
         targets, seen = features["targets"], None
         if self.exclude_seen:  # see :mod:`.seen_items`
             repeats, seen_queries, seen_items = seen_in_windows(features["inputs"], targets)
+            if "repeats" in features:  # seen before the window, in the online history
+                repeats = tf.logical_or(repeats, tf.cast(features["repeats"], tf.bool))
             targets = tf.where(repeats, tf.zeros_like(targets), targets)
         targets = tf.reshape(targets, [-1])
         rows = seen_queries if self.exclude_seen else None
@@ -88,6 +92,9 @@ class TwoTowerModel(tfrs.Model):
         if self.exclude_seen:
             seen = (rows, seen_items)
         weights = tf.cast(targets > 0, tf.float32)
+        if "weights" in features:  # recency (:func:`.sequences.recency_weights`)
+            recency = tf.reshape(features["weights"], [-1])
+            weights *= recency if self.static_shapes else tf.gather(recency, real)
         if self.full_softmax:
             table = tf.math.l2_normalize(self.item_tower.table(), axis=-1)
             return self.loss_layer(queries, targets, weights, table, seen)

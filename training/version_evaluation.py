@@ -20,6 +20,7 @@ from streamrec.training.data_window import DataWindow, committed_files, load_win
 from streamrec.training.evaluate import Evaluation, Scorer
 from streamrec.training.exported_model import exported_scorer
 from streamrec.training.queries import Catalog
+from streamrec.training.seen_items import evaluated_history_length
 
 
 def evaluate_versions(
@@ -31,10 +32,10 @@ def evaluate_versions(
 ) -> dict:
     """Metrics of ``versions`` (named ``version N``) and the baselines on the first's hold-out."""
     # Each version reads as much of the history as it was trained for (longer histories are
-    # cut to its length), and the baselines read the longest.
-    length = max(
-        config.features.history_length,
-        *(int(v.metadata().get("history_length", 0)) for v in versions),
+    # cut to its length), the baselines read the longest, and seen items are left out of the
+    # whole history serving reads.
+    length = evaluated_history_length(
+        config, exclude_seen, *(int(v.metadata().get("history_length", 0)) for v in versions)
     )
     window = version_window(config, versions[0], length)
     train = window.train_mask
@@ -54,6 +55,7 @@ def evaluate_versions(
 _RECIPE = (
     "query_encoder", "embedding_dim", "softmax", "temperature", "logq", "extra_negatives",
     "blocks", "heads", "dropout", "learning_rate", "batch_size", "epochs", "patience",
+    "recency_half_life_days", "same_time_events",
 )  # fmt: skip
 
 

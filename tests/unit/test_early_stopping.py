@@ -17,7 +17,7 @@ class _Scripted(EarlyStopping):
             {"user_id": [], "item_id": [], "timestamp": [], "history": np.empty((0, 2), str)},
             Catalog(np.array(["a"])),
         )
-        super().__init__(queries, patience, say=lambda line: None)
+        super().__init__(queries, 2, patience, say=lambda line: None)
         self.script = iter(SCORES)
 
     def recall(self):
@@ -63,24 +63,32 @@ ITEMS = np.array(["a", "b", *(f"x{n}" for n in range(10))])
 class _FixedModel:
     """Every query embeds to [1, 0]; item "a" scores highest, then "b", then the rest."""
 
+    def __init__(self):
+        self.history_widths = []
+
     def query_tower(self, inputs):
+        self.history_widths.append(int(inputs["history"].shape[1]))
         return tf.ones([len(inputs["history"]), 1]) * tf.constant([[1.0, 0.0]])
 
     def item_embeddings(self):
         return np.array([[1.0, 0.0], [0.5, 0.5]] + [[0.0, 1.0]] * 10, np.float32)
 
 
-def _seen_target_recall(exclude_seen):
+def _seen_target_recall(exclude_seen, history_length=2):
     examples = {
         "user_id": np.array(["u", "v"]),
         "item_id": np.array(["a", "b"]),
         "timestamp": np.array([1, 2]),
-        "history": np.array([["a", ""], ["a", ""]]),  # u buys "a" again; v buys "b" after "a"
+        # u buys "a" again, two purchases after the last; v buys "b" after "a"
+        "history": np.array([["x1", "a"], ["a", ""]]),
     }
     queries = Queries.from_examples(examples, Catalog(ITEMS))
-    stopping = EarlyStopping(queries, patience=1, exclude_seen=exclude_seen)
-    stopping.set_model(_FixedModel())
-    return stopping.recall()
+    stopping = EarlyStopping(queries, history_length, patience=1, exclude_seen=exclude_seen)
+    model = _FixedModel()
+    stopping.set_model(model)
+    recall = stopping.recall()
+    assert model.history_widths == [history_length]  # the tower reads its own length
+    return recall
 
 
 def test_validation_leaves_seen_items_out_when_the_fit_does():
@@ -89,3 +97,9 @@ def test_validation_leaves_seen_items_out_when_the_fit_does():
     # Left out: u's target was seen, a miss as a served list would make it; v's "b" now ranks
     # first and stays a hit.
     assert _seen_target_recall(exclude_seen=True) == 0.5
+
+
+def test_items_older_than_the_model_reads_are_still_left_out_as_seen():
+    # A model of one item of history reads only u's "x1", but serving leaves out the whole
+    # online history, so u's repeat of "a" is still a miss, and v's "a" is still left out.
+    assert _seen_target_recall(exclude_seen=True, history_length=1) == 0.5

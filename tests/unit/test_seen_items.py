@@ -42,3 +42,30 @@ def test_a_history_item_is_no_negative_in_the_exact_softmax():
     without_b = float(loss(query, tf.constant([A]), tf.ones(1), table, seen_b))
     assert np.isclose(plain, np.log(2.0) + 0.0, atol=1e-3)  # A and B tie, C far below
     assert np.isclose(without_b, 0.0, atol=1e-3)
+
+
+def test_an_evaluation_reads_as_much_history_as_serving_leaves_out():
+    from streamrec.infra.core.config import Config, FeaturesConfig
+    from streamrec.training.seen_items import evaluated_history_length
+
+    config = Config(features=FeaturesConfig(history_length=20, online_history_length=50))
+    # Serving leaves out every item of the 50 newest, so an evaluation that does must read 50.
+    assert evaluated_history_length(config, True) == 50
+    assert evaluated_history_length(config, True, 100) == 100  # a longer model reads more
+    assert evaluated_history_length(config, False) == 20
+    assert evaluated_history_length(config, False, 30) == 30
+
+
+def test_a_query_cut_to_a_model_s_length_keeps_its_newest_items():
+    from streamrec.training.queries import Catalog, Queries
+
+    examples = {
+        "user_id": np.array(["u"]),
+        "item_id": np.array(["c"]),
+        "timestamp": np.array([3]),
+        "history": np.array([["b", "a", ""]]),  # most recent first
+    }
+    queries = Queries.from_examples(examples, Catalog(np.array(["a", "b", "c"])))
+    cut = queries.newest(1)
+    assert cut.histories.tolist() == [["b"]] and cut.history_index.tolist() == [[1]]
+    assert cut.history_times.shape == (1, 1) and cut.targets.tolist() == [2]
