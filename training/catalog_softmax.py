@@ -44,4 +44,4 @@ class CatalogSoftmaxLoss(tf.keras.layers.Layer):
         logits += not_candidate[tf.newaxis, :]
         if seen is not None:
             logits = masked(logits, seen[0], seen[1], NOT_A_CANDIDATE)
-        return weighted_mean(softmax_loss(logits, targets), weights)
+        return weighted_mean(softmax_loss(logits, targets), weights, tf.reduce_sum(weights))

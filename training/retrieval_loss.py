@@ -69,7 +69,7 @@ class RetrievalLoss(tf.keras.layers.Layer):
             return self._distinct(queries, targets, weights, candidates, seen)
         positives = tf.cast(candidates(targets), tf.float32)
         logits = tf.matmul(queries, positives, transpose_b=True) / self.temperature
-        count = tf.reduce_sum(tf.cast(weights > 0, tf.float32))
+        count = tf.reduce_sum(weights)
         if self.logq:
             log_q = tf.gather(self.log_frequency, targets) + tf.math.log(tf.maximum(count, 1.0))
             logits -= log_q[tf.newaxis, :]
@@ -80,7 +80,7 @@ class RetrievalLoss(tf.keras.layers.Layer):
         logits = tf.where(not_candidate, tf.float32.min, logits)
         if self.extra_negatives:
             logits = tf.concat([logits, self._uniform_logits(queries, targets, candidates)], axis=1)
-        return weighted_mean(softmax_loss(logits, tf.range(n)), weights)
+        return weighted_mean(softmax_loss(logits, tf.range(n)), weights, count)
 
     def _distinct(
         self,
@@ -91,7 +91,7 @@ class RetrievalLoss(tf.keras.layers.Layer):
         seen: tuple[tf.Tensor, tf.Tensor] | None,
     ) -> tf.Tensor:
         items, column = tf.unique(targets)  # column: each query's target among the items
-        count = tf.reduce_sum(tf.cast(weights > 0, tf.float32))  # draws into the batch
+        count = tf.reduce_sum(weights)
         # The logits [queries, items] are a step's largest tensor, and each pass over them
         # costs about as much as the matmul that makes them: the temperature divides the
         # queries instead, and logQ and the padding column are one added row.
@@ -109,7 +109,7 @@ class RetrievalLoss(tf.keras.layers.Layer):
             logits = masked(logits, seen[0], seen_columns, NOT_A_CANDIDATE)
         if self.extra_negatives:
             logits = tf.concat([logits, self._uniform_logits(queries, targets, candidates)], axis=1)
-        return weighted_mean(softmax_loss(logits, column), weights)
+        return weighted_mean(softmax_loss(logits, column), weights, count)
 
     def _column_bias(self, items: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
         """Added to each distinct item's logits: minus the log of its probability to be in a
@@ -152,6 +152,5 @@ def softmax_loss(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     return log_total - positive
 
 
-def weighted_mean(losses: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
-    """The mean of ``losses`` weighted by ``weights`` (0: not a query); 0 without queries."""
-    return tf.math.divide_no_nan(tf.reduce_sum(losses * weights), tf.reduce_sum(weights))
+def weighted_mean(losses: tf.Tensor, weights: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_sum(losses * weights) / tf.maximum(count, 1.0)

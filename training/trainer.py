@@ -42,7 +42,6 @@ from streamrec.training.vocabulary import Vocabulary
 GATE_PROTOCOL = "temporal"
 GATE_KS = (10, 50)
 _SAMPLE_QUERIES = 1000
-_DAY_MS = 86_400_000
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +92,8 @@ def train(
         length + 1,
         *(window.events[name][train] for name in (spec.TIMESTAMP, spec.EVENT_TYPE)),
         window.events[spec.CONTEXT_TOKENS][train] if params.request_context else None,
-        params.recency_half_life_days * _DAY_MS,
         # what serving leaves out as seen: the online history (or the model's, if longer)
         read if params.exclude_seen else 0,
-        params.same_time_events == "hidden",
     )
     registry = open_model_registry(config)
     incumbent = registry.current()

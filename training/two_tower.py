@@ -72,8 +72,6 @@ class TwoTowerModel(tfrs.Model):
             features.get("contexts"),
             training=training,
         )
-        if "positions" in features:  # each target's query as of its time (:mod:`.sequences`)
-            outputs = tf.gather(outputs, features["positions"], batch_dims=1)
         dim = tf.shape(outputs)[-1]
         queries = tf.math.l2_normalize(tf.reshape(outputs, [-1, dim]), axis=-1)
         targets, seen = features["targets"], None
@@ -92,9 +90,6 @@ class TwoTowerModel(tfrs.Model):
         if self.exclude_seen:
             seen = (rows, seen_items)
         weights = tf.cast(targets > 0, tf.float32)
-        if "weights" in features:  # recency (:func:`.sequences.recency_weights`)
-            recency = tf.reshape(features["weights"], [-1])
-            weights *= recency if self.static_shapes else tf.gather(recency, real)
         if self.full_softmax:
             table = tf.math.l2_normalize(self.item_tower.table(), axis=-1)
             return self.loss_layer(queries, targets, weights, table, seen)

@@ -55,7 +55,6 @@ def evaluate_versions(
 _RECIPE = (
     "query_encoder", "embedding_dim", "softmax", "temperature", "logq", "extra_negatives",
     "blocks", "heads", "dropout", "learning_rate", "batch_size", "epochs", "patience",
-    "recency_half_life_days", "same_time_events",
 )  # fmt: skip
 
 

@@ -263,13 +263,6 @@ class TrainingConfig:
     # Train for what serving shows: with serving.exclude_seen, a target already in the
     # position's history is not a query and history items are not negatives (README).
     exclude_seen: bool = True
-    # Weight of each training target in the loss, halved for every this many days it is
-    # older than the newest; 0 weighs all alike.
-    recency_half_life_days: float = 0.0
-    # Events that share a timestamp (the lines of one basket): "ordered" trains each on the
-    # ones before it in event order; "hidden" trains every one on the events strictly before
-    # its time, as evaluation and serving queries read them.
-    same_time_events: Literal["ordered", "hidden"] = "ordered"
     blocks: int = 2  # transformer blocks of the query tower
     heads: int = 2  # attention heads per block
     dropout: float = 0.2  # on the tower's inputs and inside each block
@@ -292,10 +285,6 @@ class TrainingConfig:
             raise ValueError(
                 f"validation_fraction must be in (0, 1) and patience 0 or more, got "
                 f"{self.validation_fraction} and {self.patience}"
-            )
-        if self.recency_half_life_days < 0:
-            raise ValueError(
-                f"recency_half_life_days must be 0 (off) or more, got {self.recency_half_life_days}"
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")

@@ -50,31 +50,6 @@ def test_each_position_reads_the_context_of_the_event_it_predicts():
     assert (windows["contexts"][0, 3] == 0).all()  # padding
 
 
-def test_recency_halves_a_target_s_weight_for_every_half_life_before_the_newest_event():
-    day = 86_400_000
-    times = np.array([0, 10 * day, 20 * day, 20 * day])
-    windows = training_windows(
-        np.array(["u", "u", "v", "u"]), np.array(list("abca")), INDEX, 4, times,
-        np.array(["view"] * 4), half_life_ms=10 * day,
-    )  # fmt: skip
-    assert windows["weights"].tolist() == [[0.25, 0.5, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
-    assert "weights" not in training_windows(
-        np.array(["u"]), np.array(["a"]), INDEX, 4, times[:1], np.array(["view"])
-    )
-
-
-def test_weights_scale_each_query_s_share_of_the_loss():
-    table = tf.eye(6)
-    queries = tf.constant([[0.0, 0, 0, 1, 0, 0], [0.0, 0, 0, 0, 1, 0]])
-    layer = RetrievalLoss(np.log(np.full(6, 1 / 6)), 1.0, first_item=FIRST_ITEM)
-    targets = tf.constant([3, 5])
-    both = float(layer(queries, targets, tf.constant([1.0, 0.25]), _rows(table)))
-    alone = [float(layer(queries, targets, tf.constant(w), _rows(table)))
-             for w in ([1.0, 0.0], [0.0, 1.0])]  # fmt: skip
-    assert alone[0] != pytest.approx(alone[1])
-    assert both == pytest.approx((alone[0] + 0.25 * alone[1]) / 1.25, rel=1e-5)
-
-
 def test_a_target_seen_in_the_online_history_before_its_window_is_a_repeat():
     # u: a b c a b; windows of 2 see only their own items, serving leaves out the last 3.
     users, items = np.array(["u"] * 5 + ["v"]), np.array(list("abcaba"))
@@ -87,20 +62,6 @@ def test_a_target_seen_in_the_online_history_before_its_window_is_a_repeat():
                                            [False, False]]  # fmt: skip
     shorter = training_windows(users, items, INDEX, 2, times, types, seen_length=2)
     assert shorter["repeats"][0].tolist() == [False, False]  # a and b are 3 events back
-
-
-def test_as_of_time_every_event_of_a_basket_is_predicted_from_the_events_before_it():
-    # u: a at t1, then a basket of b c a at t2, then b at t3; v: a at t1.
-    users, items = np.array(["u"] * 5 + ["v"]), np.array(list("abcaba"))
-    times, types = np.array([1, 2, 2, 2, 3, 1]), np.array(["view"] * 6)
-    windows = training_windows(users, items, INDEX, 3, times, types, as_of_time=True)
-    assert windows["targets"].tolist() == [[5, 3, 4], [3, 4, 0], [3, 0, 0]]
-    assert windows["inputs"].tolist() == [[START, 5, 3], [START, 3, 0], [START, 0, 0]]
-    # c and a of the basket read what the window holds before t2 (only the start token: b,
-    # of the same basket, is in the older window); b at t3 reads c and a.
-    assert windows["positions"][0].tolist() == [0, 0, 2]
-    assert windows["positions"][1].tolist()[:2] == [0, 1]  # a at t1, then b of the basket
-    assert "positions" not in training_windows(users, items, INDEX, 3, times, types)
 
 
 def test_long_histories_are_cut_from_the_newest_event_and_each_window_starts_like_serving():
@@ -187,11 +148,10 @@ def test_logq_correction_lowers_the_logits_of_frequent_candidates(distinct):
     # Item 3 is 100x as frequent, so it was sampled as a negative more often: its logit is
     # lowered by the log of how likely it was to be a candidate, which makes the rare target 4
     # easy and the frequent target 3 hard. Every target a column: likelihood is proportional to
-    # frequency. Distinct columns: it is the probability to be in a batch of 2 draws, one per
-    # query whatever its weight (a weight says how much a query counts, not how it was drawn).
+    # frequency. Distinct columns: it is the probability to be in a batch of 1.5 draws.
     ratio = 100.0
     if distinct:
-        in_batch = -np.expm1(2 * np.log1p(-share))
+        in_batch = -np.expm1(1.5 * np.log1p(-share))
         ratio = in_batch[3] / in_batch[4]
     expected = (1.0 * np.log1p(1 / ratio) + 0.5 * np.log1p(ratio)) / 1.5
     assert loss(logq=True) == pytest.approx(expected, abs=1e-5)
@@ -210,7 +170,7 @@ def test_distinct_candidates_match_the_formula_with_temperature_and_logq():
         _rows(tf.constant(table, tf.float32)),
     )
     items = np.array([3, 4, 5, 7])  # distinct targets, padding (0) left out
-    in_batch = 1 - (1 - share[items]) ** (weights > 0).sum()  # a draw per query
+    in_batch = 1 - (1 - share[items]) ** weights.sum()
     logits = queries @ table[items].T / 0.1 - np.log(in_batch)
     log_total = np.log(np.exp(logits).sum(axis=1))
     positive = logits[np.arange(6), np.searchsorted(items, np.maximum(targets, 3))]
