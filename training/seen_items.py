@@ -11,8 +11,10 @@ serving removes. So, with ``training.exclude_seen`` (following serving by defaul
 - the items of a query's history are not its negatives (they never compete with the target
   in a served list).
 
-Only the window's own history is seen: items before the window are few for all but the
-longest histories, and serving excludes the newest ``online_history_length`` items anyway.
+Only the window's own history is seen. Dropping as well the targets seen earlier in the
+online history that serving leaves out (50 items) took away training queries and measured
+worse on the retail year: recall@10 0.0249 against 0.0271 with 20 items of history
+(docs/quality.md).
 """
 
 from __future__ import annotations

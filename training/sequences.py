@@ -39,14 +39,11 @@ def training_windows(
     times: np.ndarray,
     types: np.ndarray,
     contexts: np.ndarray | None = None,
-    seen_length: int = 0,
 ) -> dict[str, np.ndarray]:
     """Events in time order -> ``inputs``, ``targets``, and the inputs' ``gaps`` (ms to the
     target's time) and ``types`` (:mod:`.event_context`), each ``[windows, length]``; with
     the events' ``contexts`` (joined tokens), also the targets' context bucket ids,
-    ``contexts`` ``[windows, length, tokens]`` (:mod:`.request_context`); with a
-    ``seen_length``, ``repeats`` ``[windows, length]``: whether the target is among the
-    user's ``seen_length`` events before it (:func:`repeated_items`)."""
+    ``contexts`` ``[windows, length, tokens]`` (:mod:`.request_context`)."""
     order = np.argsort(users, kind="stable")  # keeps each user's events in time order
     sorted_users = users[order]
     codes = np.fromiter((item_index[item] for item in items[order]), np.int64, len(order))
@@ -67,10 +64,6 @@ def training_windows(
     if contexts is not None:
         context_ids = token_ids(np.asarray(contexts, object)[order])
         windows["contexts"] = np.zeros((len(chunks), length, context_ids.shape[1]), np.int32)
-    repeats = None
-    if seen_length > 0:
-        repeats = repeated_items(codes, starts, seen_length)
-        windows["repeats"] = np.zeros((len(chunks), length), bool)
     for row, (first, last) in enumerate(chunks):
         windows["targets"][row, : last - first] = codes[first:last]
         windows["inputs"][row, 0] = _START
@@ -79,22 +72,4 @@ def training_windows(
         windows["types"][row, 1 : last - first] = type_codes[first : last - 1]
         if context_ids is not None:
             windows["contexts"][row, : last - first] = context_ids[first:last]
-        if repeats is not None:
-            windows["repeats"][row, : last - first] = repeats[first:last]
     return windows
-
-
-def repeated_items(codes: np.ndarray, starts: np.ndarray, seen_length: int) -> np.ndarray:
-    """Per event of users' timelines (``codes``, each user's from its ``starts``), whether its
-    item is among that user's ``seen_length`` events before it: what serving, which leaves out
-    the online history, could never show as the next item. A window sees only its own
-    history, shorter than the online history serving leaves out."""
-    repeats = np.zeros(len(codes), bool)
-    user_starts = set(starts.tolist())
-    last_seen: dict[int, int] = {}
-    for position, code in enumerate(codes.tolist()):
-        if position in user_starts:
-            last_seen = {}
-        repeats[position] = position - last_seen.get(code, -seen_length - 1) <= seen_length
-        last_seen[code] = position
-    return repeats

@@ -92,8 +92,6 @@ def train(
         length + 1,
         *(window.events[name][train] for name in (spec.TIMESTAMP, spec.EVENT_TYPE)),
         window.events[spec.CONTEXT_TOKENS][train] if params.request_context else None,
-        # what serving leaves out as seen: the online history (or the model's, if longer)
-        read if params.exclude_seen else 0,
     )
     registry = open_model_registry(config)
     incumbent = registry.current()

@@ -77,8 +77,6 @@ class TwoTowerModel(tfrs.Model):
         targets, seen = features["targets"], None
         if self.exclude_seen:  # see :mod:`.seen_items`
             repeats, seen_queries, seen_items = seen_in_windows(features["inputs"], targets)
-            if "repeats" in features:  # seen before the window, in the online history
-                repeats = tf.logical_or(repeats, tf.cast(features["repeats"], tf.bool))
             targets = tf.where(repeats, tf.zeros_like(targets), targets)
         targets = tf.reshape(targets, [-1])
         rows = seen_queries if self.exclude_seen else None

@@ -50,20 +50,6 @@ def test_each_position_reads_the_context_of_the_event_it_predicts():
     assert (windows["contexts"][0, 3] == 0).all()  # padding
 
 
-def test_a_target_seen_in_the_online_history_before_its_window_is_a_repeat():
-    # u: a b c a b; windows of 2 see only their own items, serving leaves out the last 3.
-    users, items = np.array(["u"] * 5 + ["v"]), np.array(list("abcaba"))
-    times, types = np.arange(6), np.array(["view"] * 6)
-    windows = training_windows(users, items, INDEX, 2, times, types, seen_length=3)
-    # u's windows: (a b) (c a)... cut from the newest: [a, b] targets of the last window are
-    # repeats of a (3 back) and b (3 back); c and the first a and b are new; v's a is v's first.
-    assert windows["targets"].tolist() == [[3, 4], [4, 5], [3, 0], [3, 0]]
-    assert windows["repeats"].tolist() == [[True, True], [False, False], [False, False],
-                                           [False, False]]  # fmt: skip
-    shorter = training_windows(users, items, INDEX, 2, times, types, seen_length=2)
-    assert shorter["repeats"][0].tolist() == [False, False]  # a and b are 3 events back
-
-
 def test_long_histories_are_cut_from_the_newest_event_and_each_window_starts_like_serving():
     events = np.array(list("abcab"))  # a b c a b: the newest window is full, the oldest partial
     times, types = np.arange(5), np.array(["view"] * 5)
