@@ -6,7 +6,8 @@ instead holds out the newest ``training.validation_fraction`` of its training ex
 part nearest in time to what the hold-out and serving ask), ranks the whole catalog for them
 after every epoch, keeps the weights of the best epoch, and stops once
 ``training.patience`` epochs in a row have not improved on it. ``training.epochs`` is then
-only the ceiling.
+only the ceiling. With ``training.refit``, the chosen epochs are then trained again on the
+whole training part (:mod:`.refit`).
 
 The metric is the promotion metric's kind, full-ranking recall@10 (without seen items when
 the fit leaves them out, as the gate then does), over up to
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 _MAX_QUERIES = 10_000
 _K = 10
 METRIC = f"validation_recall@{_K}"
+SUMMARY = ("epochs_run", "best_epoch", METRIC, "validation_queries")  # keys of ``summary()``
 
 
 class EarlyStopping(tf.keras.callbacks.Callback):

@@ -29,12 +29,19 @@ from streamrec.training.distribution import cluster_role, distribution_strategy
 from streamrec.training.evaluate import EmbeddingScorer, Evaluation
 from streamrec.training.export import export_model
 from streamrec.training.exported_model import exported_scorer, tower_embeddings
-from streamrec.training.fit import fit
+from streamrec.training.fit import Fitted, fit
 from streamrec.training.fit_callbacks import LOG_DIR, log_evaluation, run_directory
 from streamrec.training.gate import Decision, decide
 from streamrec.training.item_features import catalog_features
 from streamrec.training.item_index_build import build_item_index
 from streamrec.training.queries import Catalog, Queries
+from streamrec.training.refit import (
+    REFIT_DIR,
+    record_stop,
+    recorded_stop,
+    refit_params,
+    refit_summary,
+)
 from streamrec.training.seen_items import evaluated_history_length
 from streamrec.training.sequences import training_windows
 from streamrec.training.vocabulary import Vocabulary
@@ -86,13 +93,6 @@ def train(
         f"train: {vocabulary.users} users, {len(vocabulary.items)} items, {train.sum()} events"
         f" (+{len(validation_queries)} to stop early)"
     )
-    windows = training_windows(
-        *(window.events[name][train] for name in (spec.USER_ID, spec.ITEM_ID)),
-        vocabulary.index(),
-        length + 1,
-        *(window.events[name][train] for name in (spec.TIMESTAMP, spec.EVENT_TYPE)),
-        window.events[spec.CONTEXT_TOKENS][train] if params.request_context else None,
-    )
     registry = open_model_registry(config)
     incumbent = registry.current()
     if warm_start and incumbent is None:  # a schedule's first run: nothing to continue from
@@ -109,10 +109,24 @@ def train(
     )
     item_features = catalog_features(config, vocabulary.items, params.item_features)
     say(f"item features: {item_features.describe()}")
-    fitted = fit(
-        windows, vocabulary, length, params, run_dir, role, warm_from,
-        item_features=item_features, say=say, validation=validation_queries,
-    )  # fmt: skip
+
+    def fitted_on(mask: np.ndarray, params: TrainingConfig, directory, validation=None):
+        windows = _windows(window, mask, vocabulary, length, params)
+        return fit(
+            windows, vocabulary, length, params, directory, role, warm_from,
+            item_features=item_features, say=say, validation=validation,
+        )  # fmt: skip
+
+    stopped = recorded_stop(run_dir)
+    if stopped is None:
+        fitted = fitted_on(train, params, run_dir, validation_queries)
+        stopped = fitted.summary
+    refit = refit_params(params, stopped)
+    if refit is not None:
+        record_stop(run_dir, stopped)
+        say(f"refit: {refit.epochs} epochs on the whole training part, validation share included")
+        fitted = fitted_on(window.train_mask, refit, run_dir / REFIT_DIR)
+        fitted = Fitted(fitted.model, refit_summary(stopped, fitted.summary, refit.epochs))
     if not role.is_chief:
         return None
     model = fitted.model
@@ -156,6 +170,19 @@ def train(
     if decision.promote:
         registry.promote(version.version, decision.reason)
     return TrainingResult(version, decision, evaluation)
+
+
+def _windows(
+    window: DataWindow, mask: np.ndarray, vocabulary: Vocabulary, length: int, params
+) -> dict[str, np.ndarray]:
+    """The training windows of the events ``mask`` selects (:mod:`.sequences`)."""
+    return training_windows(
+        *(window.events[name][mask] for name in (spec.USER_ID, spec.ITEM_ID)),
+        vocabulary.index(),
+        length + 1,
+        *(window.events[name][mask] for name in (spec.TIMESTAMP, spec.EVENT_TYPE)),
+        window.events[spec.CONTEXT_TOKENS][mask] if params.request_context else None,
+    )
 
 
 def _vocabulary(window: DataWindow) -> Vocabulary:

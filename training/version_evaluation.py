@@ -54,7 +54,7 @@ def evaluate_versions(
 
 _RECIPE = (
     "query_encoder", "embedding_dim", "softmax", "temperature", "logq", "extra_negatives",
-    "blocks", "heads", "dropout", "learning_rate", "batch_size", "epochs", "patience",
+    "blocks", "heads", "dropout", "learning_rate", "batch_size", "epochs", "patience", "refit",
 )  # fmt: skip
 
 
@@ -69,6 +69,8 @@ def version_settings(version: ModelVersion) -> dict:
     if "epochs_run" in fit:
         settings["epochs_run"] = fit["epochs_run"]
         settings["best_epoch"] = fit["best_epoch"]
+    if "refit_epochs" in fit:
+        settings["refit_epochs"] = fit["refit_epochs"]
     return settings
 
 

@@ -20,7 +20,7 @@ class RecipeStep:
 
 
 # The recipe before issue 28: a sampled in-batch softmax, seen targets trained on, 20 items
-# of history, 30 fixed epochs.
+# of history (128 windows a batch), 30 fixed epochs.
 _PREVIOUS = RecipeStep(
     PREVIOUS,
     {
@@ -29,6 +29,7 @@ _PREVIOUS = RecipeStep(
         "exclude_seen": False,
         "epochs": 30,
         "patience": 0,
+        "batch_size": 128,
     },
     20,
 )
@@ -42,15 +43,15 @@ STEPS: tuple[RecipeStep, ...] = (
     RecipeStep("temperature-0.05", {"temperature": 0.05}),
     RecipeStep("temperature-0.02", {"temperature": 0.02}),
     # A batch is a number of windows: longer windows take fewer a batch, so that a step still
-    # reads about as many queries (128 windows x 20 positions) and an epoch as many steps.
-    RecipeStep("history-20", {}, 20),
-    RecipeStep("history-50", {"batch_size": 48}, 50),
+    # reads about as many queries (48 windows x 50 positions) and an epoch as many steps.
+    RecipeStep("history-20", {"batch_size": 128}, 20),
     RecipeStep("history-100", {"batch_size": 24}, 100),
     RecipeStep("history-200", {"batch_size": 12}, 200),
     RecipeStep("blocks-1", {"blocks": 1}),
     RecipeStep("blocks-4", {"blocks": 4}),
     RecipeStep("dropout-0.1", {"dropout": 0.1}),
     RecipeStep("dropout-0.4", {"dropout": 0.4}),
+    RecipeStep("refit", {"refit": True}),
     RecipeStep("patience-2", {"patience": 2}),
     RecipeStep("patience-10", {"patience": 10}),
     RecipeStep("fixed-30-epochs", {"patience": 0, "epochs": 30}),

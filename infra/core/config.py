@@ -177,7 +177,7 @@ class SparkConfig:
 @dataclass(frozen=True)
 class FeaturesConfig:
     checkpoint_dir: str = ""
-    history_length: int = 20  # items of history the model reads, in training and serving
+    history_length: int = 50  # items of history the model reads, in training and serving
     # Items kept per user in the online store: what serving feeds the model (so at least
     # history_length) and what it leaves out as already seen.
     online_history_length: int = 50
@@ -249,7 +249,12 @@ class TrainingConfig:
     # without a better one. patience = 0 trains every epoch on the whole training part.
     validation_fraction: float = 0.05
     patience: int = 5
-    batch_size: int = 128  # global windows per step, over all replicas; each position a query
+    # After early stopping chose the epoch, train a fresh model that many epochs on the whole
+    # training part, the validation share included (training/refit.py; docs/quality.md).
+    refit: bool = False
+    # Global windows per step, over all replicas; each position is a query, so a step reads
+    # about batch_size x history_length of them (scale it down for longer histories).
+    batch_size: int = 48
     learning_rate: float = 0.002
     temperature: float = 0.1
     # The loss's candidates: "full" scores every catalog item for every query (the exact

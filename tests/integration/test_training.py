@@ -171,6 +171,23 @@ def test_the_gate_keeps_a_worse_model_as_a_candidate(trained_copy):
     assert [v.version for v in versions(config.model_dir)] == [1, 2]
 
 
+def test_a_refit_trains_the_chosen_epochs_again_on_the_validation_share_too(trained_copy):
+    config = trained_copy
+    lines = []
+    refit = dataclasses.replace(config.training, refit=True, epochs=4, patience=1)
+    fit = train(config, refit, say=lines.append).version.metadata()["fit"]
+    assert 1 <= fit["best_epoch"] <= fit["epochs_run"] <= 4
+    assert fit["refit_epochs"] == fit["best_epoch"]
+    assert f"refit: {fit['best_epoch']} epochs on the whole training part" in "\n".join(lines)
+    # The version trained on every training event: the validation share is queries too.
+    held_out = fit["validation_queries"]
+    assert (
+        held_out > 0
+        and fit["queries"] == versions(config.model_dir)[0].metadata()["fit"]["queries"] + held_out
+    )
+    assert not any((config.model_dir / ".runs").iterdir())  # both fits' checkpoints removed
+
+
 def test_an_empty_date_window_is_refused(trained):
     config, _, _ = trained
     with pytest.raises(

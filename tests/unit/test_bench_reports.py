@@ -62,7 +62,7 @@ def test_quality_steps_always_include_the_default_and_unknown_ones_are_named():
     from streamrec.infra.bench.recipe_steps import DEFAULT, STEPS, steps_named
     from streamrec.infra.core.errors import StreamrecError
 
-    assert [s.name for s in steps_named(["history-50"])] == [DEFAULT, "history-50"]
+    assert [s.name for s in steps_named(["history-100"])] == [DEFAULT, "history-100"]
     assert steps_named([]) == list(STEPS) and STEPS[0].name == DEFAULT
     with pytest.raises(StreamrecError, match=r"unknown recipe step history-7 \(known: default"):
         steps_named(["history-7"])
