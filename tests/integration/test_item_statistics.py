@@ -110,9 +110,28 @@ def test_windows_written_before_buckets_were_indexed_still_slide(config):
     store.add_item_events("b0:p0", _events(("a", 0), ("b", 30 * 60_000)))
     client = redis.Redis.from_url(config.redis_url)
     window = f"{config.redis.key_prefix}:pop:1h"
+    lowest = int(client.zrange(f"{window}:buckets", 0, 0)[0])  # the index, as :lowest held it
     client.delete(f"{window}:buckets")
-    client.set(f"{window}:lowest", T0 // 150_000)  # the hour window's buckets are 150 s
+    client.set(f"{window}:lowest", lowest)
     store.advance_item_windows(T0 + 70 * 60_000)
+    assert store.popular_items("1h", 10).items == [("b", 1.0)]
+    assert not client.exists(f"{window}:lowest")
+
+
+def test_indexing_a_long_span_of_old_buckets_is_split_across_calls(config):
+    """A ``:lowest`` far behind the watermark means millions of slots to probe: one script
+    call doing them all would hold Redis for seconds, so each call probes a bounded share."""
+    store = _store(config, windows="1h")
+    store.add_item_events("b0:p0", _events(("a", 0), ("b", 30 * 60_000)))
+    client = redis.Redis.from_url(config.redis_url)
+    window = f"{config.redis.key_prefix}:pop:1h"
+    lowest = int(client.zrange(f"{window}:buckets", 0, 0)[0])
+    client.delete(f"{window}:buckets")
+    slots = 2 * redis_item_statistics._SLIDE_BUCKETS * redis_item_statistics._INDEX_SLOTS_PER_BUCKET
+    client.set(f"{window}:lowest", lowest - slots)
+    calls = client.info("commandstats")["cmdstat_evalsha"]["calls"]
+    store.advance_item_windows(T0 + 70 * 60_000)
+    assert client.info("commandstats")["cmdstat_evalsha"]["calls"] - calls >= 3
     assert store.popular_items("1h", 10).items == [("b", 1.0)]
     assert not client.exists(f"{window}:lowest")
 

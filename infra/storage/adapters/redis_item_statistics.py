@@ -36,6 +36,9 @@ _MINUTE_MS = 60_000
 _ONCE_TTL_SECONDS = 14 * 86_400  # longer than a batch can wait to be replayed
 _RESCALE_HALF_LIVES = 100  # 2 ** 100 is far from a float's limit, 2 ** 1024
 _SLIDE_BUCKETS = 256  # per script call: tens of milliseconds of Redis at most
+# Indexing buckets of the layout before ``:buckets`` probes every slot since ``:lowest``, and a
+# probe costs a small fraction of a slide: this many per slid bucket keep a call as short.
+_INDEX_SLOTS_PER_BUCKET = 16
 
 # Moves the frequencies' landmark forward to ``to``: scores and total shrink alike.
 _RESCALE = """
@@ -85,16 +88,23 @@ _ADVANCE = (
     _RESCALE
     + """
 local P, watermark, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[5])
+local index_per_bucket = tonumber(ARGV[7])
 for _, w in ipairs(cjson.decode(ARGV[3])) do
   local window, size, length = P .. ':pop:' .. w[1], w[2], w[3]
   local live_from = math.floor((watermark - length) / size) + 1
   local live = tonumber(redis.call('GET', window .. ':live') or '')
   local lowest = tonumber(redis.call('GET', window .. ':lowest') or '')
   if lowest then  -- written before buckets were indexed: index the ones still counted
-    for b = live or lowest, math.floor(watermark / size) do
+    local from, newest = math.max(live or lowest, lowest), math.floor(watermark / size)
+    local to = math.min(newest, from + budget * index_per_bucket - 1)
+    for b = from, to do
       if redis.call('EXISTS', window .. ':b:' .. b) == 1 then
         redis.call('ZADD', window .. ':buckets', b, b)
       end
+    end
+    if to < newest then
+      redis.call('SET', window .. ':lowest', to + 1)
+      return 1
     end
     redis.call('DEL', window .. ':lowest')
   end
@@ -204,7 +214,15 @@ class RedisItemStatistics:
         """
         windows = orjson.dumps(self._windows)
         half_life = self._half_life_ms
-        args = [self._prefix, watermark, windows, half_life, _SLIDE_BUCKETS, _RESCALE_HALF_LIVES]
+        args = [
+            self._prefix,
+            watermark,
+            windows,
+            half_life,
+            _SLIDE_BUCKETS,
+            _RESCALE_HALF_LIVES,
+            _INDEX_SLOTS_PER_BUCKET,
+        ]
         more = True
         with redis_errors(self._config, "online store"):
             while more:
