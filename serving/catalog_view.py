@@ -84,6 +84,13 @@ class CatalogView:
         is topped up rather than leaving cold-start users with a short list."""
         return self._snapshots.get("popular", self._read_popular)
 
+    def window_counts(self, window: str, depth: int) -> list[tuple[str, float]]:
+        """The ``depth`` items ``window`` counts most, with their counts, most counted first:
+        what a version's popularity prior boosts."""
+        return self._snapshots.get(
+            f"counts:{window}:{depth}", lambda: self._store.popular_items(window, depth).items
+        )
+
     def _read_popular(self) -> list[tuple[str, float]]:
         ranked: dict[str, float] = {}
         for window in self._windows:

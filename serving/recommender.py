@@ -29,6 +29,7 @@ from streamrec.infra.storage.ports.result_cache import RankedItems, ResultCache
 from streamrec.serving.catalog_view import CatalogView, StoreSnapshots
 from streamrec.serving.exploration import explore
 from streamrec.serving.item_filter import ItemFilter
+from streamrec.serving.popularity_boost import PopularityBoosts
 from streamrec.serving.recent_histories import RecentHistories
 from streamrec.serving.retrieval_model import RetrievalModel
 
@@ -83,6 +84,9 @@ class Recommender:
         self._histories = RecentHistories(serving.remembered_histories)
         self._exploration_share = serving.exploration_share
         self._random = random.Random()
+        # The boosts of the newest counts read, for the model they were made for.
+        self._kept_boosts: tuple[object, RetrievalModel, PopularityBoosts] | None = None
+        self._warned: set[int] = set()  # versions whose prior's window the store lacks
         self.catalog = CatalogView(
             store,
             _windows_from(config, serving.popularity_window),
@@ -96,6 +100,7 @@ class Recommender:
         try:
             self.catalog.popular()
             self.catalog.unavailable()
+            self._boosts(self.model)
         except StoreUnavailable as exc:
             log.warning("could not prefetch popular and unavailable items: %s", exc)
 
@@ -138,6 +143,9 @@ class Recommender:
         history, fresh = self._history(model, user_id)
         query = self._query(model, user_id, history.entries if history else [], context or {})
         ranked, unknown = model.rank(query, candidates)
+        boosts = self._boosts(model)
+        if boosts is not None:
+            ranked = boosts.rerank(ranked)
         source, reason = (MODEL, "") if fresh else (FALLBACK, STORE_UNAVAILABLE)
         unknown_items = [(item, float("-inf")) for item in unknown]
         return Answer(ranked + unknown_items, model.version, source, reason, tuple(unknown))
@@ -161,7 +169,34 @@ class Recommender:
         self, model: RetrievalModel, call: RecommendCall, history: UserHistory
     ) -> list[tuple[str, float]]:
         query = self._query(model, call.user_id, history.entries, dict(call.context))
-        return model.top_k(query, call.k, self._filter(call, history.entries))
+        admitted = self._filter(call, history.entries)
+        items = model.top_k(query, call.k, admitted)
+        boosts = self._boosts(model)
+        if boosts is None:
+            return items
+        return boosts.top_k(items, lambda rows: model.index.scores(query, rows), admitted, call.k)
+
+    def _boosts(self, model: RetrievalModel) -> PopularityBoosts | None:
+        """The boosts of the model's popularity prior, from the newest counts read; None if it
+        has none, or if no counts were ever read (the store is down since the start)."""
+        prior = model.popularity_prior
+        if prior is None:
+            return None
+        try:
+            counts = self.catalog.window_counts(prior.window, prior.depth)
+        except StoreUnavailable as exc:
+            log.debug("serving without the popularity prior: %s", exc)
+            return None
+        except ValueError as exc:  # a window the online store does not keep
+            if model.version not in self._warned:
+                log.warning("version %s serves without its prior: %s", model.version, exc)
+                self._warned.add(model.version)
+            return None
+        kept = self._kept_boosts
+        if kept is None or kept[0] is not counts or kept[1] is not model:
+            kept = (counts, model, PopularityBoosts(prior, counts, model.rows))
+            self._kept_boosts = kept  # one assignment: threads see the old or the new
+        return kept[2]
 
     def _query(
         self,

@@ -13,6 +13,7 @@ import numpy as np
 from streamrec.infra.contracts.ann_index import read_ann_index, search_depths
 from streamrec.infra.contracts.export_layout import ModelVersion
 from streamrec.infra.contracts.exported_version import QueryBatch, load_exported_version
+from streamrec.infra.contracts.popularity_prior import PopularityPrior
 from streamrec.infra.core.errors import StreamrecError
 from streamrec.infra.storage.ports.online_store import HistoryEntry
 from streamrec.serving.compiled_tower import (
@@ -40,6 +41,7 @@ class RetrievalModel:
         self.rows = {item: row for row, item in enumerate(self.item_ids.tolist())}
         self.version = version.version
         self.history_length = self._exported.history_length
+        self.popularity_prior = PopularityPrior.from_metadata(metadata)  # None: no boosts
         # (user_id, history most recent first, request time ms, context tokens) -> [dim]
         self.query_embedding: QueryFunction
         # "compiled", or why the signature computes queries

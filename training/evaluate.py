@@ -30,6 +30,7 @@ CURVE_KS = (1, 2, 5, 10, 20, 50, 100)
 HISTORY_BUCKETS = ((0, 0), (1, 2), (3, 5), (6, 10), (11, 10**9))
 
 QueryEncoder = Callable[[Queries], np.ndarray]  # queries -> their embeddings [n, d]
+ItemBoosts = Callable[[Queries, slice], np.ndarray]  # (queries, rows) -> [rows, catalog]
 
 
 class Scorer(Protocol):
@@ -41,15 +42,19 @@ class Scorer(Protocol):
 
 @dataclass(frozen=True)
 class EmbeddingScorer:
-    """A two-tower model: query embeddings dotted with the catalog's item embeddings."""
+    """A two-tower model: query embeddings dotted with the catalog's item embeddings, plus the
+    boosts serving adds to them (a version's popularity prior), if any."""
 
     name: str
     encode: QueryEncoder
     item_embeddings: np.ndarray  # [catalog, d]; rows of items the model does not know are NaN
+    boosts: ItemBoosts | None = None
 
     def scores(self, queries: Queries, rows: slice) -> np.ndarray:
         query = self.encode(queries.select(rows))
         scores = np.nan_to_num(query @ self.item_embeddings.T, nan=-np.inf)
+        if self.boosts is not None:
+            scores += self.boosts(queries, rows)
         return scores
 
 

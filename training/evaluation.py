@@ -52,6 +52,7 @@ def rank_all(
         if exclude is not None:
             _drop(scores, exclude[rows])
         ranks[rows] = _target_ranks(scores, targets[rows])
+        top = top[:, : scores.shape[1]]  # a catalog smaller than max_k
         top[rows] = _top_k(scores, max_k)
     return Rankings(ranks, top)
 

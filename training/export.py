@@ -112,10 +112,12 @@ def export_catalog(
     item_embeddings: np.ndarray,
     ann_index: faiss.Index | None,
     item_index: dict,
+    metadata_updates: dict | None = None,
 ) -> ModelVersion:
     """A new version serving ``base``'s query tower over another candidate catalog (for
     example items embedded since, or the large catalogs of ``streamrec bench serve``). The
-    catalog starts with the items the tower knows, in its order."""
+    catalog starts with the items the tower knows, in its order. ``metadata_updates`` replace
+    entries of the base's metadata."""
     known = base.metadata().get("compiled_query", {}).get("query_items", 0)
     if list(item_ids[:known]) != base.item_ids_file.read_text().splitlines()[:known]:
         raise ValueError(f"the catalog must start with the {known} items the query tower knows")
@@ -128,11 +130,15 @@ def export_catalog(
         probe.ann_index_file.unlink(missing_ok=True)
         if ann_index is not None:
             write_ann_index(ann_index, probe.ann_index_file)
-        metadata = base.metadata() | {
-            "items": len(item_ids),
-            "item_index": item_index,
-            "parent_version": base.version,
-        }
+        metadata = (
+            base.metadata()
+            | {
+                "items": len(item_ids),
+                "item_index": item_index,
+                "parent_version": base.version,
+            }
+            | (metadata_updates or {})
+        )
         return _publish(base.root.parent, staging, metadata)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

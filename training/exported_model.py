@@ -12,18 +12,25 @@ from streamrec.infra.contracts.exported_version import (
     load_exported_version,
     signature_inputs,
 )
+from streamrec.infra.contracts.popularity_prior import PopularityPrior
 from streamrec.training.evaluate import EmbeddingScorer
 from streamrec.training.queries import Catalog, Queries
 from streamrec.training.request_context import split_tokens
+from streamrec.training.window_popularity import WindowPopularity
 
 _CHUNK = 1024
 
 
 def exported_scorer(
-    version: ModelVersion, catalog: Catalog, name: str | None = None
+    version: ModelVersion,
+    catalog: Catalog,
+    popularity: WindowPopularity,
+    name: str | None = None,
 ) -> EmbeddingScorer:
-    """Scores with the version's SavedModel and item embeddings, aligned to ``catalog``."""
+    """Scores with the version's SavedModel and item embeddings, aligned to ``catalog``, and
+    its popularity prior, if it has one, counted by ``popularity`` as serving would have."""
     exported = load_exported_version(version)
+    prior = PopularityPrior.from_metadata(exported.metadata)
     embeddings = exported.item_embeddings
     rows = {item: row for row, item in enumerate(exported.item_ids.tolist())}
     aligned = np.full((len(catalog), embeddings.shape[1]), np.nan, dtype=np.float32)
@@ -39,7 +46,8 @@ def exported_scorer(
         ]
         return np.concatenate(parts) if parts else np.zeros((0, embeddings.shape[1]), np.float32)
 
-    return EmbeddingScorer(name or f"version {version.version}", encode, aligned)
+    boosts = popularity.boosts(prior) if prior else None
+    return EmbeddingScorer(name or f"version {version.version}", encode, aligned, boosts)
 
 
 def query_inputs(queries: Queries) -> dict[str, tf.Tensor]:

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.export_layout import ModelVersion
+from streamrec.infra.contracts.popularity_prior import METADATA_KEY as POPULARITY_PRIOR
 from streamrec.infra.core.config import Config, TrainingConfig
 from streamrec.infra.core.errors import StreamrecError
 from streamrec.infra.storage import open_model_registry
@@ -34,6 +35,7 @@ from streamrec.training.fit_callbacks import LOG_DIR, log_evaluation, run_direct
 from streamrec.training.gate import Decision, decide
 from streamrec.training.item_features import catalog_features
 from streamrec.training.item_index_build import build_item_index
+from streamrec.training.prior_choice import choose_prior
 from streamrec.training.queries import Catalog, Queries
 from streamrec.training.refit import (
     REFIT_DIR,
@@ -45,6 +47,7 @@ from streamrec.training.refit import (
 from streamrec.training.seen_items import evaluated_history_length
 from streamrec.training.sequences import training_windows
 from streamrec.training.vocabulary import Vocabulary
+from streamrec.training.window_popularity import WindowPopularity
 
 GATE_PROTOCOL = "temporal"
 GATE_KS = (10, 50)
@@ -130,10 +133,18 @@ def train(
     if not role.is_chief:
         return None
     model = fitted.model
-    candidate = EmbeddingScorer(
-        "candidate", _encoder(model.query_tower, length), model.item_embeddings()
-    )
-    evaluation = _evaluate(window, vocabulary, candidate, incumbent, config.serving.exclude_seen)
+    catalog = Catalog(np.asarray(vocabulary.items))
+    popularity = WindowPopularity.of(window, catalog)
+    encode, embeddings = _encoder(model.query_tower, length), model.item_embeddings()
+    exclude_seen = config.serving.exclude_seen
+    choice = choose_prior(
+        popularity, params.popularity_prior_window, params.popularity_prior_depth,
+        params.temperature, validation_queries, encode, embeddings, exclude_seen,
+    )  # fmt: skip
+    say(f"popularity prior: {choice.describe()}")
+    boosts = popularity.boosts(choice.prior) if choice.prior else None
+    candidate = EmbeddingScorer("candidate", encode, embeddings, boosts)
+    evaluation = _evaluate(window, catalog, popularity, candidate, incumbent, exclude_seen)
     log_evaluation(run_dir, evaluation, step=params.epochs)
     decision = decide(
         evaluation,
@@ -149,7 +160,7 @@ def train(
         **item_features.describe(),
         "category_names": item_features.categories,  # for warm starts
     }
-    embeddings = model.item_embeddings()
+    metadata[POPULARITY_PRIOR] = choice.describe()
     ann_index, metadata["item_index"] = build_item_index(
         embeddings,
         lambda: _sample_queries(window, vocabulary, candidate, embeddings),
@@ -215,16 +226,17 @@ def _sample_queries(
 
 def _evaluate(
     window: DataWindow,
-    vocabulary: Vocabulary,
+    catalog: Catalog,
+    popularity: WindowPopularity,
     candidate: EmbeddingScorer,
     incumbent: ModelVersion | None,
     exclude_seen: bool,
 ) -> dict:
-    """The gate's evaluation: as serving answers, so without seen items if it leaves them out."""
-    catalog = Catalog(np.asarray(vocabulary.items))
+    """The gate's evaluation: as serving answers, so without seen items if it leaves them out,
+    and with each version's popularity prior."""
     scorers = [candidate]
     if incumbent is not None:
-        scorers.append(exported_scorer(incumbent, catalog))
+        scorers.append(exported_scorer(incumbent, catalog, popularity))
     evaluation = Evaluation.prepare(window, catalog, GATE_PROTOCOL, exclude_seen)
     return evaluation.run(scorers, GATE_KS)
 

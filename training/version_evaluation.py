@@ -14,6 +14,7 @@ import numpy as np
 
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.export_layout import ModelVersion
+from streamrec.infra.contracts.popularity_prior import PopularityPrior
 from streamrec.infra.core.config import Config
 from streamrec.infra.core.errors import StreamrecError
 from streamrec.training.data_window import DataWindow, committed_files, load_window
@@ -21,6 +22,7 @@ from streamrec.training.evaluate import Evaluation, Scorer
 from streamrec.training.exported_model import exported_scorer
 from streamrec.training.queries import Catalog
 from streamrec.training.seen_items import evaluated_history_length
+from streamrec.training.window_popularity import WindowPopularity
 
 
 def evaluate_versions(
@@ -45,7 +47,8 @@ def evaluate_versions(
         raise StreamrecError(
             f"version {versions[0].version}'s window holds no held-out examples to evaluate on"
         )
-    scorers: list[Scorer] = [exported_scorer(v, catalog) for v in versions]
+    popularity = WindowPopularity.of(window, catalog)
+    scorers: list[Scorer] = [exported_scorer(v, catalog, popularity) for v in versions]
     result = evaluation.run(scorers, ks)
     result["window"] = window.describe()
     result["settings"] = {f"version {v.version}": version_settings(v) for v in versions}
@@ -71,6 +74,9 @@ def version_settings(version: ModelVersion) -> dict:
         settings["best_epoch"] = fit["best_epoch"]
     if "refit_epochs" in fit:
         settings["refit_epochs"] = fit["refit_epochs"]
+    prior = PopularityPrior.from_metadata(metadata)
+    if prior is not None:
+        settings["popularity_prior"] = prior.to_metadata()
     return settings
 
 

@@ -4,7 +4,8 @@ The run builds what it serves as an operator would: a synthetic stream is publis
 turned into examples and Redis history by the feature job, and a model is trained on it.
 The trained version is then re-exported over a catalog of ``--items`` (its trained items
 plus items drawn from the trained embeddings' distribution, with the faiss index the trainer
-would build for a catalog that size), so that retrieval costs what it costs at that size.
+would build for a catalog that size), so that retrieval costs what it costs at that size,
+and with the configured popularity prior, so that every uncached answer pays its boost.
 
 Two API servers run as their own processes: one with the result cache, one without
 (``uncached``: every call runs the query tower and the index). The load generator runs in its
@@ -30,6 +31,7 @@ import numpy as np
 
 from streamrec.infra.bench.serve_load import summary
 from streamrec.infra.contracts.events import Event
+from streamrec.infra.contracts.popularity_prior import METADATA_KEY, PopularityPrior
 from streamrec.infra.core.config import Config, render_toml
 from streamrec.infra.devstack.free_port import free_port
 from streamrec.infra.devstack.scratch_run import ScratchRun
@@ -75,8 +77,10 @@ def run_serve_benchmark(config: Config, bench: ServeBenchmark, say: Callable) ->
 def _measure(run: ScratchRun, bench: ServeBenchmark, say: Callable) -> dict:
     users = _build(run, bench, say)
     served = _grow_catalog(run, bench.items, users, say)
+    metadata = served.metadata()
     results: dict = {"items": bench.items, "concurrency": bench.concurrency,
-                     "item_index": served.metadata()["item_index"]}  # fmt: skip
+                     "item_index": metadata["item_index"],
+                     "popularity_prior": metadata[METADATA_KEY]}  # fmt: skip
     results["raw_index_search"] = _index_search(served, run, users)
     uncached = dataclasses.replace(
         run.config,
@@ -135,9 +139,21 @@ def _grow_catalog(run: ScratchRun, items: int, users: list[str], say: Callable):
         embeddings, lambda: queries, run.config.training.exact_search_max_items
     )
     say(f"item index: {described}")
-    version = export_catalog(trained, item_ids, embeddings, index, described)
+    prior = _measured_prior(run.config)
+    say(f"popularity prior: {prior}")
+    version = export_catalog(trained, item_ids, embeddings, index, described, {METADATA_KEY: prior})
     registry.promote(version.version, f"bench serve: catalog of {items} items")
     return version
+
+
+def _measured_prior(config: Config) -> dict:
+    """The configured popularity prior with a middling weight, whatever the short fit chose:
+    what is measured is its cost, which every uncached answer of such a version pays."""
+    training = config.training
+    if not training.popularity_prior_window:
+        return {"weight": 0.0}
+    window, depth = training.popularity_prior_window, training.popularity_prior_depth
+    return PopularityPrior(window, depth, 0.5 * training.temperature).to_metadata()
 
 
 def _queries(model: RetrievalModel, run: ScratchRun, users: list[str]) -> np.ndarray:

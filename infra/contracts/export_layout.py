@@ -1,4 +1,4 @@
-"""Model export layout v4: the written contract between training and serving.
+"""Model export layout v5: the written contract between training and serving.
 
 Each trained model is one numbered version directory, in TF Serving layout::
 
@@ -48,6 +48,12 @@ under ``compiled_query``: ``query_items``, how many leading lines of ``item_ids.
 tower's item vocabulary, and ``max_abs_diff`` against the signature on sampled inputs at export,
 or, without the file, the ``reason``. Readers that do not know it call the signature.
 
+``metadata.json``'s ``popularity_prior`` (new in v5) is the boost serving adds to each item's
+dot product, ``weight * ln(1 + count)`` of the item's count in a popularity window
+(:mod:`.popularity_prior`): ``window``, ``depth`` and ``weight``, where weight 0 (or no entry)
+is none. A reader that does not know it would serve other scores than the ones evaluated, so v5
+is not readable by v4 readers.
+
 ``checksums.json`` is written last inside the version; a registry verifies a version against
 it before the version may serve, so a damaged copy is refused rather than served.
 
@@ -69,9 +75,9 @@ from streamrec.infra.contracts.feature_spec import (
 )
 from streamrec.infra.core.errors import StreamrecError, UnknownContractVersion
 
-EXPORT_FORMAT_VERSION = 4
-# 2 and 3 only added signature inputs, 4 an optional file
-READABLE_EXPORT_FORMAT_VERSIONS = (1, 2, 3, 4)
+EXPORT_FORMAT_VERSION = 5
+# 2 and 3 only added signature inputs, 4 an optional file, 5 an optional metadata entry
+READABLE_EXPORT_FORMAT_VERSIONS = (1, 2, 3, 4, 5)
 SIGNATURE_NAME = "serving_default"
 USER_ID_INPUT = "user_id"
 HISTORY_INPUT = "history"

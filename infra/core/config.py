@@ -223,17 +223,18 @@ class FeaturesConfig:
             )
 
     def window_lengths_ms(self) -> dict[str, int]:
-        """The popularity windows by name ("1h"), in ms: a number and a unit, m, h or d."""
-        units = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
-        windows = {}
-        for name in (part.strip() for part in self.popularity_windows.split(",")):
-            number, unit = name[:-1], name[-1:]
-            if not number.isdigit() or unit not in units or int(number) == 0:
-                raise ValueError(
-                    f"popularity_windows: {name!r} is not a duration like 30m, 1h or 7d"
-                )
-            windows[name] = int(number) * units[unit]
-        return windows
+        """The popularity windows by name ("1h"), in ms."""
+        names = (part.strip() for part in self.popularity_windows.split(","))
+        return {name: window_length_ms(name) for name in names}
+
+
+def window_length_ms(name: str) -> int:
+    """A popularity window's length in ms from its name: a number and a unit, m, h or d."""
+    units = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
+    number, unit = name[:-1], name[-1:]
+    if not number.isdigit() or unit not in units or int(number) == 0:
+        raise ValueError(f"popularity_windows: {name!r} is not a duration like 30m, 1h or 7d")
+    return int(number) * units[unit]
 
 
 @dataclass(frozen=True)
@@ -271,6 +272,11 @@ class TrainingConfig:
     blocks: int = 2  # transformer blocks of the query tower
     heads: int = 2  # attention heads per block
     dropout: float = 0.2  # on the tower's inputs and inside each block
+    # Serving adds weight * ln(1 + count) to the scores of the items this popularity window
+    # counts most, popularity_prior_depth of them (infra/contracts/popularity_prior.py). The
+    # fit chooses the weight on its validation share, 0 (no prior) included; "" turns it off.
+    popularity_prior_window: str = "7d"
+    popularity_prior_depth: int = 1000
     holdout_fraction: float = 0.1  # the newest share of the examples, never trained on
     promotion_metric: str = "recall@10"
     promotion_tolerance: float = 0.02  # relative: 0.02 promotes at 98% of the serving version
@@ -293,6 +299,10 @@ class TrainingConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.popularity_prior_depth < 1:
+            raise ValueError(
+                f"popularity_prior_depth must be 1 or more, got {self.popularity_prior_depth}"
+            )
         if self.blocks < 1 or self.heads < 1 or self.embedding_dim % self.heads:
             raise ValueError(
                 f"blocks ({self.blocks}) and heads ({self.heads}) must be 1 or more, and "
@@ -514,6 +524,12 @@ def _build(values: Mapping[str, Mapping[str, object]], origin: str) -> Config:
         raise StreamrecError(
             f"{origin}: serving.popularity_window={config.serving.popularity_window!r} is not "
             f"one of features.popularity_windows ({', '.join(windows)})"
+        )
+    prior = config.training.popularity_prior_window
+    if prior and prior not in windows:
+        raise StreamrecError(
+            f"{origin}: training.popularity_prior_window={prior!r} is not one of "
+            f'features.popularity_windows ({", ".join(windows)}), nor "" (no prior)'
         )
     return config
 

@@ -66,6 +66,13 @@ def test_metadata_records_window_parent_code_version_and_metrics(trained):
     assert figures["candidate"]["recall@10"] > 1.5 * figures["most_popular"]["recall@10"]
     assert figures["candidate"]["recall@10"] > figures["ease"]["recall@10"]
     assert metadata["promotion"]["promoted"] is True
+    # The popularity prior's weight was chosen among those tried on the validation share.
+    prior = metadata["popularity_prior"]
+    tried = {float(weight): recall for weight, recall in prior["validation_recall@10"].items()}
+    assert set(tried) == {0.0, 0.25, 0.5, 1.0, 2.0}
+    best = min(weight for weight, recall in tried.items() if recall == max(tried.values()))
+    assert round(prior["weight"] / config.training.temperature, 6) == best
+    assert prior["weight"] == 0 or (prior["window"], prior["depth"]) == ("7d", 1000)
     # The catalog's categories (the planted groups) are candidate-tower features.
     assert metadata["item_features"] == {
         "categories": 3,

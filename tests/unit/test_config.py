@@ -135,6 +135,14 @@ def test_sections_with_underscores_take_environment_overrides():
             "validation_fraction must be in (0, 1) and patience 0 or more",
         ),
         (
+            {"STREAMREC_TRAINING_POPULARITY_PRIOR_WINDOW": "30d"},
+            "training.popularity_prior_window='30d' is not one of features.popularity_windows",
+        ),
+        (
+            {"STREAMREC_TRAINING_POPULARITY_PRIOR_DEPTH": "0"},
+            "popularity_prior_depth must be 1 or more, got 0",
+        ),
+        (
             {"STREAMREC_TRAINING_SOFTMAX": "hierarchical"},
             "training.softmax='hierarchical' is not one of 'auto', 'full', 'sampled'",
         ),

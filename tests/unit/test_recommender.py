@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from streamrec.infra.contracts.popularity_prior import PopularityPrior
 from streamrec.infra.core.config import Config, FeaturesConfig, ServingConfig
 from streamrec.infra.core.errors import StoreUnavailable
 from streamrec.infra.storage.ports.online_store import HistoryEntry, Ranking, UserHistory
@@ -32,10 +33,12 @@ class FakeModel:
 
     version = 3
     history_length = 5
+    popularity_prior = None
 
     def __init__(self):
         angles = np.arange(len(ITEMS)) * 2 * np.pi / len(ITEMS)
         self.item_ids = np.array(ITEMS)
+        self.rows = {item: row for row, item in enumerate(ITEMS)}
         self.index = ExactIndex(np.stack([np.cos(angles), np.sin(angles)], 1))
         self.embeddings = self.index._embeddings
         self.queries = 0
@@ -240,6 +243,30 @@ def test_the_requests_context_reaches_the_query_tower_as_sorted_tokens(parts):
     recommender.recommend(RecommendCall("u", 3, context=(("a", "1"), ("a.b", "2"))))
     recommender.rank("u", ["i1"], {"surface": "deals"})
     assert model.contexts == [("a.b=2", "a=1"), ("surface=deals",)]
+
+
+def test_a_prior_lifts_items_bought_often_lately_but_never_a_seen_one(parts):
+    recommender, store, _, model = parts
+    model.popularity_prior = PopularityPrior("7d", depth=3, weight=1.0)
+    model.rank = lambda query, candidates: real_rank(model, query, candidates)
+    store.popular = [("i10", 1000.0), ("i0", 900.0), ("i3", 1.0)]
+    store.add("u", "i0")
+    answer = recommender.recommend(RecommendCall("u", 3))
+    # i10 is opposite i0 (dot -1) but boosted by ln 1001; i3 (dot 0.59) by ln 2 passes i1
+    # (0.95); i0 is the most counted, but seen.
+    assert names(answer) == ["i10", "i3", "i1"]
+    assert answer.items[0][1] == pytest.approx(-1 + np.log(1001))
+    assert names(recommender.rank("u", ["i1", "i10"])) == ["i10", "i1"]
+    store.down = True  # the counts read last still boost
+    assert names(recommender.recommend(RecommendCall("u", 3))) == ["i10", "i3", "i1"]
+
+
+def test_without_counts_ever_read_a_prior_is_left_out_rather_than_refusing(parts):
+    recommender, store, _, model = parts
+    model.popularity_prior = PopularityPrior("30d", depth=3, weight=1.0)  # not a store window
+    store.popular_items = lambda window, k: (_ for _ in ()).throw(ValueError("no window"))
+    store.add("u", "i0")
+    assert names(recommender.recommend(RecommendCall("u", 3))) == ["i1", "i19", "i2"]
 
 
 def real_rank(model, query, candidates):

@@ -1,7 +1,8 @@
 """Item popularity windows and decayed frequencies in Redis, for the Redis online store.
 
 **Windows.** Each window (``features.popularity_windows``) has a sorted set of counts per item,
-``{prefix}:pop:{window}``, and buckets of about a 24th of its length, ``...:b:{index}``. New
+``{prefix}:pop:{window}``, and buckets of one step each (``window_step_ms``, a 24th of its
+length), ``...:b:{index}``. New
 events are added to both; when the event-time watermark passes the end of a bucket's
 window, the bucket is subtracted from the window and deleted. ``...:live`` holds the first
 bucket still counted: an event for an older bucket is too old for the window.
@@ -28,11 +29,11 @@ import numpy as np
 import orjson
 import redis
 
+from streamrec.infra.contracts.popularity_prior import window_step_ms
 from streamrec.infra.core.config import Config
 from streamrec.infra.storage.adapters.redis_connection import redis_errors
 from streamrec.infra.storage.ports.online_store import ItemEvent, Ranking
 
-_MINUTE_MS = 60_000
 _ONCE_TTL_SECONDS = 14 * 86_400  # longer than a batch can wait to be replayed
 _RESCALE_HALF_LIVES = 100  # 2 ** 100 is far from a float's limit, 2 ** 1024
 _SLIDE_BUCKETS = 256  # per script call: tens of milliseconds of Redis at most
@@ -141,10 +142,7 @@ class RedisItemStatistics:
         self._client = client
         self._prefix = config.redis.key_prefix
         lengths = config.features.window_lengths_ms()
-        self._windows = [
-            [name, max(_MINUTE_MS, length // 24 // _MINUTE_MS * _MINUTE_MS), length]
-            for name, length in lengths.items()
-        ]
+        self._windows = [[name, window_step_ms(length), length] for name, length in lengths.items()]
         self._half_life_ms = config.features.frequency_half_life_hours * 3_600_000
         self._add = client.register_script(_ADD)
         self._advance = client.register_script(_ADVANCE)

@@ -1,0 +1,90 @@
+"""A version's popularity prior, served from real Redis windows, ranks as the evaluation ranked."""
+
+import dataclasses
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from streamrec.infra.contracts.export_layout import HISTORY_PADDING, ModelVersion, write_checksums
+from streamrec.infra.storage import open_online_store, open_result_cache
+from streamrec.infra.storage.ports.online_store import HistoryEntry, ItemEvent
+from streamrec.serving.recommender import RecommendCall, Recommender
+from streamrec.serving.retrieval_model import RetrievalModel
+from streamrec.training.exported_model import exported_scorer
+from streamrec.training.queries import Catalog, Queries
+from streamrec.training.window_popularity import WindowPopularity
+
+pytestmark = pytest.mark.slow  # uses the session's trained model
+
+PRIOR = {"window": "7d", "depth": 40, "weight": 0.4}
+K = 10
+
+
+def _boosted_copy(version: ModelVersion, root) -> ModelVersion:
+    """The trained version with a prior written into its metadata, checksums redone."""
+    shutil.copytree(version.root, root)
+    metadata = json.loads((root / "metadata.json").read_text())
+    metadata["popularity_prior"] = PRIOR
+    (root / "metadata.json").write_text(json.dumps(metadata))
+    write_checksums(root)
+    return ModelVersion(root)
+
+
+def _query(user, history, now_ms, catalog):
+    """One evaluation query for ``user`` at ``now_ms`` with ``history``, most recent first."""
+    index = catalog.index()
+    items = np.array([[e.item_id for e in history]])
+    return Queries(
+        user_ids=np.array([user]),
+        histories=items,
+        history_index=np.array([[index.get(i, -1) for i in items[0]]]),
+        targets=np.array([-1]),
+        timestamps=np.array([now_ms]),
+        history_times=np.array([[e.timestamp for e in history]]),
+        history_types=np.array([[e.event_type for e in history]]),
+        contexts=np.array([""], dtype=object),
+    )
+
+
+def test_served_answers_are_the_evaluated_ranking_with_the_prior(trained, tmp_path):
+    config, events, result = trained
+    config = dataclasses.replace(
+        config,
+        redis=dataclasses.replace(config.redis, key_prefix="test-prior"),
+        serving=dataclasses.replace(config.serving, catalog_refresh_seconds=0),
+    )
+    store = open_online_store(config)
+    store.add_item_events("all", [ItemEvent(e.item_id, e.timestamp) for e in events])
+    now_ms = events[-1].timestamp + 1
+    store.advance_item_windows(now_ms)
+    user = events[-1].user_id
+    mine = [e for e in events if e.user_id == user][-config.features.online_history_length :]
+    store.append_history(
+        [(user, HistoryEntry(e.timestamp, e.event_id, e.item_id, e.event_type)) for e in mine]
+    )
+    history = store.recent_history(user, config.features.online_history_length).entries
+    assert [e.item_id for e in history] == [e.item_id for e in reversed(mine)]
+
+    boosted = _boosted_copy(result.version, tmp_path / "models" / "1")
+    served = {}
+    for name, version in (("plain", result.version), ("boosted", boosted)):
+        model = RetrievalModel(version)
+        assert (model.popularity_prior is not None) == (name == "boosted")
+        cache = open_result_cache(dataclasses.replace(config, result_cache=dataclasses.replace(
+            config.result_cache, type="none")))  # fmt: skip
+        recommender = Recommender(config, model, store, cache, clock=lambda: now_ms / 1000)
+        served[name] = recommender.recommend(RecommendCall(user, K)).items
+    assert [i for i, _ in served["boosted"]] != [i for i, _ in served["plain"]]
+
+    catalog = Catalog(np.array(boosted.item_ids_file.read_text().splitlines()))
+    times = np.array([e.timestamp for e in events])
+    popularity = WindowPopularity(times, np.array([e.item_id for e in events]), catalog)
+    scores = exported_scorer(boosted, catalog, popularity).scores(
+        _query(user, history, now_ms, catalog), slice(0, 1)
+    )[0]
+    scores[[catalog.index()[e.item_id] for e in history if e.item_id != HISTORY_PADDING]] = -np.inf
+    best = np.argsort(-scores, kind="stable")[:K]
+    assert [i for i, _ in served["boosted"]] == catalog.item_ids[best].tolist()
+    assert [s for _, s in served["boosted"]] == pytest.approx(scores[best].tolist(), abs=1e-4)
