@@ -73,3 +73,24 @@ def test_a_weight_is_chosen_only_where_the_counts_predict_the_next_item():
     unchosen = choose_prior(popularity, "1d", 10, 0.1, unpredicted, encode, items, True)
     assert unchosen.prior is None and unchosen.recalls[0.0] == 1.0
     assert unchosen.describe()["weight"] == 0.0
+
+
+def test_sliding_over_unordered_query_times_counts_as_each_window_alone():
+    rng = np.random.default_rng(3)
+    catalog = tuple(f"c{n:02d}" for n in range(30))
+    ids = np.array([f"c{n:02d}" for n in rng.integers(0, 40, 3000)])  # some outside the catalog
+    times = rng.integers(0, 500 * MINUTE, len(ids))
+    popularity = WindowPopularity(times, ids, Catalog(np.array(catalog)))
+    at = rng.integers(0, 520 * MINUTE, 200)  # in no order, some windows empty or disjoint
+    found = popularity.counts(at, "1h", 8)
+    for row, now in enumerate(at.tolist()):
+        start = (now - 60 * MINUTE) // (2 * MINUTE) * (2 * MINUTE) + 2 * MINUTE
+        inside = ids[(times >= start) & (times < now)]
+        values, counts = np.unique(inside, return_counts=True)
+        ranked = sorted(zip(counts.tolist(), values.tolist(), strict=True), reverse=True)[:8]
+        expected = {item: float(n) for n, item in ranked if item in catalog}
+        assert _row(found[row], catalog) == expected
+
+
+def _row(values, catalog):
+    return {item: float(v) for item, v in zip(catalog, values, strict=True) if v}
