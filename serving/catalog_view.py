@@ -20,29 +20,39 @@ T = TypeVar("T")
 
 
 class StoreSnapshots:
-    """Answers of the online store by key, each read again once older than ``max_age``."""
+    """Answers of the online store by key, each read again once older than ``max_age``.
+
+    One thread at a time reads a stale key again (single flight); the others go on answering
+    from the kept copy meanwhile, so a refresh costs one request one round trip, not every
+    request in flight. Only a key never read yet makes a request wait for the store."""
 
     def __init__(self, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._max_age = max_age
         self._clock = clock
         self._lock = threading.Lock()
         self._answers: dict[str, tuple[float, object]] = {}
+        self._reading: set[str] = set()  # stale keys a thread is reading again
 
     def get(self, key: str, read: Callable[[], T]) -> T:
         """The kept answer if fresh, else ``read()``'s; a kept answer, however old, if the
-        store is unavailable. Raises StoreUnavailable when there is none to fall back to."""
+        store is unavailable or another thread is reading it again. Raises StoreUnavailable
+        when there is none to fall back to."""
         with self._lock:
             kept = self._answers.get(key)
-        if kept is not None and self._clock() - kept[0] < self._max_age:
-            return kept[1]  # type: ignore[return-value]
+            if kept is not None and (
+                self._clock() - kept[0] < self._max_age or key in self._reading
+            ):
+                return kept[1]  # type: ignore[return-value]
+            self._reading.add(key)
         try:
             answer = read()
         except StoreUnavailable:
             if kept is None:
                 raise
-            with self._lock:  # try the store again only once this is stale again
-                self._answers[key] = (self._clock(), kept[1])
-            return kept[1]  # type: ignore[return-value]
+            answer = kept[1]  # try the store again only once this is stale again
+        finally:
+            with self._lock:
+                self._reading.discard(key)
         with self._lock:
             self._answers[key] = (self._clock(), answer)
         return answer

@@ -35,6 +35,10 @@ class ExactIndex:
         """The scores of these rows."""
         return self._embeddings[rows] @ query.astype(np.float32, copy=False)
 
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        """The embeddings of these rows, ``[len(rows), dim]``."""
+        return self._embeddings[rows]
+
 
 class ApproximateIndex:
     """A faiss index built at export (HNSW or IVF over inner products), checked then to find
@@ -68,3 +72,6 @@ class ApproximateIndex:
 
     def scores(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
         return self._exact.scores(query, rows)
+
+    def vectors(self, rows: np.ndarray) -> np.ndarray:
+        return self._exact.vectors(rows)

@@ -174,7 +174,7 @@ class Recommender:
         boosts = self._boosts(model)
         if boosts is None:
             return items
-        return boosts.top_k(items, lambda rows: model.index.scores(query, rows), admitted, call.k)
+        return boosts.top_k(items, query, admitted, call.k)
 
     def _boosts(self, model: RetrievalModel) -> PopularityBoosts | None:
         """The boosts of the model's popularity prior, from the newest counts read; None if it
@@ -194,7 +194,8 @@ class Recommender:
             return None
         kept = self._kept_boosts
         if kept is None or kept[0] is not counts or kept[1] is not model:
-            kept = (counts, model, PopularityBoosts(prior, counts, model.rows))
+            boosts = PopularityBoosts(prior, counts, model.rows, model.index.vectors)
+            kept = (counts, model, boosts)
             self._kept_boosts = kept  # one assignment: threads see the old or the new
         return kept[2]
 

@@ -22,9 +22,10 @@ def test_the_boosted_top_k_is_the_exact_top_k_of_the_boosted_scores(seed):
     admitted = ItemFilter(excluded=frozenset(rng.choice(items, 50, replace=False).tolist()))
     k = int(rng.integers(1, 30))
 
-    boosts = PopularityBoosts(prior, counts, {item: row for row, item in enumerate(items)})
+    rows = {item: row for row, item in enumerate(items)}
+    boosts = PopularityBoosts(prior, counts, rows, index.vectors)
     ranked = filtered_top_k(index.search, query, k, items, admitted)
-    served = boosts.top_k(ranked, lambda rows: index.scores(query, rows), admitted, k)
+    served = boosts.top_k(ranked, query, admitted, k)
 
     top = counts[:40]
     boost = dict(zip([i for i, _ in top], prior.boosts([c for _, c in top]), strict=True))
@@ -39,6 +40,18 @@ def test_the_boosted_top_k_is_the_exact_top_k_of_the_boosted_scores(seed):
 
 def test_items_beyond_the_depth_or_unknown_to_the_model_get_no_boost():
     counts = [("a", 99.0), ("gone", 50.0), ("b", 9.0), ("c", 5.0)]
-    boosts = PopularityBoosts(PopularityPrior("1d", 3, 1.0), counts, {"a": 0, "b": 1, "c": 2})
+    index = ExactIndex(np.eye(3, dtype=np.float32))
+    prior = PopularityPrior("1d", 3, 1.0)
+    boosts = PopularityBoosts(prior, counts, {"a": 0, "b": 1, "c": 2}, index.vectors)
     assert boosts.items == ["a", "b"]
     assert boosts.rerank([("c", 1.0), ("b", 0.0)]) == [("b", pytest.approx(np.log(10))), ("c", 1.0)]
+
+
+@pytest.mark.parametrize("first", [1, 5, 99, 100, 150])
+def test_boosted_items_are_read_best_first_past_the_sorted_head(first):
+    from streamrec.serving.popularity_boost import _best_first
+
+    values = np.random.default_rng(first).integers(0, 30, 100).astype(np.float64)  # with ties
+    head = list(_best_first(values, first))
+    assert head == sorted(range(100), key=lambda n: -values[n])[: len(head)]
+    assert sorted(head) == list(range(100))

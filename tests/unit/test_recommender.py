@@ -297,6 +297,31 @@ def test_snapshots_serve_a_stale_answer_only_while_the_store_is_down():
         snapshots.get("other", read)
 
 
+def test_one_thread_reads_a_stale_snapshot_again_while_the_others_answer_from_it():
+    import threading
+
+    now = [0.0]
+    snapshots = StoreSnapshots(max_age=5, clock=lambda: now[0])
+    assert snapshots.get("k", lambda: "old") == "old"
+    now[0] = 6
+    reading, release = threading.Event(), threading.Event()
+
+    def slow_read():
+        reading.set()
+        release.wait(5)
+        return "new"
+
+    refresher = threading.Thread(target=lambda: snapshots.get("k", slow_read))
+    refresher.start()
+    assert reading.wait(5)
+    second_reads = []
+    assert snapshots.get("k", lambda: second_reads.append(1) or "other") == "old"
+    assert second_reads == []  # not read twice at once
+    release.set()
+    refresher.join(5)
+    assert snapshots.get("k", lambda: "other") == "new"
+
+
 def test_an_unknown_popularity_window_is_a_config_error():
     from streamrec.infra.core.config import load_config
     from streamrec.infra.core.errors import StreamrecError
