@@ -26,10 +26,11 @@ from streamrec.infra.core.config import Config
 from streamrec.infra.core.errors import StoreUnavailable, StreamrecError
 from streamrec.infra.storage.ports.online_store import HistoryEntry, OnlineStore, UserHistory
 from streamrec.infra.storage.ports.result_cache import RankedItems, ResultCache
+from streamrec.serving.boosted_top_k import RowBoosts, boosted_ranking, boosted_top_k
 from streamrec.serving.catalog_view import CatalogView, StoreSnapshots
 from streamrec.serving.exploration import explore
 from streamrec.serving.item_filter import ItemFilter
-from streamrec.serving.popularity_boost import PopularityBoosts
+from streamrec.serving.popularity_boost import popularity_boosts
 from streamrec.serving.recent_histories import RecentHistories
 from streamrec.serving.retrieval_model import RetrievalModel
 
@@ -85,7 +86,7 @@ class Recommender:
         self._exploration_share = serving.exploration_share
         self._random = random.Random()
         # The boosts of the newest counts read, for the model they were made for.
-        self._kept_boosts: tuple[object, RetrievalModel, PopularityBoosts] | None = None
+        self._kept_boosts: tuple[object, RetrievalModel, RowBoosts] | None = None
         self._warned: set[int] = set()  # versions whose prior's window the store lacks
         self.catalog = CatalogView(
             store,
@@ -100,7 +101,7 @@ class Recommender:
         try:
             self.catalog.popular()
             self.catalog.unavailable()
-            self._boosts(self.model)
+            self._prior_boosts(self.model)
         except StoreUnavailable as exc:
             log.warning("could not prefetch popular and unavailable items: %s", exc)
 
@@ -143,9 +144,9 @@ class Recommender:
         history, fresh = self._history(model, user_id)
         query = self._query(model, user_id, history.entries if history else [], context or {})
         ranked, unknown = model.rank(query, candidates)
-        boosts = self._boosts(model)
+        boosts = self._boosts(model, history.entries if history else [])
         if boosts is not None:
-            ranked = boosts.rerank(ranked)
+            ranked = boosted_ranking(ranked, boosts, model.rows)
         source, reason = (MODEL, "") if fresh else (FALLBACK, STORE_UNAVAILABLE)
         unknown_items = [(item, float("-inf")) for item in unknown]
         return Answer(ranked + unknown_items, model.version, source, reason, tuple(unknown))
@@ -171,12 +172,27 @@ class Recommender:
         query = self._query(model, call.user_id, history.entries, dict(call.context))
         admitted = self._filter(call, history.entries)
         items = model.top_k(query, call.k, admitted)
-        boosts = self._boosts(model)
+        boosts = self._boosts(model, history.entries)
         if boosts is None:
             return items
-        return boosts.top_k(items, query, admitted, call.k)
+        return boosted_top_k(items, boosts, query, model.rows, model.item_ids, admitted, call.k)
 
-    def _boosts(self, model: RetrievalModel) -> PopularityBoosts | None:
+    def _boosts(self, model: RetrievalModel, history: list[HistoryEntry]) -> RowBoosts | None:
+        """What the model adds to its dot products for this history: its popularity prior's
+        boosts and its neighbour lists' (:mod:`.boosted_top_k`); None if neither has any."""
+        prior = self._prior_boosts(model)
+        if model.neighbours is None or model.neighbour_boost is None:
+            return prior
+        read = {model.rows.get(entry.item_id) for entry in history[: model.neighbour_boost.history]}
+        rows, values = model.neighbours.of(np.array(sorted(read - {None}), np.int64))
+        if not len(rows):
+            return prior
+        values = model.neighbour_boost.weight * values
+        if prior is None:
+            return RowBoosts(rows, values, model.index.vectors, by_row=True)
+        return prior.plus(rows, values)
+
+    def _prior_boosts(self, model: RetrievalModel) -> RowBoosts | None:
         """The boosts of the model's popularity prior, from the newest counts read; None if it
         has none, or if no counts were ever read (the store is down since the start)."""
         prior = model.popularity_prior
@@ -194,7 +210,7 @@ class Recommender:
             return None
         kept = self._kept_boosts
         if kept is None or kept[0] is not counts or kept[1] is not model:
-            boosts = PopularityBoosts(prior, counts, model.rows, model.index.vectors)
+            boosts = popularity_boosts(prior, counts, model.rows, model.index.vectors)
             kept = (counts, model, boosts)
             self._kept_boosts = kept  # one assignment: threads see the old or the new
         return kept[2]

@@ -13,6 +13,7 @@ import numpy as np
 from streamrec.infra.contracts.ann_index import read_ann_index, search_depths
 from streamrec.infra.contracts.export_layout import ModelVersion
 from streamrec.infra.contracts.exported_version import QueryBatch, load_exported_version
+from streamrec.infra.contracts.item_neighbours import ItemNeighbours, NeighbourBoost
 from streamrec.infra.contracts.popularity_prior import PopularityPrior
 from streamrec.infra.core.errors import StreamrecError
 from streamrec.infra.storage.ports.online_store import HistoryEntry
@@ -42,6 +43,10 @@ class RetrievalModel:
         self.version = version.version
         self.history_length = self._exported.history_length
         self.popularity_prior = PopularityPrior.from_metadata(metadata)  # None: no boosts
+        self.neighbour_boost = NeighbourBoost.from_metadata(metadata)  # None: no lists served
+        self.neighbours = (
+            _item_neighbours(version, len(self.item_ids)) if self.neighbour_boost else None
+        )
         # (user_id, history most recent first, request time ms, context tokens) -> [dim]
         self.query_embedding: QueryFunction
         # "compiled", or why the signature computes queries
@@ -114,3 +119,16 @@ def _item_index(
         return ApproximateIndex(index, embeddings, search_depths(described))
     except (RuntimeError, ValueError, KeyError) as exc:
         raise StreamrecError(f"cannot load the item index of {version.root}: {exc}") from exc
+
+
+def _item_neighbours(version: ModelVersion, items: int) -> ItemNeighbours:
+    try:
+        lists = ItemNeighbours.load(version.item_neighbours_file)
+    except (OSError, ValueError, KeyError) as exc:
+        raise StreamrecError(f"cannot load the item neighbours of {version.root}: {exc}") from exc
+    if lists.rows > items:
+        raise StreamrecError(
+            f"model version {version.root} is inconsistent: neighbour lists for {lists.rows} "
+            f"items but {items} item ids"
+        )
+    return lists

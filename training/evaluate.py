@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from streamrec.infra.contracts import feature_spec as spec
-from streamrec.training.baselines import MostPopular, item_to_item
+from streamrec.training.baselines import ItemToItem, MostPopular, item_to_item
 from streamrec.training.data_window import DataWindow
 from streamrec.training.evaluation import Rankings, metrics, rank_all
 from streamrec.training.intervals import Bootstrap, per_query_metrics
@@ -33,6 +33,14 @@ QueryEncoder = Callable[[Queries], np.ndarray]  # queries -> their embeddings [n
 ItemBoosts = Callable[[Queries, slice], np.ndarray]  # (queries, rows) -> [rows, catalog]
 
 
+def summed_boosts(*boosts: ItemBoosts | None) -> ItemBoosts | None:
+    """The sum of the boosts given (None ones left out); None if none is given."""
+    given = [boost for boost in boosts if boost is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+    return lambda queries, rows: sum(boost(queries, rows) for boost in given)
+
+
 class Scorer(Protocol):
     name: str
 
@@ -43,7 +51,7 @@ class Scorer(Protocol):
 @dataclass(frozen=True)
 class EmbeddingScorer:
     """A two-tower model: query embeddings dotted with the catalog's item embeddings, plus the
-    boosts serving adds to them (a version's popularity prior), if any."""
+    boosts serving adds to them (a version's popularity prior and neighbour lists), if any."""
 
     name: str
     encode: QueryEncoder
@@ -71,8 +79,15 @@ class Evaluation:
 
     @classmethod
     def prepare(
-        cls, window: DataWindow, catalog: Catalog, protocol: str, exclude_seen: bool = False
+        cls,
+        window: DataWindow,
+        catalog: Catalog,
+        protocol: str,
+        exclude_seen: bool = False,
+        item_baseline: ItemToItem | None = None,
     ) -> Evaluation:
+        """``item_baseline``: the item-to-item baseline of the window's training part over
+        ``catalog``, if the caller fitted it already (it is the costliest part)."""
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
         queries = Queries.from_examples(window.holdout, catalog)
@@ -83,7 +98,9 @@ class Evaluation:
         train_items = np.array([index.get(i, -1) for i in window.events[spec.ITEM_ID][train]])
         counts = np.bincount(train_items[train_items >= 0], minlength=len(catalog))
         users = window.events[spec.USER_ID][train]
-        baselines = [MostPopular(counts), item_to_item(users, train_items, len(catalog))]
+        if item_baseline is None:
+            item_baseline = item_to_item(users, train_items, len(catalog))
+        baselines = [MostPopular(counts), item_baseline]
         popularity_rank = np.empty(len(catalog), dtype=np.int64)
         popularity_rank[np.argsort(-counts, kind="stable")] = np.arange(len(catalog))
         return cls(queries, catalog, baselines, popularity_rank, protocol, exclude_seen)

@@ -29,6 +29,7 @@ from streamrec.infra.contracts.export_layout import (
     latest_version,
     write_checksums,
 )
+from streamrec.infra.contracts.item_neighbours import ItemNeighbours
 from streamrec.training.compiled_query import compile_query_tower
 
 
@@ -79,6 +80,7 @@ def export_model(
     metadata: dict,
     logs: Path | None = None,
     ann_index: faiss.Index | None = None,
+    item_neighbours: ItemNeighbours | None = None,
 ) -> ModelVersion:
     """Writes everything into a hidden staging directory, then renames it to the next version."""
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -96,6 +98,8 @@ def export_model(
         np.save(probe.item_embeddings_file, np.asarray(item_embeddings, dtype=np.float32))
         if ann_index is not None:
             write_ann_index(ann_index, probe.ann_index_file)
+        if item_neighbours is not None:
+            item_neighbours.save(probe.item_neighbours_file)
         query_tower.save_weights(str(probe.weights_prefix))
         if logs is not None and logs.is_dir():
             shutil.copytree(logs, staging / "logs")

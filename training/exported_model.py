@@ -12,8 +12,11 @@ from streamrec.infra.contracts.exported_version import (
     load_exported_version,
     signature_inputs,
 )
+from streamrec.infra.contracts.item_neighbours import ItemNeighbours, NeighbourBoost
 from streamrec.infra.contracts.popularity_prior import PopularityPrior
-from streamrec.training.evaluate import EmbeddingScorer
+from streamrec.infra.core.errors import StreamrecError
+from streamrec.training.evaluate import EmbeddingScorer, ItemBoosts, summed_boosts
+from streamrec.training.neighbour_lists import neighbour_boosts
 from streamrec.training.queries import Catalog, Queries
 from streamrec.training.request_context import split_tokens
 from streamrec.training.window_popularity import WindowPopularity
@@ -28,7 +31,8 @@ def exported_scorer(
     name: str | None = None,
 ) -> EmbeddingScorer:
     """Scores with the version's SavedModel and item embeddings, aligned to ``catalog``, and
-    its popularity prior, if it has one, counted by ``popularity`` as serving would have."""
+    its boosts: its popularity prior, if it has one, counted by ``popularity`` as serving
+    would have; its neighbour lists, if it serves them."""
     exported = load_exported_version(version)
     prior = PopularityPrior.from_metadata(exported.metadata)
     embeddings = exported.item_embeddings
@@ -46,8 +50,27 @@ def exported_scorer(
         ]
         return np.concatenate(parts) if parts else np.zeros((0, embeddings.shape[1]), np.float32)
 
-    boosts = popularity.boosts(prior) if prior else None
+    boosts = summed_boosts(
+        popularity.boosts(prior) if prior else None,
+        _neighbour_boosts(version, exported.metadata, exported.item_ids, catalog),
+    )
     return EmbeddingScorer(name or f"version {version.version}", encode, aligned, boosts)
+
+
+def _neighbour_boosts(
+    version: ModelVersion, metadata: dict, item_ids: np.ndarray, catalog: Catalog
+) -> ItemBoosts | None:
+    """The version's neighbour lists over ``catalog``'s columns, if it serves them."""
+    boost = NeighbourBoost.from_metadata(metadata)
+    if boost is None:
+        return None
+    try:
+        lists = ItemNeighbours.load(version.item_neighbours_file)
+    except (OSError, ValueError, KeyError) as exc:
+        raise StreamrecError(f"cannot load the item neighbours of {version.root}: {exc}") from exc
+    index = catalog.index()
+    columns = np.array([index.get(item, -1) for item in item_ids[: lists.rows].tolist()], np.int64)
+    return neighbour_boosts(lists, boost, columns, len(catalog))
 
 
 def query_inputs(queries: Queries) -> dict[str, tf.Tensor]:

@@ -21,13 +21,23 @@ import tensorflow as tf
 
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.export_layout import ModelVersion
+from streamrec.infra.contracts.item_neighbours import METADATA_KEY as ITEM_NEIGHBOURS
+from streamrec.infra.contracts.item_neighbours import ItemNeighbours
 from streamrec.infra.contracts.popularity_prior import METADATA_KEY as POPULARITY_PRIOR
 from streamrec.infra.core.config import Config, TrainingConfig
 from streamrec.infra.core.errors import StreamrecError
 from streamrec.infra.storage import open_model_registry
+from streamrec.training.baselines import ItemToItem, item_to_item
+from streamrec.training.boost_choice import (
+    NeighbourChoice,
+    PriorChoice,
+    ValidationScores,
+    choose_neighbours,
+    choose_prior,
+)
 from streamrec.training.data_window import DataWindow, committed_files, load_window
 from streamrec.training.distribution import cluster_role, distribution_strategy
-from streamrec.training.evaluate import EmbeddingScorer, Evaluation
+from streamrec.training.evaluate import EmbeddingScorer, Evaluation, ItemBoosts, summed_boosts
 from streamrec.training.export import export_model
 from streamrec.training.exported_model import exported_scorer, tower_embeddings
 from streamrec.training.fit import Fitted, fit
@@ -35,7 +45,7 @@ from streamrec.training.fit_callbacks import LOG_DIR, log_evaluation, run_direct
 from streamrec.training.gate import Decision, decide
 from streamrec.training.item_features import catalog_features
 from streamrec.training.item_index_build import build_item_index
-from streamrec.training.prior_choice import choose_prior
+from streamrec.training.neighbour_lists import item_neighbours, neighbour_boosts
 from streamrec.training.queries import Catalog, Queries
 from streamrec.training.refit import (
     REFIT_DIR,
@@ -137,14 +147,16 @@ def train(
     popularity = WindowPopularity.of(window, catalog)
     encode, embeddings = _encoder(model.query_tower, length), model.item_embeddings()
     exclude_seen = config.serving.exclude_seen
-    choice = choose_prior(
-        popularity, params.popularity_prior_window, params.popularity_prior_depth,
-        params.temperature, validation_queries, encode, embeddings, exclude_seen,
+    validation = ValidationScores(validation_queries, encode, embeddings)
+    item_baseline = _item_baseline(window, window.train_mask, vocabulary)  # the gate's too
+    boosts = _chosen_boosts(
+        window, train, vocabulary, item_baseline, popularity, params, length, validation,
+        exclude_seen, say,
     )  # fmt: skip
-    say(f"popularity prior: {choice.describe()}")
-    boosts = popularity.boosts(choice.prior) if choice.prior else None
-    candidate = EmbeddingScorer("candidate", encode, embeddings, boosts)
-    evaluation = _evaluate(window, catalog, popularity, candidate, incumbent, exclude_seen)
+    candidate = EmbeddingScorer("candidate", encode, embeddings, boosts.scores)
+    evaluation = _evaluate(
+        window, catalog, popularity, candidate, incumbent, exclude_seen, item_baseline
+    )
     log_evaluation(run_dir, evaluation, step=params.epochs)
     decision = decide(
         evaluation,
@@ -160,7 +172,8 @@ def train(
         **item_features.describe(),
         "category_names": item_features.categories,  # for warm starts
     }
-    metadata[POPULARITY_PRIOR] = choice.describe()
+    metadata[POPULARITY_PRIOR] = boosts.prior.describe()
+    metadata[ITEM_NEIGHBOURS] = boosts.neighbours.describe()
     ann_index, metadata["item_index"] = build_item_index(
         embeddings,
         lambda: _sample_queries(window, vocabulary, candidate, embeddings),
@@ -176,11 +189,69 @@ def train(
         metadata,
         logs=run_dir / LOG_DIR,
         ann_index=ann_index,
+        item_neighbours=boosts.lists,
     )
     shutil.rmtree(run_dir, ignore_errors=True)
     if decision.promote:
         registry.promote(version.version, decision.reason)
     return TrainingResult(version, decision, evaluation)
+
+
+@dataclass(frozen=True)
+class _Boosts:
+    prior: PriorChoice
+    neighbours: NeighbourChoice
+    lists: ItemNeighbours | None  # fitted on the whole training part, as exported; None: off
+    scores: ItemBoosts | None  # what the gate adds to the candidate's dot products
+
+
+def _chosen_boosts(
+    window: DataWindow,
+    fitted: np.ndarray,
+    vocabulary: Vocabulary,
+    item_baseline: ItemToItem,
+    popularity: WindowPopularity,
+    params: TrainingConfig,
+    length: int,
+    validation: ValidationScores,
+    exclude_seen: bool,
+    say: Callable[[str], None],
+) -> _Boosts:
+    """The popularity prior, then the neighbour lists' weight, each chosen on the validation
+    share (:mod:`.boost_choice`). The lists chosen on are cut from a baseline fitted on the
+    events the model was fitted on (``fitted``); the ones exported from ``item_baseline``, the
+    whole training part's."""
+    temperature = params.temperature
+    prior = choose_prior(
+        popularity, params.popularity_prior_window, params.popularity_prior_depth,
+        temperature, validation, exclude_seen,
+    )  # fmt: skip
+    say(f"popularity prior: {prior.describe()}")
+    prior_scores = popularity.boosts(prior.prior) if prior.prior else None
+    per_item = params.neighbours_per_item
+    if not per_item:
+        return _Boosts(prior, NeighbourChoice(None, {}), None, prior_scores)
+    lists = item_neighbours(item_baseline, per_item)
+    on_fitted = (
+        item_neighbours(_item_baseline(window, fitted, vocabulary), per_item)
+        if len(validation.queries)
+        else lists
+    )
+    neighbours = choose_neighbours(
+        on_fitted, length, temperature, validation, prior_scores, exclude_seen, per_item
+    )
+    say(f"item neighbours: {neighbours.describe()}")
+    chosen = neighbours.boost
+    neighbour_scores = neighbour_boosts(lists, chosen) if chosen and chosen.weight else None
+    return _Boosts(prior, neighbours, lists, summed_boosts(prior_scores, neighbour_scores))
+
+
+def _item_baseline(window: DataWindow, mask: np.ndarray, vocabulary: Vocabulary) -> ItemToItem:
+    """The item-to-item baseline (EASE or item-kNN) of the events ``mask`` selects, over the
+    exported rows: what the gate ranks against, and what the neighbour lists are cut from."""
+    index = Catalog(np.asarray(vocabulary.items)).index()
+    items = np.array([index.get(item, -1) for item in window.events[spec.ITEM_ID][mask]])
+    return item_to_item(window.events[spec.USER_ID][mask], items, len(vocabulary.items))
 
 
 def _windows(
@@ -231,13 +302,14 @@ def _evaluate(
     candidate: EmbeddingScorer,
     incumbent: ModelVersion | None,
     exclude_seen: bool,
+    item_baseline: ItemToItem,
 ) -> dict:
     """The gate's evaluation: as serving answers, so without seen items if it leaves them out,
-    and with each version's popularity prior."""
+    and with each version's boosts."""
     scorers = [candidate]
     if incumbent is not None:
         scorers.append(exported_scorer(incumbent, catalog, popularity))
-    evaluation = Evaluation.prepare(window, catalog, GATE_PROTOCOL, exclude_seen)
+    evaluation = Evaluation.prepare(window, catalog, GATE_PROTOCOL, exclude_seen, item_baseline)
     return evaluation.run(scorers, GATE_KS)
 
 

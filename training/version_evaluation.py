@@ -14,6 +14,7 @@ import numpy as np
 
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.export_layout import ModelVersion
+from streamrec.infra.contracts.item_neighbours import NeighbourBoost
 from streamrec.infra.contracts.popularity_prior import PopularityPrior
 from streamrec.infra.core.config import Config
 from streamrec.infra.core.errors import StreamrecError
@@ -77,6 +78,9 @@ def version_settings(version: ModelVersion) -> dict:
     prior = PopularityPrior.from_metadata(metadata)
     if prior is not None:
         settings["popularity_prior"] = prior.to_metadata()
+    neighbours = NeighbourBoost.from_metadata(metadata)
+    if neighbours is not None:
+        settings["item_neighbours"] = neighbours.to_metadata()
     return settings
 
 

@@ -20,7 +20,7 @@ class RecipeStep:
 
 
 # The recipe before issue 28: a sampled in-batch softmax, seen targets trained on, 20 items
-# of history (128 windows a batch), 30 fixed epochs, no popularity prior.
+# of history (128 windows a batch), 30 fixed epochs, no popularity prior, no neighbour lists.
 _PREVIOUS = RecipeStep(
     PREVIOUS,
     {
@@ -31,6 +31,7 @@ _PREVIOUS = RecipeStep(
         "patience": 0,
         "batch_size": 128,
         "popularity_prior_window": "",
+        "neighbours_per_item": 0,
     },
     20,
 )
@@ -54,6 +55,7 @@ STEPS: tuple[RecipeStep, ...] = (
     RecipeStep("dropout-0.4", {"dropout": 0.4}),
     RecipeStep("refit", {"refit": True}),
     RecipeStep("no-popularity-prior", {"popularity_prior_window": ""}),
+    RecipeStep("no-item-neighbours", {"neighbours_per_item": 0}),
     RecipeStep("patience-2", {"patience": 2}),
     RecipeStep("patience-10", {"patience": 10}),
     RecipeStep("fixed-30-epochs", {"patience": 0, "epochs": 30}),

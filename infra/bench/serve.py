@@ -5,7 +5,8 @@ turned into examples and Redis history by the feature job, and a model is traine
 The trained version is then re-exported over a catalog of ``--items`` (its trained items
 plus items drawn from the trained embeddings' distribution, with the faiss index the trainer
 would build for a catalog that size), so that retrieval costs what it costs at that size,
-and with the configured popularity prior, so that every uncached answer pays its boost.
+and with the configured popularity prior and item neighbour lists at middling weights, so that
+every uncached answer pays their boosts.
 
 Two API servers run as their own processes: one with the result cache, one without
 (``uncached``: every call runs the query tower and the index). The load generator runs in its
@@ -31,7 +32,10 @@ import numpy as np
 
 from streamrec.infra.bench.serve_load import summary
 from streamrec.infra.contracts.events import Event
-from streamrec.infra.contracts.popularity_prior import METADATA_KEY, PopularityPrior
+from streamrec.infra.contracts.item_neighbours import METADATA_KEY as NEIGHBOURS_KEY
+from streamrec.infra.contracts.item_neighbours import NeighbourBoost
+from streamrec.infra.contracts.popularity_prior import METADATA_KEY as PRIOR_KEY
+from streamrec.infra.contracts.popularity_prior import PopularityPrior
 from streamrec.infra.core.config import Config, render_toml
 from streamrec.infra.devstack.free_port import free_port
 from streamrec.infra.devstack.scratch_run import ScratchRun
@@ -80,7 +84,8 @@ def _measure(run: ScratchRun, bench: ServeBenchmark, say: Callable) -> dict:
     metadata = served.metadata()
     results: dict = {"items": bench.items, "concurrency": bench.concurrency,
                      "item_index": metadata["item_index"],
-                     "popularity_prior": metadata[METADATA_KEY]}  # fmt: skip
+                     "popularity_prior": metadata[PRIOR_KEY],
+                     "item_neighbours": metadata[NEIGHBOURS_KEY]}  # fmt: skip
     results["raw_index_search"] = _index_search(served, run, users)
     uncached = dataclasses.replace(
         run.config,
@@ -139,21 +144,26 @@ def _grow_catalog(run: ScratchRun, items: int, users: list[str], say: Callable):
         embeddings, lambda: queries, run.config.training.exact_search_max_items
     )
     say(f"item index: {described}")
-    prior = _measured_prior(run.config)
-    say(f"popularity prior: {prior}")
-    version = export_catalog(trained, item_ids, embeddings, index, described, {METADATA_KEY: prior})
+    boosts = _measured_boosts(run.config)
+    say(f"boosts: {boosts}")
+    version = export_catalog(trained, item_ids, embeddings, index, described, boosts)
     registry.promote(version.version, f"bench serve: catalog of {items} items")
     return version
 
 
-def _measured_prior(config: Config) -> dict:
-    """The configured popularity prior with a middling weight, whatever the short fit chose:
-    what is measured is its cost, which every uncached answer of such a version pays."""
+def _measured_boosts(config: Config) -> dict:
+    """The configured boosts with middling weights, whatever the short fit chose: what is
+    measured is their cost, which every uncached answer of such a version pays."""
     training = config.training
-    if not training.popularity_prior_window:
-        return {"weight": 0.0}
-    window, depth = training.popularity_prior_window, training.popularity_prior_depth
-    return PopularityPrior(window, depth, 0.5 * training.temperature).to_metadata()
+    boosts = {PRIOR_KEY: {"weight": 0.0}, NEIGHBOURS_KEY: {"weight": 0.0}}
+    temperature = training.temperature
+    if training.popularity_prior_window:
+        window, depth = training.popularity_prior_window, training.popularity_prior_depth
+        boosts[PRIOR_KEY] = PopularityPrior(window, depth, 0.5 * temperature).to_metadata()
+    if training.neighbours_per_item:
+        history, per_item = config.features.history_length, training.neighbours_per_item
+        boosts[NEIGHBOURS_KEY] = NeighbourBoost(history, per_item, 5 * temperature).to_metadata()
+    return boosts
 
 
 def _queries(model: RetrievalModel, run: ScratchRun, users: list[str]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Model export layout v5: the written contract between training and serving.
+"""Model export layout v6: the written contract between training and serving.
 
 Each trained model is one numbered version directory, in TF Serving layout::
 
@@ -7,6 +7,8 @@ Each trained model is one numbered version directory, in TF Serving layout::
     MODEL_DIR/<version>/item_index/item_embeddings.npy  float32 [items, dim], same order
     MODEL_DIR/<version>/item_index/ann.faiss          optional: a faiss index of those rows
                                                       (inner product), for large catalogs
+    MODEL_DIR/<version>/item_index/item_neighbours.npz  optional: each item's neighbour list
+                                                      (v6, below)
     MODEL_DIR/<version>/query_tower.tflite            optional: the query tower compiled for
                                                       one request at a time (v4, below)
     MODEL_DIR/<version>/weights/query_tower.*         the towers' weights (TF checkpoint), for
@@ -54,6 +56,13 @@ dot product, ``weight * ln(1 + count)`` of the item's count in a popularity wind
 is none. A reader that does not know it would serve other scores than the ones evaluated, so v5
 is not readable by v4 readers.
 
+``item_neighbours.npz`` (new in v6, optional) holds each item row's list of neighbour rows with
+positive weights, and ``metadata.json``'s ``item_neighbours`` entry the ``history``,
+``per_item`` and ``weight`` with which serving adds them to the scores
+(:mod:`.item_neighbours`); weight 0 (or no entry) is none, and the file may then be absent. Like
+the prior, a reader that does not know it would serve other scores than the ones evaluated, so
+v6 is not readable by v5 readers.
+
 ``checksums.json`` is written last inside the version; a registry verifies a version against
 it before the version may serve, so a damaged copy is refused rather than served.
 
@@ -75,9 +84,9 @@ from streamrec.infra.contracts.feature_spec import (
 )
 from streamrec.infra.core.errors import StreamrecError, UnknownContractVersion
 
-EXPORT_FORMAT_VERSION = 5
-# 2 and 3 only added signature inputs, 4 an optional file, 5 an optional metadata entry
-READABLE_EXPORT_FORMAT_VERSIONS = (1, 2, 3, 4, 5)
+EXPORT_FORMAT_VERSION = 6
+# 2 and 3 only added signature inputs, 4 an optional file, 5 an optional metadata entry, 6 both
+READABLE_EXPORT_FORMAT_VERSIONS = (1, 2, 3, 4, 5, 6)
 SIGNATURE_NAME = "serving_default"
 USER_ID_INPUT = "user_id"
 HISTORY_INPUT = "history"
@@ -114,6 +123,10 @@ class ModelVersion:
     @property
     def ann_index_file(self) -> Path:
         return self.root / "item_index" / "ann.faiss"
+
+    @property
+    def item_neighbours_file(self) -> Path:
+        return self.root / "item_index" / "item_neighbours.npz"
 
     @property
     def compiled_query_file(self) -> Path:

@@ -277,6 +277,10 @@ class TrainingConfig:
     # fit chooses the weight on its validation share, 0 (no prior) included; "" turns it off.
     popularity_prior_window: str = "7d"
     popularity_prior_depth: int = 1000
+    # Serving adds weight * the summed neighbour lists of the history's newest items, each list
+    # the neighbours_per_item items that go most with it (infra/contracts/item_neighbours.py).
+    # The fit chooses the weight on its validation share, 0 included; 0 items turns it off.
+    neighbours_per_item: int = 100
     holdout_fraction: float = 0.1  # the newest share of the examples, never trained on
     promotion_metric: str = "recall@10"
     promotion_tolerance: float = 0.02  # relative: 0.02 promotes at 98% of the serving version
@@ -302,6 +306,10 @@ class TrainingConfig:
         if self.popularity_prior_depth < 1:
             raise ValueError(
                 f"popularity_prior_depth must be 1 or more, got {self.popularity_prior_depth}"
+            )
+        if self.neighbours_per_item < 0:
+            raise ValueError(
+                f"neighbours_per_item must be 0 (off) or more, got {self.neighbours_per_item}"
             )
         if self.blocks < 1 or self.heads < 1 or self.embedding_dim % self.heads:
             raise ValueError(

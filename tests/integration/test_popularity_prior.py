@@ -1,4 +1,5 @@
-"""A version's popularity prior, served from real Redis windows, ranks as the evaluation ranked."""
+"""A version's boosts, its popularity prior from real Redis windows and its neighbour lists, rank
+served as the evaluation ranked them."""
 
 import dataclasses
 import json
@@ -19,14 +20,15 @@ from streamrec.training.window_popularity import WindowPopularity
 pytestmark = pytest.mark.slow  # uses the session's trained model
 
 PRIOR = {"window": "7d", "depth": 40, "weight": 0.4}
+NEIGHBOURS = {"history": 50, "per_item": 100, "weight": 0.5}
 K = 10
 
 
-def _boosted_copy(version: ModelVersion, root) -> ModelVersion:
-    """The trained version with a prior written into its metadata, checksums redone."""
+def _boosted_copy(version: ModelVersion, root, boosts: dict) -> ModelVersion:
+    """The trained version with ``boosts`` written into its metadata, checksums redone."""
     shutil.copytree(version.root, root)
     metadata = json.loads((root / "metadata.json").read_text())
-    metadata["popularity_prior"] = PRIOR
+    metadata.update(boosts)
     (root / "metadata.json").write_text(json.dumps(metadata))
     write_checksums(root)
     return ModelVersion(root)
@@ -48,11 +50,16 @@ def _query(user, history, now_ms, catalog):
     )
 
 
-def test_served_answers_are_the_evaluated_ranking_with_the_prior(trained, tmp_path):
+@pytest.mark.parametrize(
+    "boosts",
+    [{"popularity_prior": PRIOR}, {"popularity_prior": PRIOR, "item_neighbours": NEIGHBOURS}],
+    ids=["prior", "prior-and-neighbours"],
+)
+def test_served_answers_are_the_evaluated_ranking_with_the_boosts(trained, tmp_path, boosts):
     config, events, result = trained
     config = dataclasses.replace(
         config,
-        redis=dataclasses.replace(config.redis, key_prefix="test-prior"),
+        redis=dataclasses.replace(config.redis, key_prefix=f"test-boosts-{len(boosts)}"),
         serving=dataclasses.replace(config.serving, catalog_refresh_seconds=0),
     )
     store = open_online_store(config)
@@ -67,7 +74,8 @@ def test_served_answers_are_the_evaluated_ranking_with_the_prior(trained, tmp_pa
     history = store.recent_history(user, config.features.online_history_length).entries
     assert [e.item_id for e in history] == [e.item_id for e in reversed(mine)]
 
-    boosted = _boosted_copy(result.version, tmp_path / "models" / "1")
+    assert result.version.item_neighbours_file.is_file()  # written whatever the weight
+    boosted = _boosted_copy(result.version, tmp_path / "models" / "1", boosts)
     served = {}
     for name, version in (("plain", result.version), ("boosted", boosted)):
         model = RetrievalModel(version)
@@ -77,6 +85,10 @@ def test_served_answers_are_the_evaluated_ranking_with_the_prior(trained, tmp_pa
         recommender = Recommender(config, model, store, cache, clock=lambda: now_ms / 1000)
         served[name] = recommender.recommend(RecommendCall(user, K)).items
     assert [i for i, _ in served["boosted"]] != [i for i, _ in served["plain"]]
+    if "item_neighbours" in boosts:  # the history's items do have lists to add
+        model = RetrievalModel(boosted)
+        rows = np.unique([model.rows[e.item_id] for e in history if e.item_id in model.rows])
+        assert len(model.neighbours.of(rows)[0]) > 0
 
     catalog = Catalog(np.array(boosted.item_ids_file.read_text().splitlines()))
     times = np.array([e.timestamp for e in events])
@@ -88,3 +100,14 @@ def test_served_answers_are_the_evaluated_ranking_with_the_prior(trained, tmp_pa
     best = np.argsort(-scores, kind="stable")[:K]
     assert [i for i, _ in served["boosted"]] == catalog.item_ids[best].tolist()
     assert [s for _, s in served["boosted"]] == pytest.approx(scores[best].tolist(), abs=1e-4)
+
+
+def test_a_version_that_serves_lists_it_lacks_is_refused_in_one_line(trained, tmp_path):
+    from streamrec.infra.core.errors import StreamrecError
+
+    _, _, result = trained
+    boosted = _boosted_copy(result.version, tmp_path / "1", {"item_neighbours": NEIGHBOURS})
+    boosted.item_neighbours_file.unlink()
+    with pytest.raises(StreamrecError, match=r"cannot load the item neighbours of .*1") as error:
+        RetrievalModel(boosted)
+    assert "\n" not in str(error.value)

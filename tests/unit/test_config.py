@@ -143,6 +143,10 @@ def test_sections_with_underscores_take_environment_overrides():
             "popularity_prior_depth must be 1 or more, got 0",
         ),
         (
+            {"STREAMREC_TRAINING_NEIGHBOURS_PER_ITEM": "-1"},
+            "neighbours_per_item must be 0 (off) or more, got -1",
+        ),
+        (
             {"STREAMREC_TRAINING_SOFTMAX": "hierarchical"},
             "training.softmax='hierarchical' is not one of 'auto', 'full', 'sampled'",
         ),

@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from streamrec.infra.contracts.item_neighbours import ItemNeighbours, NeighbourBoost
 from streamrec.infra.contracts.popularity_prior import PopularityPrior
 from streamrec.infra.core.config import Config, FeaturesConfig, ServingConfig
 from streamrec.infra.core.errors import StoreUnavailable
@@ -34,6 +35,8 @@ class FakeModel:
     version = 3
     history_length = 5
     popularity_prior = None
+    neighbour_boost = None
+    neighbours = None
 
     def __init__(self):
         angles = np.arange(len(ITEMS)) * 2 * np.pi / len(ITEMS)
@@ -267,6 +270,48 @@ def test_without_counts_ever_read_a_prior_is_left_out_rather_than_refusing(parts
     store.popular_items = lambda window, k: (_ for _ in ()).throw(ValueError("no window"))
     store.add("u", "i0")
     assert names(recommender.recommend(RecommendCall("u", 3))) == ["i1", "i19", "i2"]
+
+
+def _lists(pairs):
+    """ItemNeighbours over ITEMS from ``{item: [(neighbour, weight)]}``."""
+    indptr, indices, weights = [0], [], []
+    for item in ITEMS:
+        for neighbour, weight in pairs.get(item, []):
+            indices.append(ITEMS.index(neighbour))
+            weights.append(weight)
+        indptr.append(len(indices))
+    return ItemNeighbours(
+        np.array(indptr), np.array(indices, np.int32), np.array(weights, np.float32)
+    )
+
+
+def test_neighbour_lists_lift_what_goes_with_the_history_summed_with_the_prior(parts):
+    recommender, store, _, model = parts
+    model.neighbours = _lists({"i0": [("i10", 2.5), ("i5", 0.2)], "i1": [("i10", 9.0)]})
+    model.neighbour_boost = NeighbourBoost(history=2, per_item=100, weight=1.0)
+    model.rank = lambda query, candidates: real_rank(model, query, candidates)
+    store.add("u", "i0")
+    # i10 is opposite i0 (dot -1), lifted by 2.5 past i1 (0.95); i5 (dot 0) by 0.2 only.
+    assert names(recommender.recommend(RecommendCall("u", 3))) == ["i10", "i1", "i19"]
+    assert names(recommender.rank("u", ["i1", "i10"])) == ["i10", "i1"]
+    model.popularity_prior = PopularityPrior("7d", depth=3, weight=1.0)
+    store.popular = [("i5", 3.0)]
+    # i5: ln 4 (1.39) from the prior plus 0.2 passes i10's 1.5; either alone would not.
+    answer = recommender.recommend(RecommendCall("u", 3, exclude_item_ids=("i1",)))
+    assert names(answer) == ["i5", "i10", "i19"]
+    assert answer.items[0][1] == pytest.approx(np.log(4) + 0.2, abs=1e-6)
+
+
+def test_only_the_newest_history_items_bring_their_neighbours(parts):
+    recommender, store, _, model = parts
+    model.neighbours = _lists({"i0": [("i10", 5.0)]})
+    model.neighbour_boost = NeighbourBoost(history=1, per_item=100, weight=1.0)
+    store.add("u", "i0")
+    store.add("u", "i1")  # now the newest; i0 is beyond the one item read
+    assert "i10" not in names(recommender.recommend(RecommendCall("u", 3)))
+    model.neighbour_boost = NeighbourBoost(history=2, per_item=100, weight=1.0)
+    model.version = 4  # another version, so not answered from the cache
+    assert names(recommender.recommend(RecommendCall("u", 3)))[0] == "i10"
 
 
 def real_rank(model, query, candidates):

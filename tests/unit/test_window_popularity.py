@@ -3,7 +3,7 @@
 import numpy as np
 
 from streamrec.infra.contracts.popularity_prior import PopularityPrior, window_step_ms
-from streamrec.training.prior_choice import choose_prior
+from streamrec.training.boost_choice import ValidationScores, choose_prior
 from streamrec.training.queries import Catalog, Queries
 from streamrec.training.window_popularity import WindowPopularity
 
@@ -67,10 +67,13 @@ def test_a_weight_is_chosen_only_where_the_counts_predict_the_next_item():
     encode = lambda queries: np.tile(items[2], (len(queries), 1))  # noqa: E731 -- points at c
 
     # Without a boost b ties with 11 other items at 0 and misses the top 10; any boost lifts it.
-    chosen = choose_prior(popularity, "1d", 10, 0.1, predicted, encode, items, True)
+    chosen = choose_prior(
+        popularity, "1d", 10, 0.1, ValidationScores(predicted, encode, items), True
+    )
     assert chosen.recalls == {0.0: 0.0, 0.25: 1.0, 0.5: 1.0, 1.0: 1.0, 2.0: 1.0}
     assert chosen.prior == PopularityPrior("1d", 10, 0.025)  # the least of the best, times T
-    unchosen = choose_prior(popularity, "1d", 10, 0.1, unpredicted, encode, items, True)
+    unpredicted_scores = ValidationScores(unpredicted, encode, items)
+    unchosen = choose_prior(popularity, "1d", 10, 0.1, unpredicted_scores, True)
     assert unchosen.prior is None and unchosen.recalls[0.0] == 1.0
     assert unchosen.describe()["weight"] == 0.0
 
