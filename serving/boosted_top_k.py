@@ -5,9 +5,10 @@ the popularity prior (:mod:`.popularity_boost`) and the item neighbour lists
 (:mod:`~streamrec.infra.contracts.item_neighbours`). Both are 0 for all but a few thousand items
 and never negative. So an item outside the model's own top k and without a boost scores at
 most the k-th dot product, ``floor``, and cannot pass the k answers found. Boosted items are
-read largest boost first, in chunks: once the k-th score found is at least ``floor`` plus the
-next boost, no item left can pass it, and the rest are never scored. That is the threshold
-algorithm (Fagin et al., 2001) over two lists: the index's, and the boosts'.
+read largest boost first, in chunks that double (64, 128, ...): once the k-th score found is
+at least ``floor`` plus the next boost, no item left can pass it, and the rest are never
+scored. That is the threshold algorithm (Fagin et al., 2001) over two lists: the index's, and
+the boosts'.
 
 With an approximate index "exact" means exact over what the index returns, as without boosts.
 """
@@ -131,11 +132,14 @@ def boosted_top_k(
     heapq.heapify(best)  # the k best scores found, least first
     floor = ranked[k - 1][1] if len(ranked) >= k else -np.inf
     query = query.astype(np.float32, copy=False)
-    for start in range(0, len(boosts), _CHUNK):
+    start, size = 0, _CHUNK
+    while start < len(boosts):
         kth = best[0] if len(best) == k else -np.inf
         if kth >= floor + boosts.value_at(start):
             break  # no row left can pass the k-th score
-        rows, values, vectors = boosts.head(start, min(start + _CHUNK, len(boosts)))
+        stop = min(start + size, len(boosts))
+        rows, values, vectors = boosts.head(start, stop)
+        start, size = stop, 2 * size  # where boosts outweigh the dot products, few passes
         totals = vectors @ query + values
         passing = np.flatnonzero(totals > kth)
         for offset in passing[np.argsort(-totals[passing], kind="stable")].tolist():
