@@ -114,8 +114,12 @@ class ItemNeighbours:
             summed = np.bincount(neighbours, weights=weights, minlength=self.rows)
             found = np.flatnonzero(summed > 0)  # every weight is positive
             return found, summed[found]
-        found, position = np.unique(neighbours, return_inverse=True)
-        return found.astype(np.int64), np.bincount(position, weights=weights)
+        # Sorted with each entry's position in the low bits: a plain sort, not an argsort.
+        keys = (neighbours.astype(np.int64) << 32) | np.arange(total)
+        keys.sort()
+        ordered = keys >> 32
+        starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+        return ordered[starts], np.add.reduceat(weights[keys & 0xFFFFFFFF], starts)
 
     def save(self, path: Path) -> None:
         with path.open("wb") as handle:

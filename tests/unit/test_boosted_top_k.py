@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from streamrec.infra.contracts.popularity_prior import PopularityPrior
-from streamrec.serving.boosted_top_k import RowBoosts, boosted_ranking, boosted_top_k
+from streamrec.serving.boosted_top_k import _CHUNK, RowBoosts, boosted_ranking, boosted_top_k
 from streamrec.serving.item_filter import ItemFilter, filtered_top_k
 from streamrec.serving.item_index import ExactIndex
 from streamrec.serving.popularity_boost import popularity_boosts
@@ -48,15 +48,41 @@ def test_the_boosted_top_k_is_the_exact_top_k_of_the_boosted_scores(seed):
     assert [score for _, score in served] == pytest.approx([score for _, score in expected])
 
 
-def test_boosts_added_to_boosts_sum_by_row():
+def test_boosts_added_to_boosts_sum_by_row_and_keep_the_gathered_embeddings():
     vectors = np.eye(4, dtype=np.float32)
-    boosts = RowBoosts(np.array([2, 0]), np.array([1.0, 0.5]), lambda rows: vectors[rows])
+    gathered = []
+    boosts = RowBoosts(
+        np.array([2, 0]), np.array([1.0, 0.5]), lambda rows: gathered.append(rows) or vectors[rows],
+        shared=True,
+    )  # fmt: skip
     more = boosts.plus(np.array([2, 3]), np.array([0.25, 2.0]))
-    rows, values, gathered = more.head(0, 3)
-    assert rows.tolist() == [3, 2, 0] and values.tolist() == [2.0, 1.25, 0.5]
+    assert more.rows.tolist() == [0, 2, 3] and more.values.tolist() == [0.5, 1.25, 2.0]
     assert more.of(np.array([0, 1, 2, 3])).tolist() == [0.5, 0.0, 1.25, 2.0]
-    assert gathered.tolist() == vectors[[3, 2, 0]].tolist()
+    query = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    assert more.totals(np.array([2, 0, 1]), query).tolist() == [6.0, 1.5, 4.25]
+    assert [rows.tolist() for rows in gathered] == [[0, 2], [3]]  # the shared rows once
+    with pytest.raises(ValueError, match="one run"):
+        more.plus(np.array([1]), np.array([1.0]))
     assert len(RowBoosts(np.array([1]), np.array([0.0]), lambda rows: vectors[rows])) == 0
+
+
+def test_boosts_that_outweigh_the_dot_products_are_scored_only_until_none_can_pass():
+    rng = np.random.default_rng(0)
+    index = ExactIndex(rng.normal(size=(20_000, 8)).astype(np.float32) * 0.01)
+    query = rng.normal(size=8).astype(np.float32)
+    boosted = rng.choice(20_000, 5_000, replace=False)
+    values = rng.exponential(1.0, 5_000)
+    read = []
+    boosts = RowBoosts(boosted, values, lambda rows: read.append(len(rows)) or index.vectors(rows))
+    ranked = filtered_top_k(index.search, query, 10, np.arange(20_000).astype(str), ItemFilter())
+    rows = {str(row): row for row in range(20_000)}
+    served = boosted_top_k(ranked, boosts, query, rows, np.arange(20_000).astype(str),
+                           ItemFilter(), 10)  # fmt: skip
+    boost = np.zeros(20_000)
+    boost[boosted] = values
+    expected = np.argsort(-(index.scores(query, np.arange(20_000)) + boost))[:10]
+    assert [int(item) for item, _ in served] == expected.tolist()
+    assert sum(read) <= _CHUNK  # the largest boosts; the other rows are never scored
 
 
 def test_items_beyond_the_depth_or_unknown_to_the_model_get_no_popularity_boost():
@@ -65,16 +91,6 @@ def test_items_beyond_the_depth_or_unknown_to_the_model_get_no_popularity_boost(
     prior = PopularityPrior("1d", 3, 1.0)
     rows = {"a": 0, "b": 1, "c": 2}
     boosts = popularity_boosts(prior, counts, rows, index.vectors)
-    assert boosts.head(0, 5)[0].tolist() == [0, 1]
+    assert boosts.rows.tolist() == [0, 1]
     ranked = boosted_ranking([("c", 1.0), ("b", 0.0)], boosts, rows)
     assert ranked == [("b", pytest.approx(np.log(10))), ("c", 1.0)]
-
-
-@pytest.mark.parametrize("size", [1, 255, 256, 257, 2000])
-def test_boosts_are_read_largest_first_past_the_sorted_head(size):
-    values = np.random.default_rng(size).integers(1, 30, size).astype(np.float64)  # with ties
-    boosts = RowBoosts(np.arange(size) * 3, values, lambda rows: np.zeros((len(rows), 2)))
-    read = [boosts.head(start, min(start + 64, size))[1] for start in range(0, size, 64)]
-    read = np.concatenate(read)
-    assert read.tolist() == sorted(values, reverse=True)
-    assert [boosts.value_at(n) for n in (0, size - 1)] == [read[0], read[-1]]
