@@ -19,6 +19,7 @@ item to an answer without it, with the continuous feature worker running.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -41,12 +42,13 @@ from streamrec.infra.devstack.free_port import free_port
 from streamrec.infra.devstack.scratch_run import ScratchRun
 from streamrec.infra.devstack.stack import embedded_services
 from streamrec.infra.devstack.stage_process import StageProcesses, stop_process, wait_serving
-from streamrec.infra.storage import open_model_registry, open_online_store
+from streamrec.infra.storage import open_model_registry, open_online_store, open_result_cache
 from streamrec.ingest import EventProducer
 from streamrec.ingest.event_file import write_events
 from streamrec.ingest.item_import import CATALOG_CSV_MAP, write_item_csv
 from streamrec.ingest.synthetic import SyntheticSpec, generate, generate_items
 from streamrec.serving.client import RecommendationClient
+from streamrec.serving.recommender import RecommendCall, Recommender
 from streamrec.serving.retrieval_model import RetrievalModel
 from streamrec.training.export import export_catalog
 from streamrec.training.item_index_build import build_item_index
@@ -87,6 +89,7 @@ def _measure(run: ScratchRun, bench: ServeBenchmark, say: Callable) -> dict:
                      "popularity_prior": metadata[PRIOR_KEY],
                      "item_neighbours": metadata[NEIGHBOURS_KEY]}  # fmt: skip
     results["raw_index_search"] = _index_search(served, run, users)
+    results["recommend_in_process"] = _boost_split(served, run, users)
     uncached = dataclasses.replace(
         run.config,
         serving=dataclasses.replace(run.config.serving, port=free_port(), metrics_port=free_port()),
@@ -186,6 +189,44 @@ def _index_search(version, run: ScratchRun, users: list[str]) -> dict:
         model.index.search(query, _K)
         latencies.append(time.perf_counter() - began)
     return summary(latencies, time.perf_counter() - started)
+
+
+def _boost_split(version, run: ScratchRun, users: list[str], rounds: int = 3) -> dict:
+    """Uncached Recommend called in this process with the version's boosts switched off in
+    turn, interleaved: what each adds to a request, apart from gRPC and the other processes."""
+    model = RetrievalModel(version)
+    config = dataclasses.replace(
+        run.config, result_cache=dataclasses.replace(run.config.result_cache, type="none")
+    )
+    prior, lists = model.popularity_prior, model.neighbour_boost
+    variants = {
+        "no_boosts": (None, None), "prior": (prior, None), "prior_and_lists": (prior, lists)
+    }  # fmt: skip
+    recommenders = {}
+    for name, (variant_prior, variant_lists) in variants.items():
+        variant = copy.copy(model)
+        variant.popularity_prior, variant.neighbour_boost = variant_prior, variant_lists
+        recommenders[name] = Recommender(
+            config, variant, open_online_store(config), open_result_cache(config)
+        )
+        recommenders[name].prefetch()
+    calls = [RecommendCall(user, _K) for user in users[:_LOAD_USERS]]
+    latencies: dict[str, list[float]] = {name: [] for name in variants}
+    elapsed = dict.fromkeys(variants, 0.0)
+    for round_number in range(rounds + 1):  # the first warms up
+        for name, recommender in recommenders.items():
+            started = time.perf_counter()
+            times = [_timed(recommender.recommend, call) for call in calls]
+            if round_number:
+                elapsed[name] += time.perf_counter() - started
+                latencies[name] += times
+    return {name: summary(latencies[name], elapsed[name]) for name in variants}
+
+
+def _timed(function: Callable, *args) -> float:
+    began = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - began
 
 
 def _start_server(stages: StageProcesses, name: str, config: Config) -> subprocess.Popen:
