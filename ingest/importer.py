@@ -138,7 +138,7 @@ class ImportCheckpoints:
     def __init__(self, bus: EventBus, topic: str) -> None:
         self.bus = bus
         self.topic = topic
-        bus.ensure_topic(topic, partitions=1)
+        bus.ensure_topic(topic, partitions=1)  # as KafkaConfig.topics() says
 
     def latest(self, key: str) -> dict | None:
         found = None

@@ -1,8 +1,8 @@
 """The one ``streamrec`` command line, with one module per process role.
 
-Each role module (:mod:`.stack`, :mod:`.events`, :mod:`.items`, :mod:`.features`,
-:mod:`.train`, :mod:`.evaluate`, :mod:`.models`, :mod:`.serve`, :mod:`.demo`, :mod:`.bench`)
-registers its subcommands and imports its stage only when the subcommand runs, so
+Each role module (:mod:`.stack`, :mod:`.topics`, :mod:`.events`, :mod:`.items`,
+:mod:`.features`, :mod:`.train`, :mod:`.evaluate`, :mod:`.models`, :mod:`.serve`, :mod:`.demo`,
+:mod:`.bench`) registers its subcommands and imports its stage only when the subcommand runs, so
 ``streamrec stack status`` does not pay for importing TensorFlow or PySpark.
 """
 
@@ -23,13 +23,14 @@ from streamrec.infra.cli import (
     models,
     serve,
     stack,
+    topics,
     train,
 )
 from streamrec.infra.cli.runtime import configure_logging
 from streamrec.infra.core.config import Config, load_config, render_toml
 from streamrec.infra.core.errors import StreamrecError
 
-ROLES = (stack, events, items, features, train, evaluate, models, serve, demo, bench)
+ROLES = (stack, topics, events, items, features, train, evaluate, models, serve, demo, bench)
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

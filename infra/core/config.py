@@ -53,33 +53,86 @@ class KafkaConfig:
     late_topic: str = "events.late"  # events older than the horizon, with the reason
     imports_topic: str = "events.imports"  # progress of `streamrec events import`
     items_topic: str = "items"  # the item catalog (item schema v1), keyed by item_id
+    # Of the topics streamrec creates (`streamrec topics create`, or on first use where the
+    # cluster allows it). Replication 3 with min_insync_replicas 2 is the usual production
+    # choice: with acks=all a send then survives the loss of any one broker. 0 keeps the
+    # broker's min.insync.replicas.
     partitions: int = 4
+    replication_factor: int = 1
+    min_insync_replicas: int = 0
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""
-    sasl_username: str = ""
+    sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] = ""
+    sasl_username: str = ""  # PLAIN and SCRAM
     sasl_password: str = ""
+    # OAUTHBEARER: tokens from the identity provider's token endpoint by the OAuth 2.0 client
+    # credentials grant, renewed before they expire.
+    sasl_oauth_token_url: str = ""
+    sasl_oauth_client_id: str = ""
+    sasl_oauth_client_secret: str = ""
+    sasl_oauth_scope: str = ""
     ssl_cafile: str = ""  # PEM file of the CA that signed the brokers' certificates
+    # A client certificate, for brokers that authenticate clients by TLS (mTLS): PEM files of
+    # the certificate and its private key, and the key's password if it is encrypted.
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    ssl_password: str = ""
     request_timeout_ms: int = 15_000
     connect_timeout_ms: int = 5_000  # how long a new client may try to reach any broker
     delivery_timeout_ms: int = 120_000  # how long a sent message may be retried before it fails
 
     def __post_init__(self) -> None:
-        sasl = self.security_protocol.startswith("SASL_")
-        if sasl and not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
-            raise ValueError(
-                f"security_protocol {self.security_protocol} needs sasl_mechanism, "
-                "sasl_username and sasl_password"
-            )
+        self._check_topics()
+        self._check_credentials()
         if self.delivery_timeout_ms < self.request_timeout_ms + 100:
             raise ValueError(
                 f"delivery_timeout_ms ({self.delivery_timeout_ms}) must exceed request_timeout_ms "
                 f"({self.request_timeout_ms}) by 100 or more: a send needs time for one request"
+            )
+
+    def topics(self) -> dict[str, int]:
+        """Every topic streamrec uses, with the partitions it is created with: the import
+        checkpoints are read whole for one key's newest record, so they take one."""
+        return {self.events_topic: self.partitions, self.dead_letter_topic: self.partitions,
+                self.late_topic: self.partitions, self.items_topic: self.partitions,
+                self.imports_topic: 1}  # fmt: skip
+
+    def _check_topics(self) -> None:
+        if self.partitions < 1 or self.replication_factor < 1:
+            raise ValueError("partitions and replication_factor must be at least 1")
+        if not 0 <= self.min_insync_replicas <= self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas ({self.min_insync_replicas}) must be between 0 and "
+                f"replication_factor ({self.replication_factor})"
+            )
+
+    def _check_credentials(self) -> None:
+        sasl = self.security_protocol.startswith("SASL_")
+        if self.sasl_mechanism == "OAUTHBEARER":
+            needed = (self.sasl_oauth_token_url, self.sasl_oauth_client_id,
+                      self.sasl_oauth_client_secret)  # fmt: skip
+            if not all(needed):
+                raise ValueError(
+                    "sasl_mechanism OAUTHBEARER needs sasl_oauth_token_url, "
+                    "sasl_oauth_client_id and sasl_oauth_client_secret"
+                )
+        elif sasl and not (self.sasl_mechanism and self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism, "
+                "sasl_username and sasl_password"
             )
         if not sasl and self.sasl_mechanism:
             raise ValueError(
                 f"sasl_mechanism is set but security_protocol {self.security_protocol} "
                 "does not use SASL (use SASL_SSL or SASL_PLAINTEXT)"
             )
+        tls = self.security_protocol in ("SSL", "SASL_SSL")
+        if (self.ssl_certfile or self.ssl_keyfile) and not tls:
+            raise ValueError(
+                f"a client certificate is set but security_protocol {self.security_protocol} "
+                "does not use TLS (use SSL or SASL_SSL)"
+            )
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("ssl_keyfile is set without ssl_certfile")
 
 
 @dataclass(frozen=True)
@@ -588,6 +641,9 @@ def _as_bool(raw: object) -> bool:
     raise ValueError("expected true or false")
 
 
+_KAFKA_SECRETS = ("sasl_password", "sasl_oauth_client_secret", "ssl_password")
+
+
 def render_toml(config: Config, redact_secrets: bool = False) -> str:
     """The effective configuration as TOML, with the resolved service addresses annotated.
 
@@ -595,11 +651,10 @@ def render_toml(config: Config, redact_secrets: bool = False) -> str:
     without, the output is a complete config file that another process can be started with.
     """
     if redact_secrets:
+        hidden = {name: "***" for name in _KAFKA_SECRETS if getattr(config.kafka, name)}
         config = dataclasses.replace(
             config,
-            kafka=dataclasses.replace(
-                config.kafka, sasl_password="***" if config.kafka.sasl_password else ""
-            ),
+            kafka=dataclasses.replace(config.kafka, **hidden),
             redis=dataclasses.replace(config.redis, url=redact_url(config.redis.url)),
             serving=dataclasses.replace(
                 config.serving, token="***" if config.serving.token else ""

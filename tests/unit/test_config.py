@@ -114,6 +114,29 @@ def test_sections_with_underscores_take_environment_overrides():
             "does not use SASL (use SASL_SSL or SASL_PLAINTEXT)",
         ),
         (
+            {
+                "STREAMREC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                "STREAMREC_KAFKA_SASL_MECHANISM": "OAUTHBEARER",
+            },
+            "OAUTHBEARER needs sasl_oauth_token_url, sasl_oauth_client_id and sasl_oauth_client",
+        ),
+        (
+            {"STREAMREC_KAFKA_SSL_CERTFILE": "client.pem"},
+            "a client certificate is set but security_protocol PLAINTEXT does not use TLS",
+        ),
+        (
+            {"STREAMREC_KAFKA_SECURITY_PROTOCOL": "SSL", "STREAMREC_KAFKA_SSL_KEYFILE": "k.pem"},
+            "ssl_keyfile is set without ssl_certfile",
+        ),
+        (
+            {"STREAMREC_KAFKA_REPLICATION_FACTOR": "0"},
+            "partitions and replication_factor must be at least 1",
+        ),
+        (
+            {"STREAMREC_KAFKA_MIN_INSYNC_REPLICAS": "2"},
+            "min_insync_replicas (2) must be between 0 and replication_factor (1)",
+        ),
+        (
             {"STREAMREC_KAFKA_DELIVERY_TIMEOUT_MS": "1000"},
             "delivery_timeout_ms (1000) must exceed request_timeout_ms (15000)",
         ),
@@ -172,6 +195,23 @@ def test_shown_config_hides_passwords_but_the_stage_config_keeps_them():
     assert "hunter" not in shown and 'sasl_password = "***"' in shown
     complete = render_toml(config)
     assert "hunter2" in complete and "hunter3" in complete
+
+
+def test_shown_config_hides_the_oauth_secret_and_the_client_key_password():
+    config = load_config(
+        environ={
+            "STREAMREC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "STREAMREC_KAFKA_SASL_MECHANISM": "OAUTHBEARER",
+            "STREAMREC_KAFKA_SASL_OAUTH_TOKEN_URL": "https://idp/token",
+            "STREAMREC_KAFKA_SASL_OAUTH_CLIENT_ID": "streamrec",
+            "STREAMREC_KAFKA_SASL_OAUTH_CLIENT_SECRET": "hunter4",
+            "STREAMREC_KAFKA_SSL_CERTFILE": "client.pem",
+            "STREAMREC_KAFKA_SSL_PASSWORD": "hunter5",
+        }
+    )
+    shown = render_toml(config, redact_secrets=True)
+    assert "hunter" not in shown and 'sasl_oauth_client_secret = "***"' in shown
+    assert 'ssl_password = "***"' in shown and 'sasl_oauth_client_id = "streamrec"' in shown
 
 
 def test_a_section_passes_through_string_options_unchanged():

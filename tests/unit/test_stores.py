@@ -25,7 +25,7 @@ from streamrec.infra.core.config import (
     load_config,
 )
 from streamrec.infra.core.errors import StoreUnavailable
-from streamrec.infra.storage.adapters.kafka_event_bus import client_settings
+from streamrec.infra.storage.adapters.kafka_event_bus import client_settings, topic_settings
 from streamrec.infra.storage.adapters.redis_connection import redis_client
 from streamrec.infra.storage.ports.result_cache import RankedItems
 
@@ -231,3 +231,14 @@ def test_a_backfill_replaces_the_batches_it_was_rebuilt_from_on_its_dates(tmp_pa
     assert {Path(f.path).read_bytes().decode() for f in store.files(days[1], days[1])} == {
         "backfill-2026-01-06_2026-01-06/2026-01-06"  # the later backfill holds the date
     }
+
+
+def test_catalog_topics_are_compacted_and_replicas_must_acknowledge_as_configured():
+    config = load_config(environ={"STREAMREC_KAFKA_REPLICATION_FACTOR": "3",
+                                  "STREAMREC_KAFKA_MIN_INSYNC_REPLICAS": "2"})  # fmt: skip
+    kafka = config.kafka
+    assert topic_settings(config, kafka.items_topic) == {
+        "min.insync.replicas": "2", "cleanup.policy": "compact"
+    }  # fmt: skip
+    assert topic_settings(config, kafka.imports_topic)["cleanup.policy"] == "compact"
+    assert topic_settings(config, kafka.events_topic) == {"min.insync.replicas": "2"}

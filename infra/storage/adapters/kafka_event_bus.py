@@ -2,7 +2,8 @@
 
 Producers, consumers and admin clients all take their address, security and timeouts from the
 ``[kafka]`` section through :func:`client_settings`, so pointing streamrec at a secured cluster
-(SASL, TLS) is a configuration change. Every kafka-python error leaves this module as
+(SASL with PLAIN, SCRAM or OAUTHBEARER, TLS with or without a client certificate) is a
+configuration change. Every kafka-python error leaves this module as
 :class:`~streamrec.infra.core.errors.StoreUnavailable`.
 """
 
@@ -28,7 +29,8 @@ from kafka.structs import OffsetAndMetadata
 
 from streamrec.infra.core.config import Config
 from streamrec.infra.core.errors import StoreUnavailable
-from streamrec.infra.storage.ports.event_bus import BusRecord, TopicNotFound
+from streamrec.infra.storage.adapters.kafka_oauth import shared_tokens
+from streamrec.infra.storage.ports.event_bus import BusRecord, TopicLayout, TopicNotFound
 
 # acks=all, retried with backoff until delivery_timeout_ms, in order per key. kafka-python
 # turns idempotence on where the broker supports it (0.11 and later), so a retried send is not
@@ -59,10 +61,29 @@ def client_settings(config: Config) -> dict[str, Any]:
     }
     if kafka.sasl_mechanism:
         settings["sasl_mechanism"] = kafka.sasl_mechanism
+    if kafka.sasl_mechanism == "OAUTHBEARER":
+        settings["sasl_oauth_token_provider"] = shared_tokens(
+            kafka.sasl_oauth_token_url, kafka.sasl_oauth_client_id,
+            kafka.sasl_oauth_client_secret, kafka.sasl_oauth_scope,
+        )  # fmt: skip
+    elif kafka.sasl_mechanism:
         settings["sasl_plain_username"] = kafka.sasl_username
         settings["sasl_plain_password"] = kafka.sasl_password
-    if kafka.ssl_cafile:
-        settings["ssl_cafile"] = kafka.ssl_cafile
+    tls = {"ssl_cafile": kafka.ssl_cafile, "ssl_certfile": kafka.ssl_certfile,
+           "ssl_keyfile": kafka.ssl_keyfile, "ssl_password": kafka.ssl_password}  # fmt: skip
+    return settings | {name: value for name, value in tls.items() if value}
+
+
+def topic_settings(config: Config, topic: str) -> dict[str, str]:
+    """The topic-level settings streamrec creates ``topic`` with. The item catalog and the
+    import checkpoints are read for their newest record per key, so they are compacted, not
+    expired; the event topics keep the broker's retention (README, "Running on a cluster")."""
+    kafka = config.kafka
+    settings = {}
+    if kafka.min_insync_replicas:
+        settings["min.insync.replicas"] = str(kafka.min_insync_replicas)
+    if topic in (kafka.items_topic, kafka.imports_topic):
+        settings["cleanup.policy"] = "compact"
     return settings
 
 
@@ -80,17 +101,41 @@ class KafkaEventBus:
         ):
             consumer.topics()
 
-    def ensure_topic(self, topic: str, partitions: int | None = None) -> None:
-        new_topic = NewTopic(topic, partitions or self._config.kafka.partitions, 1)
+    def ensure_topic(self, topic: str, partitions: int | None = None) -> bool:
+        kafka = self._config.kafka
+        new_topic = NewTopic(
+            topic, partitions or kafka.partitions, kafka.replication_factor,
+            topic_configs=topic_settings(self._config, topic),
+        )  # fmt: skip
         with self._kafka_errors(f"creating topic {topic!r}"):
             admin = self._connected(KafkaAdminClient, f"creating topic {topic!r}")
             try:
-                if topic not in admin.list_topics():
-                    admin.create_topics([new_topic])
+                if topic in admin.list_topics():
+                    return False
+                admin.create_topics([new_topic])
+                return True
             except TopicAlreadyExistsError:
-                return  # another process created it between our check and our request
+                return False  # another process created it between our check and our request
             finally:
                 admin.close()
+
+    def topic_layout(self, topic: str) -> TopicLayout:
+        with self._kafka_errors(f"describing topic {topic!r}"):
+            admin = self._connected(KafkaAdminClient, f"describing topic {topic!r}")
+            try:
+                (described,) = admin.describe_topics([topic])
+            except UnknownTopicOrPartitionError as exc:
+                raise self._missing(topic) from exc
+            finally:
+                admin.close()
+        partitions = described.get("partitions") or []
+        if described.get("error_code") or not partitions:
+            raise self._missing(topic)
+        replicas = max(len(partition["replica_nodes"]) for partition in partitions)
+        return TopicLayout(len(partitions), replicas)
+
+    def _missing(self, topic: str) -> TopicNotFound:
+        return TopicNotFound(f"topic {topic!r} does not exist at {self._config.kafka_bootstrap}")
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         """The high watermark per partition.
@@ -104,9 +149,7 @@ class KafkaEventBus:
         with self._kafka_errors(f"reading the end offsets of {topic!r}"), self._consumer() as c:
             partitions = c.partitions_for_topic(topic)
             if not partitions:
-                raise TopicNotFound(
-                    f"topic {topic!r} does not exist at {self._config.kafka_bootstrap}"
-                )
+                raise self._missing(topic)
             listed = c.end_offsets([TopicPartition(topic, p) for p in partitions])
             return {tp.partition: _high_watermark(c, tp, end) for tp, end in listed.items()}
 

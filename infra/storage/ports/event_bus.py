@@ -21,6 +21,11 @@ class BusRecord(NamedTuple):
     timestamp: int  # broker or producer time, ms since epoch
 
 
+class TopicLayout(NamedTuple):
+    partitions: int
+    replication_factor: int
+
+
 class TopicNotFound(StoreUnavailable):
     """The topic does not exist (yet): nothing was ever published to it."""
 
@@ -58,8 +63,12 @@ class EventBus(Protocol):
     def ping(self) -> None:
         """Returns if a broker answers; raises StoreUnavailable naming how to fix it if not."""
 
-    def ensure_topic(self, topic: str, partitions: int | None = None) -> None:
-        """Creates the topic unless it exists (``partitions`` defaults to the configured count)."""
+    def ensure_topic(self, topic: str, partitions: int | None = None) -> bool:
+        """Creates the topic unless it exists (``partitions`` defaults to the configured count,
+        replication as configured); True if this call created it."""
+
+    def topic_layout(self, topic: str) -> TopicLayout:
+        """How the topic is laid out on the cluster; raises :class:`TopicNotFound`."""
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to be written, per partition; raises :class:`TopicNotFound`."""
