@@ -2,6 +2,8 @@
 
 ``spark.master`` is ``local[2]`` by default; point it at a cluster (``spark://host:7077``,
 ``yarn``, ``k8s://...``) to run the same job there, with streamrec installed on the workers.
+Executor sizing, the UI and any other ``spark.*`` setting (``[spark.conf]``) come from the same
+section, so one configuration file serves the driver wherever it runs.
 """
 
 from __future__ import annotations
@@ -47,18 +49,28 @@ def build_spark_session(
         .config("spark.driver.extraJavaOptions", java_options)
         .config("spark.executor.extraJavaOptions", java_options)
         .config("spark.sql.shuffle.partitions", str(config.spark.shuffle_partitions))
-        .config("spark.ui.enabled", "false")
+        .config("spark.ui.enabled", "true" if config.spark.ui else "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.python.daemon.module", "streamrec.features.spark_daemon")
         .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
     )
-    if config.spark.checkpoint_file_manager:
-        manager = config.spark.checkpoint_file_manager
-        builder = builder.config("spark.sql.streaming.checkpointFileManagerClass", manager)
+    for key, value in _cluster_settings(config).items():
+        builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.dataSource.register(EventBusDataSource)
     return spark
+
+
+def _cluster_settings(config: Config) -> dict[str, str]:
+    """The settings given only when configured, then ``[spark.conf]`` passed through."""
+    spark = config.spark
+    given = {
+        "spark.executor.memory": spark.executor_memory,
+        "spark.executor.cores": str(spark.executor_cores) if spark.executor_cores else "",
+        "spark.sql.streaming.checkpointFileManagerClass": spark.checkpoint_file_manager,
+    }
+    return {key: value for key, value in given.items() if value} | spark.conf
 
 
 def _python_for_spark() -> str:

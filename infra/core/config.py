@@ -213,11 +213,29 @@ class OfflineExamplesConfig:
     path: str = ""  # default: <state_dir>/examples
 
 
+# Spark settings that streamrec sets from its own [spark] keys; `conf` may not set them.
+SPARK_OWN_SETTINGS = {
+    "spark.master": "master",
+    "spark.sql.shuffle.partitions": "shuffle_partitions",
+    "spark.driver.memory": "driver_memory",
+    "spark.executor.memory": "executor_memory",
+    "spark.executor.cores": "executor_cores",
+    "spark.ui.enabled": "ui",
+    "spark.sql.streaming.checkpointFileManagerClass": "checkpoint_file_manager",
+}
+
+
 @dataclass(frozen=True)
 class SparkConfig:
+    """The Spark session of the feature job and backfills: local by default, or a cluster's."""
+
     master: str = "local[2]"
+    # Parts users are dealt into; a backfill's output depends on it, so it is a setting.
     shuffle_partitions: int = 4
     driver_memory: str = "2g"
+    executor_memory: str = ""  # each executor's heap ("4g"); empty keeps Spark's (1g)
+    executor_cores: int = 0  # cores per executor; 0 keeps the cluster manager's default
+    ui: bool = False  # the driver's web UI (port 4040), off for the embedded runs
     # How the streaming query writes its checkpoint (``spark.sql.streaming.
     # checkpointFileManagerClass``); empty keeps Spark's choice for the filesystem. The
     # FileSystem manager writes the same files, faster (docs/benchmarks.md).
@@ -225,6 +243,21 @@ class SparkConfig:
         "org.apache.spark.sql.execution.streaming.checkpointing."
         "FileSystemBasedCheckpointFileManager"
     )
+    # Any other spark.* setting, passed through as given: a [spark.conf] table in TOML, or
+    # STREAMREC_SPARK_CONF="spark.a=1,spark.b=2". For instance the container image and
+    # namespace on Kubernetes, dynamic allocation, or event logs for the history server.
+    conf: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.shuffle_partitions < 1 or self.executor_cores < 0:
+            raise ValueError("shuffle_partitions must be 1 or more and executor_cores 0 or more")
+        for key in self.conf:
+            if not key.startswith("spark."):
+                raise ValueError(f"conf key {key!r} is not a spark.* setting")
+            if key in SPARK_OWN_SETTINGS:
+                raise ValueError(
+                    f"conf key {key!r} is set by spark.{SPARK_OWN_SETTINGS[key]}; use that"
+                )
 
 
 @dataclass(frozen=True)
@@ -617,6 +650,8 @@ def _coerce(raw: object, kind: type, name: str, origin: str) -> object:
             raise StreamrecError(f"{origin}: {name}={raw!r} is not one of {known}")
         return raw
     try:
+        if typing.get_origin(kind) is dict:
+            return _as_settings(raw)
         if kind is bool:
             return _as_bool(raw)
         if kind in (int, float) and isinstance(raw, bool):
@@ -628,6 +663,28 @@ def _coerce(raw: object, kind: type, name: str, origin: str) -> object:
         raise StreamrecError(
             f"{origin}: {name}={raw!r} is not a valid {kind.__name__} ({exc})"
         ) from exc
+
+
+def _as_settings(raw: object) -> dict[str, str]:
+    """A TOML table, or ``key=value`` pairs separated by commas (from the environment)."""
+    if isinstance(raw, Mapping):
+        return {str(key): _toml_scalar(value) for key, value in raw.items()}
+    settings = {}
+    for pair in filter(None, (part.strip() for part in str(raw).split(","))):
+        key, equals, value = pair.partition("=")
+        if not equals or not key.strip():
+            raise ValueError(f"expected key=value pairs separated by commas, got {pair!r}")
+        settings[key.strip()] = value.strip()
+    return settings
+
+
+def _toml_scalar(value: object) -> str:
+    """A TOML value as Spark takes settings: booleans lower case, numbers as written."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping | list):
+        raise ValueError(f"expected a string, number or boolean, got {value!r}")
+    return str(value)
 
 
 def _as_bool(raw: object) -> bool:
@@ -680,6 +737,9 @@ def _mode(external: bool) -> str:
 
 
 def _toml_value(value: object) -> str:
+    if isinstance(value, dict):
+        pairs = (f"{_toml_value(key)} = {_toml_value(item)}" for key, item in value.items())
+        return "{" + ", ".join(pairs) + "}"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):

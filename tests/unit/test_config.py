@@ -220,3 +220,37 @@ def test_a_section_passes_through_string_options_unchanged():
     assert options["kafka.partitions"] == "7" and options["kafka.bootstrap"] == "b:1"
     rebuilt = config_from_options({**options, "topic": "ignored"}, "kafka")
     assert rebuilt.kafka == dataclasses.replace(config.kafka, bootstrap="b:1")
+
+
+def test_spark_settings_pass_through_from_a_toml_table_or_the_environment(tmp_path):
+    path = tmp_path / "streamrec.toml"
+    path.write_text(
+        '[spark]\nexecutor_memory = "4g"\nexecutor_cores = 2\nui = true\n\n'
+        '[spark.conf]\n"spark.kubernetes.namespace" = "recs"\n'
+        '"spark.dynamicAllocation.enabled" = true\n"spark.executor.instances" = 3\n'
+    )
+    config = load_config(path, environ={})
+    assert (config.spark.executor_memory, config.spark.executor_cores) == ("4g", 2)
+    assert config.spark.ui and config.spark.conf == {
+        "spark.kubernetes.namespace": "recs",
+        "spark.dynamicAllocation.enabled": "true",
+        "spark.executor.instances": "3",
+    }
+    path.write_text(render_toml(config))
+    assert load_config(path, environ={}) == config
+    from_env = load_config(environ={"STREAMREC_SPARK_CONF": "spark.a.b=1, spark.c=x=y"})
+    assert from_env.spark.conf == {"spark.a.b": "1", "spark.c": "x=y"}
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ("spark.sql.shuffle.partitions=8", "is set by spark.shuffle_partitions; use that"),
+        ("hadoop.fs.s3a.endpoint=x", "conf key 'hadoop.fs.s3a.endpoint' is not a spark.* setting"),
+        ("spark.a", "expected key=value pairs separated by commas, got 'spark.a'"),
+    ],
+)
+def test_spark_settings_that_streamrec_owns_or_cannot_read_are_refused(conf, message):
+    with pytest.raises(StreamrecError) as exc:
+        load_config(environ={"STREAMREC_SPARK_CONF": conf})
+    assert message in str(exc.value) and "\n" not in str(exc.value)

@@ -61,3 +61,17 @@ def test_spark_runs_the_launcher_beside_the_interpreter_else_the_interpreter(tmp
     bare = tmp_path / "python3"  # an interpreter without streamrec's console scripts
     monkeypatch.setattr(sys, "executable", str(bare))
     assert spark_session._python_for_spark() == str(bare)
+
+
+def test_the_session_gets_executor_sizing_only_when_set_and_the_passthrough_last():
+    from streamrec.features.spark_session import _cluster_settings
+    from streamrec.infra.core.config import load_config
+
+    default = _cluster_settings(load_config(environ={}))
+    assert "spark.executor.memory" not in default and "spark.executor.cores" not in default
+    sized = _cluster_settings(load_config(environ={
+        "STREAMREC_SPARK_EXECUTOR_MEMORY": "4g", "STREAMREC_SPARK_EXECUTOR_CORES": "2",
+        "STREAMREC_SPARK_CONF": "spark.executor.instances=2",
+    }))  # fmt: skip
+    assert sized["spark.executor.memory"] == "4g" and sized["spark.executor.cores"] == "2"
+    assert list(sized)[-1] == "spark.executor.instances"
