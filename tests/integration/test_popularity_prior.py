@@ -9,13 +9,21 @@ import numpy as np
 import pytest
 
 from streamrec.infra.contracts.export_layout import HISTORY_PADDING, ModelVersion, write_checksums
+from streamrec.infra.devstack.stack import LocalStack
 from streamrec.infra.storage import open_online_store, open_result_cache
 from streamrec.infra.storage.ports.online_store import HistoryEntry, ItemEvent
-from streamrec.serving.recommender import RecommendCall, Recommender
+from streamrec.serving.recommender import (
+    FALLBACK,
+    MODEL,
+    STORE_UNAVAILABLE,
+    RecommendCall,
+    Recommender,
+)
 from streamrec.serving.retrieval_model import RetrievalModel
 from streamrec.training.exported_model import exported_scorer
 from streamrec.training.queries import Catalog, Queries
 from streamrec.training.window_popularity import WindowPopularity
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow  # uses the session's trained model
 
@@ -32,6 +40,29 @@ def _boosted_copy(version: ModelVersion, root, boosts: dict) -> ModelVersion:
     (root / "metadata.json").write_text(json.dumps(metadata))
     write_checksums(root)
     return ModelVersion(root)
+
+
+def _seeded(config, events):
+    """Redis windows counting every event, and the last event's user's history:
+    ``(store, user, history newest first, now_ms)``."""
+    store = open_online_store(config)
+    store.add_item_events("all", [ItemEvent(e.item_id, e.timestamp) for e in events])
+    now_ms = events[-1].timestamp + 1
+    store.advance_item_windows(now_ms)
+    user = events[-1].user_id
+    mine = [e for e in events if e.user_id == user][-config.features.online_history_length :]
+    store.append_history(
+        [(user, HistoryEntry(e.timestamp, e.event_id, e.item_id, e.event_type)) for e in mine]
+    )
+    history = store.recent_history(user, config.features.online_history_length).entries
+    assert [e.item_id for e in history] == [e.item_id for e in reversed(mine)]
+    return store, user, history, now_ms
+
+
+def _recommender(config, version, store, now_ms) -> Recommender:
+    cache = open_result_cache(dataclasses.replace(config, result_cache=dataclasses.replace(
+        config.result_cache, type="none")))  # fmt: skip
+    return Recommender(config, RetrievalModel(version), store, cache, clock=lambda: now_ms / 1000)
 
 
 def _query(user, history, now_ms, catalog):
@@ -62,27 +93,14 @@ def test_served_answers_are_the_evaluated_ranking_with_the_boosts(trained, tmp_p
         redis=dataclasses.replace(config.redis, key_prefix=f"test-boosts-{len(boosts)}"),
         serving=dataclasses.replace(config.serving, catalog_refresh_seconds=0),
     )
-    store = open_online_store(config)
-    store.add_item_events("all", [ItemEvent(e.item_id, e.timestamp) for e in events])
-    now_ms = events[-1].timestamp + 1
-    store.advance_item_windows(now_ms)
-    user = events[-1].user_id
-    mine = [e for e in events if e.user_id == user][-config.features.online_history_length :]
-    store.append_history(
-        [(user, HistoryEntry(e.timestamp, e.event_id, e.item_id, e.event_type)) for e in mine]
-    )
-    history = store.recent_history(user, config.features.online_history_length).entries
-    assert [e.item_id for e in history] == [e.item_id for e in reversed(mine)]
+    store, user, history, now_ms = _seeded(config, events)
 
     assert result.version.item_neighbours_file.is_file()  # written whatever the weight
     boosted = _boosted_copy(result.version, tmp_path / "models" / "1", boosts)
     served = {}
     for name, version in (("plain", result.version), ("boosted", boosted)):
-        model = RetrievalModel(version)
-        assert (model.popularity_prior is not None) == (name == "boosted")
-        cache = open_result_cache(dataclasses.replace(config, result_cache=dataclasses.replace(
-            config.result_cache, type="none")))  # fmt: skip
-        recommender = Recommender(config, model, store, cache, clock=lambda: now_ms / 1000)
+        recommender = _recommender(config, version, store, now_ms)
+        assert (recommender.model.popularity_prior is not None) == (name == "boosted")
         served[name] = recommender.recommend(RecommendCall(user, K)).items
     assert [i for i, _ in served["boosted"]] != [i for i, _ in served["plain"]]
     if "item_neighbours" in boosts:  # the history's items do have lists to add
@@ -111,3 +129,39 @@ def test_a_version_that_serves_lists_it_lacks_is_refused_in_one_line(trained, tm
     with pytest.raises(StreamrecError, match=r"cannot load the item neighbours of .*1") as error:
         RetrievalModel(boosted)
     assert "\n" not in str(error.value)
+
+
+def test_with_redis_stopped_the_boosts_serve_from_the_counts_and_history_read_last(
+    trained, tmp_path
+):
+    """A private Redis, stopped under a recommender serving both boosts: the prior's counts
+    and the user's history are the ones it read last, so the answer does not change."""
+    config, events, result = trained
+    own = dataclasses.replace(
+        config,
+        stack=dataclasses.replace(
+            config.stack, state_dir=str(tmp_path / "stack"), redis_port=free_port()
+        ),
+        kafka=dataclasses.replace(config.kafka, bootstrap=config.kafka_bootstrap),
+        redis=dataclasses.replace(config.redis, url="", breaker_open_seconds=0.2),
+        serving=dataclasses.replace(config.serving, catalog_refresh_seconds=0),
+    )
+    redis_only = LocalStack(own)
+    assert redis_only.up() == ["redis"]
+    try:
+        store, user, _, now_ms = _seeded(own, events)
+        both = {"popularity_prior": PRIOR, "item_neighbours": NEIGHBOURS}
+        boosted = _boosted_copy(result.version, tmp_path / "models" / "1", both)
+        plain = _recommender(own, result.version, store, now_ms).recommend(RecommendCall(user, K))
+        recommender = _recommender(own, boosted, store, now_ms)
+        fresh = recommender.recommend(RecommendCall(user, K))
+        assert fresh.source == MODEL
+        assert [i for i, _ in fresh.items] != [i for i, _ in plain.items]
+
+        assert redis_only.down(only=["redis"]) == ["redis"]
+        down = recommender.recommend(RecommendCall(user, K))
+    finally:
+        redis_only.down()
+    assert (down.source, down.fallback_reason) == (FALLBACK, STORE_UNAVAILABLE)
+    assert [i for i, _ in down.items] == [i for i, _ in fresh.items]
+    assert [s for _, s in down.items] == pytest.approx([s for _, s in fresh.items])
