@@ -77,7 +77,8 @@ def client_settings(config: Config) -> dict[str, Any]:
 def topic_settings(config: Config, topic: str) -> dict[str, str]:
     """The topic-level settings streamrec creates ``topic`` with. The item catalog and the
     import checkpoints are read for their newest record per key, so they are compacted, not
-    expired; the event topics keep the broker's retention (README, "Running on a cluster")."""
+    expired; the event topics keep the broker's retention (README, "Pointing streamrec at an
+    existing Kafka, Redis and Spark cluster")."""
     kafka = config.kafka
     settings = {}
     if kafka.min_insync_replicas:
