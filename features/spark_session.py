@@ -39,27 +39,33 @@ def build_spark_session(
     """
     os.environ["PYSPARK_PYTHON"] = _python_for_spark()
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    java_options = f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}"
-    if jvm_plans_only:
-        java_options += " -XX:TieredStopAtLevel=1"
-    builder = (
-        SparkSession.builder.appName(app_name)
-        .master(config.spark.master)
-        .config("spark.driver.memory", config.spark.driver_memory)
-        .config("spark.driver.extraJavaOptions", java_options)
-        .config("spark.executor.extraJavaOptions", java_options)
-        .config("spark.sql.shuffle.partitions", str(config.spark.shuffle_partitions))
-        .config("spark.ui.enabled", "true" if config.spark.ui else "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.python.daemon.module", "streamrec.features.spark_daemon")
-        .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true")
-    )
-    for key, value in _cluster_settings(config).items():
-        builder = builder.config(key, value)
+    submitted = _given_to_spark_submit()
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in _settings(config, jvm_plans_only).items():
+        if key not in submitted:
+            builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.dataSource.register(EventBusDataSource)
     return spark
+
+
+def _settings(config: Config, jvm_plans_only: bool) -> dict[str, str]:
+    """Every setting the session is built with, from the config file's ``[spark]``."""
+    java_options = f"-Dlog4j2.configurationFile={_LOG4J.as_uri()}"
+    if jvm_plans_only:
+        java_options += " -XX:TieredStopAtLevel=1"
+    return {
+        "spark.master": config.spark.master,
+        "spark.driver.memory": config.spark.driver_memory,
+        "spark.driver.extraJavaOptions": java_options,
+        "spark.executor.extraJavaOptions": java_options,
+        "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
+        "spark.ui.enabled": "true" if config.spark.ui else "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.python.daemon.module": "streamrec.features.spark_daemon",
+        "spark.sql.streaming.forceDeleteTempCheckpointLocation": "true",
+    } | _cluster_settings(config)
 
 
 def _cluster_settings(config: Config) -> dict[str, str]:
@@ -71,6 +77,21 @@ def _cluster_settings(config: Config) -> dict[str, str]:
         "spark.sql.streaming.checkpointFileManagerClass": spark.checkpoint_file_manager,
     }
     return {key: value for key, value in given.items() if value} | spark.conf
+
+
+def _given_to_spark_submit() -> set[str]:
+    """The settings of a driver started by ``spark-submit``, which win over the file's.
+
+    spark-submit starts the JVM first and hands this process its gateway; its ``--master``,
+    ``--deploy-mode`` and ``--conf`` are then the JVM's, and a config file written for
+    ``streamrec features run`` (``local[2]`` by default) must not undo them.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return set()
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    return {key for key, _ in SparkConf().getAll()}
 
 
 def _python_for_spark() -> str:

@@ -5,6 +5,7 @@ import json
 import re
 from pathlib import Path
 
+import pyspark
 import yaml
 
 from streamrec.features.metrics import FeatureJobMetrics
@@ -65,3 +66,26 @@ def test_the_dashboard_queries_only_metrics_the_code_exports():
         for metric in registry.collect()
     }
     assert queried and queried <= exported, queried - exported
+
+
+def test_the_spark_applications_submit_valid_feature_commands_with_a_driver_account():
+    documents = list(yaml.safe_load_all((KUBERNETES / "feature-job-spark.yaml").read_text()))
+    by_kind = {}
+    for document in documents:
+        by_kind.setdefault(document["kind"], []).append(document)
+    account = by_kind["ServiceAccount"][0]["metadata"]["name"]
+    binding = by_kind["RoleBinding"][0]
+    assert binding["subjects"][0]["name"] == account
+    assert binding["roleRef"]["name"] == by_kind["Role"][0]["metadata"]["name"]
+    actions = set()
+    for application in by_kind["SparkApplication"]:
+        spec = application["spec"]
+        assert spec["mode"] == "cluster" and spec["type"] == "Python"
+        assert spec["sparkVersion"] == pyspark.__version__  # the Spark the image carries
+        assert spec["mainApplicationFile"].endswith("/streamrec/infra/cli/__main__.py")
+        assert spec["driver"]["serviceAccount"] == account
+        args = build_parser().parse_args(spec["arguments"])
+        mounts = {c["path"] for c in spec["driver"]["configMaps"]}
+        assert args.command == "features" and args.config.startswith(tuple(mounts))
+        actions.add(args.action)
+    assert actions == {"run", "backfill"}
