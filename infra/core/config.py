@@ -137,7 +137,14 @@ class KafkaConfig:
 
 @dataclass(frozen=True)
 class RedisConfig:
-    """The Redis server behind the online store and the result cache, and its timeout policy.
+    """The Redis deployment behind the online store, the event ledger and the result cache, how
+    it is reached, and its timeout policy.
+
+    ``mode`` says what ``url`` names. ``standalone``: the server. ``sentinel``: the Sentinels
+    (``redis://:password@s1:26379,s2:26379/0``; the password and database are the master's),
+    which give the address of the master they call ``sentinel_master`` and of its successor
+    after a failover. Each store may have a deployment of its own (``online_store.url``,
+    ``event_ledger.url``, ``result_cache.url``), reached in the same mode.
 
     The timeouts bound the feature job's and the tools' calls; the API server uses
     ``serving.store_timeout_ms`` for both instead. After ``breaker_failures`` unanswered calls
@@ -145,6 +152,8 @@ class RedisConfig:
     one call (0 failures: never stop)."""
 
     url: str = ""
+    mode: Literal["standalone", "sentinel"] = "standalone"
+    sentinel_master: str = "mymaster"
     key_prefix: str = "streamrec"
     socket_timeout_seconds: float = 5.0
     connect_timeout_seconds: float = 2.0
@@ -167,6 +176,7 @@ class OnlineStoreConfig:
     """Per-user history (and, later, item features) that serving and the feature job read."""
 
     type: Literal["redis"] = "redis"
+    url: str = ""  # its own Redis deployment; empty: redis.url
     # Histories each serving thread keeps until Redis says they changed (client-side caching
     # with CLIENT TRACKING, Redis 6+; see storage/adapters/redis_tracked_reads.py). A cached
     # Recommend then makes no round trip. 0 reads every history from Redis.
@@ -184,6 +194,7 @@ class ResultCacheConfig:
     """Recently served rankings; ``none`` turns caching off."""
 
     type: Literal["redis", "none"] = "redis"
+    url: str = ""  # its own Redis deployment; empty: redis.url
     ttl_seconds: int = 60
     # Rankings each API-server process also keeps in memory, in front of the shared cache
     # (0: none); about 1 KB each at k=10. A hit there saves a Redis round trip.
@@ -196,6 +207,7 @@ class EventLedgerConfig:
     watermarks."""
 
     type: Literal["redis"] = "redis"
+    url: str = ""  # its own Redis deployment; empty: redis.url
 
 
 @dataclass(frozen=True)
@@ -214,6 +226,9 @@ class OfflineExamplesConfig:
 
 
 # Spark settings that streamrec sets from its own [spark] keys; `conf` may not set them.
+# The config sections of the stores that live in Redis, each of which may name its own.
+REDIS_STORES = ("online_store", "event_ledger", "result_cache")
+
 SPARK_OWN_SETTINGS = {
     "spark.master": "master",
     "spark.sql.shuffle.partitions": "shuffle_partitions",
@@ -521,6 +536,10 @@ class Config:
     def redis_url(self) -> str:
         return self.redis.url or f"redis://{self.stack.host}:{self.stack.redis_port}/0"
 
+    def store_urls(self) -> dict[str, str]:
+        """Each Redis-backed store's own URL, empty where it uses ``redis.url``."""
+        return {store: getattr(self, store).url for store in REDIS_STORES}
+
     @property
     def examples_dir(self) -> Path:
         return self._data_path(self.offline_examples.path, "examples")
@@ -713,6 +732,11 @@ def render_toml(config: Config, redact_secrets: bool = False) -> str:
             config,
             kafka=dataclasses.replace(config.kafka, **hidden),
             redis=dataclasses.replace(config.redis, url=redact_url(config.redis.url)),
+            **{
+                store: dataclasses.replace(getattr(config, store), url=redact_url(url))
+                for store, url in config.store_urls().items()
+                if url
+            },
             serving=dataclasses.replace(
                 config.serving, token="***" if config.serving.token else ""
             ),

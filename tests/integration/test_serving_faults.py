@@ -46,7 +46,14 @@ def private_redis(trained, tmp_path):
     )
     redis_only = LocalStack(own)
     assert redis_only.up() == ["redis"]
-    store = open_online_store(own)
+    seed(own)
+    yield own, redis_only, result.version
+    redis_only.down()
+
+
+def seed(config):
+    """Popular items, and three events of history for each of ``USERS``."""
+    store = open_online_store(config)
     store.add_item_events("seed", [ItemEvent(f"i-{n:06d}", 1000) for n in range(1, 40)])
     store.advance_item_windows(1000)
     store.append_history(
@@ -54,8 +61,6 @@ def private_redis(trained, tmp_path):
         for u, user in enumerate(USERS)
         for n in range(3)
     )
-    yield own, redis_only, result.version
-    redis_only.down()
 
 
 class Load:

@@ -1,6 +1,7 @@
 """Storage adapters that need no running service: factories, settings and the file store."""
 
 import dataclasses
+import re
 import typing
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from streamrec.infra.contracts.feature_spec import (
     data_file_path,
 )
 from streamrec.infra.core.config import (
+    REDIS_STORES,
     EventLedgerConfig,
     KafkaConfig,
     ModelRegistryConfig,
@@ -23,10 +25,15 @@ from streamrec.infra.core.config import (
     OnlineStoreConfig,
     ResultCacheConfig,
     load_config,
+    render_toml,
 )
 from streamrec.infra.core.errors import StoreUnavailable
 from streamrec.infra.storage.adapters.kafka_event_bus import client_settings, topic_settings
-from streamrec.infra.storage.adapters.redis_connection import redis_client
+from streamrec.infra.storage.adapters.redis_connection import (
+    RedisEndpoint,
+    redis_client,
+    store_endpoints,
+)
 from streamrec.infra.storage.ports.result_cache import RankedItems
 
 
@@ -139,8 +146,8 @@ def test_kafka_clients_get_address_security_and_timeouts_from_one_section():
 
 def test_an_invalid_redis_url_is_store_unavailable():
     config = load_config(environ={"STREAMREC_REDIS_URL": "http://:pw@nowhere"})
-    with pytest.raises(StoreUnavailable, match=r"redis.url 'http://:\*\*\*@nowhere' is not valid"):
-        redis_client(config)
+    with pytest.raises(StoreUnavailable, match=r"Redis URL 'http://:\*\*\*@nowhere' is not valid"):
+        redis_client(RedisEndpoint.of(config, "online_store"))
 
 
 def _file_store(tmp_path):
@@ -242,3 +249,34 @@ def test_catalog_topics_are_compacted_and_replicas_must_acknowledge_as_configure
     }  # fmt: skip
     assert topic_settings(config, kafka.imports_topic)["cleanup.policy"] == "compact"
     assert topic_settings(config, kafka.events_topic) == {"min.insync.replicas": "2"}
+
+
+def test_each_redis_store_has_its_own_endpoint_where_it_names_a_url():
+    config = load_config(
+        environ={
+            "STREAMREC_REDIS_URL": "redis://main:6379/0",
+            "STREAMREC_EVENT_LEDGER_URL": "redis://:pw@ledger:6379/1",
+        }
+    )
+    urls = {store: RedisEndpoint.of(config, store).url for store in REDIS_STORES}
+    assert urls == {
+        "online_store": "redis://main:6379/0",
+        "result_cache": "redis://main:6379/0",
+        "event_ledger": "redis://:pw@ledger:6379/1",
+    }
+    assert [e.url for e in store_endpoints(config)] == ["redis://main:6379/0", urls["event_ledger"]]
+    assert "pw" not in render_toml(config, redact_secrets=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "wrong"),
+    [
+        ("redis://s1:26379,s2/0", "Sentinel address 's2' is not host:port"),
+        ("http://s1:26379/0", "scheme 'http' is not redis:// or rediss://"),
+        ("redis://s1:26379/x", "database 'x' is not a number"),
+    ],
+)
+def test_a_malformed_sentinel_url_is_store_unavailable_naming_the_part(url, wrong):
+    config = load_config(environ={"STREAMREC_REDIS_URL": url, "STREAMREC_REDIS_MODE": "sentinel"})
+    with pytest.raises(StoreUnavailable, match=re.escape(wrong)):
+        redis_client(RedisEndpoint.of(config, "online_store"))

@@ -24,7 +24,11 @@ from collections.abc import Mapping, Sequence
 import orjson
 
 from streamrec.infra.core.config import Config
-from streamrec.infra.storage.adapters.redis_connection import redis_client, redis_errors
+from streamrec.infra.storage.adapters.redis_connection import (
+    RedisEndpoint,
+    redis_client,
+    redis_errors,
+)
 from streamrec.infra.storage.ports.event_ledger import Claim
 
 _CLAIM = """
@@ -106,7 +110,8 @@ _USERS_CHUNK = 2000  # users per script call: a call blocks Redis while it runs
 class RedisEventLedger:
     def __init__(self, config: Config) -> None:
         self._config = config
-        self._client = redis_client(config)
+        self._endpoint = RedisEndpoint.of(config, "event_ledger")
+        self._client = redis_client(self._endpoint)
         self._prefix = config.redis.key_prefix
         self._claim = self._client.register_script(_CLAIM)
         self._record_users = self._client.register_script(_RECORD_USERS)
@@ -114,7 +119,7 @@ class RedisEventLedger:
 
     def claim(self, claims: Sequence[Claim]) -> list[bool]:
         held: list[bool] = []
-        with redis_errors(self._config, "event ledger"):
+        with redis_errors(self._endpoint, "event ledger"):
             for start in range(0, len(claims), _CHUNK):
                 chunk = orjson.dumps([claim[:2] for claim in claims[start : start + _CHUNK]])
                 flags = self._claim(args=[f"{self._prefix}:", chunk])
@@ -124,7 +129,7 @@ class RedisEventLedger:
     def user_watermarks(self, topic: str, batch_id: int, user_ids: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         batch = str(batch_id).encode()
-        with redis_errors(self._config, "event ledger"):
+        with redis_errors(self._endpoint, "event ledger"):
             for start in range(0, len(user_ids), _CHUNK):
                 chunk = user_ids[start : start + _CHUNK]
                 records = self._client.mget([self._user_key(topic, u) for u in chunk])
@@ -146,7 +151,7 @@ class RedisEventLedger:
         ]
         users += [(f"{topic}:{u}", u, str(n), "", "") for u, n in newest.items()
                   if u not in {claim.user_id for claim in held}]  # fmt: skip
-        with redis_errors(self._config, "event ledger"):
+        with redis_errors(self._endpoint, "event ledger"):
             for start in range(0, len(users), _USERS_CHUNK):
                 chunk = orjson.dumps(users[start : start + _USERS_CHUNK])
                 self._restore_users(args=[f"{self._prefix}:", str(batch_id), chunk])
@@ -171,7 +176,7 @@ class RedisEventLedger:
             member = orjson.dumps(ids).decode() if ids else ""
             filed_at = "" if newest is None else str(newest)
             users.append((f"{topic}:{user}", user, str(watermark), filed_at, member))
-        with redis_errors(self._config, "event ledger"):
+        with redis_errors(self._endpoint, "event ledger"):
             for start in range(0, len(users), _USERS_CHUNK):
                 chunk = users[start : start + _USERS_CHUNK]
                 args = [f"{self._prefix}:", str(batch_id), str(horizon_ms), orjson.dumps(chunk)]
@@ -201,11 +206,11 @@ class RedisEventLedger:
             record = {"batch": batch_id, "before": before, "after": watermark}
             updates[str(partition)] = json.dumps(record)
         if updates:
-            with redis_errors(self._config, "event ledger"):
+            with redis_errors(self._endpoint, "event ledger"):
                 self._client.hset(self._key(topic), mapping=updates)
 
     def _records(self, topic: str) -> dict[int, dict]:
-        with redis_errors(self._config, "event ledger"):
+        with redis_errors(self._endpoint, "event ledger"):
             raw = self._client.hgetall(self._key(topic))
         return {int(field): json.loads(value) for field, value in raw.items()}
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 import orjson
-import redis
 
 from streamrec.infra.contracts.items import Item, item_from_dict
 from streamrec.infra.core.config import Config
-from streamrec.infra.storage.adapters.redis_connection import redis_errors
+from streamrec.infra.storage.adapters.redis_connection import (
+    RedisEndpoint,
+    redis_client,
+    redis_errors,
+)
 
 _PUT = """
 local P = ARGV[1]
@@ -45,15 +48,16 @@ _CHUNK = 2000
 
 
 class RedisItemCatalog:
-    def __init__(self, config: Config, client: redis.Redis) -> None:
+    def __init__(self, config: Config, endpoint: RedisEndpoint) -> None:
         self._config = config
-        self._client = client
+        self._endpoint = endpoint
+        self._client = client = redis_client(endpoint)
         self._prefix = config.redis.key_prefix
         self._put = client.register_script(_PUT)
 
     def put(self, items: Iterable[Item]) -> int:
         entries = [[item.item_id, item.to_json_bytes().decode()] for item in items]
-        with redis_errors(self._config, "item catalog"):
+        with redis_errors(self._endpoint, "item catalog"):
             for start in range(0, len(entries), _CHUNK):
                 self._put(args=[self._prefix, orjson.dumps(entries[start : start + _CHUNK])])
         return len(entries)
@@ -61,7 +65,7 @@ class RedisItemCatalog:
     def get(self, item_ids: Sequence[str]) -> dict[str, Item]:
         if not item_ids:
             return {}
-        with redis_errors(self._config, "item catalog"):
+        with redis_errors(self._endpoint, "item catalog"):
             records = self._client.mget([f"{self._prefix}:item:{i}" for i in item_ids])
         return {
             item_id: item_from_dict(orjson.loads(record))
@@ -71,7 +75,7 @@ class RedisItemCatalog:
 
     def scan(self) -> Iterator[Item]:
         ids: list[str] = []
-        with redis_errors(self._config, "item catalog"):
+        with redis_errors(self._endpoint, "item catalog"):
             for member in self._client.sscan_iter(f"{self._prefix}:catalog", count=_CHUNK):
                 ids.append(member.decode())
                 if len(ids) == _CHUNK:
@@ -82,10 +86,10 @@ class RedisItemCatalog:
     def in_categories(self, categories: Sequence[str]) -> set[str]:
         if not categories:
             return set()
-        with redis_errors(self._config, "item catalog"):
+        with redis_errors(self._endpoint, "item catalog"):
             members = self._client.sunion([f"{self._prefix}:category:{c}" for c in categories])
         return {member.decode() for member in members}
 
     def unavailable(self) -> set[str]:
-        with redis_errors(self._config, "item catalog"):
+        with redis_errors(self._endpoint, "item catalog"):
             return {m.decode() for m in self._client.smembers(f"{self._prefix}:unavailable")}

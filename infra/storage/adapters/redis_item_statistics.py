@@ -27,11 +27,14 @@ from collections.abc import Iterable
 
 import numpy as np
 import orjson
-import redis
 
 from streamrec.infra.contracts.popularity_prior import window_step_ms
 from streamrec.infra.core.config import Config
-from streamrec.infra.storage.adapters.redis_connection import redis_errors
+from streamrec.infra.storage.adapters.redis_connection import (
+    RedisEndpoint,
+    redis_client,
+    redis_errors,
+)
 from streamrec.infra.storage.ports.online_store import ItemEvent, Ranking
 
 _ONCE_TTL_SECONDS = 14 * 86_400  # longer than a batch can wait to be replayed
@@ -137,9 +140,10 @@ return 0
 
 
 class RedisItemStatistics:
-    def __init__(self, config: Config, client: redis.Redis) -> None:
+    def __init__(self, config: Config, endpoint: RedisEndpoint) -> None:
         self._config = config
-        self._client = client
+        self._endpoint = endpoint
+        self._client = client = redis_client(endpoint)
         self._prefix = config.redis.key_prefix
         lengths = config.features.window_lengths_ms()
         self._windows = [[name, window_step_ms(length), length] for name, length in lengths.items()]
@@ -184,7 +188,7 @@ class RedisItemStatistics:
             "total": float(weights.sum()),
             "landmark": landmark,
         }
-        with redis_errors(self._config, "online store"):
+        with redis_errors(self._endpoint, "online store"):
             added = self._add(
                 args=[
                     self._prefix,
@@ -199,7 +203,7 @@ class RedisItemStatistics:
     def _landmark(self, candidate: int) -> int:
         """The decay's reference time: the first writer sets it, every writer then reads it."""
         key = f"{self._prefix}:freq:meta"
-        with redis_errors(self._config, "online store"):
+        with redis_errors(self._endpoint, "online store"):
             self._client.hsetnx(key, "landmark", candidate)
             return int(float(self._client.hget(key, "landmark")))
 
@@ -222,7 +226,7 @@ class RedisItemStatistics:
             _INDEX_SLOTS_PER_BUCKET,
         ]
         more = True
-        with redis_errors(self._config, "online store"):
+        with redis_errors(self._endpoint, "online store"):
             while more:
                 more = bool(self._advance(args=args))
 
@@ -230,7 +234,7 @@ class RedisItemStatistics:
         if window not in {name for name, _, _ in self._windows}:
             known = ", ".join(name for name, _, _ in self._windows)
             raise ValueError(f"no popularity window {window!r} (configured: {known})")
-        with redis_errors(self._config, "online store"):
+        with redis_errors(self._endpoint, "online store"):
             pipe = self._client.pipeline(transaction=False)
             pipe.zrevrange(f"{self._prefix}:pop:{window}", 0, k - 1, withscores=True)
             pipe.hget(f"{self._prefix}:items:current_to", "watermark")
@@ -238,7 +242,7 @@ class RedisItemStatistics:
         return Ranking([(item.decode(), score) for item, score in rows], _int(current_to))
 
     def frequencies(self) -> Ranking:
-        with redis_errors(self._config, "online store"):
+        with redis_errors(self._endpoint, "online store"):
             pipe = self._client.pipeline(transaction=False)
             pipe.zrevrange(f"{self._prefix}:freq", 0, -1, withscores=True)
             pipe.hget(f"{self._prefix}:freq:meta", "total")

@@ -17,7 +17,11 @@ from streamrec.infra.contracts.feature_spec import user_history_key
 from streamrec.infra.contracts.items import Item
 from streamrec.infra.core.config import Config
 from streamrec.infra.storage.adapters import redis_connection
-from streamrec.infra.storage.adapters.redis_connection import redis_client, redis_errors
+from streamrec.infra.storage.adapters.redis_connection import (
+    RedisEndpoint,
+    redis_client,
+    redis_errors,
+)
 from streamrec.infra.storage.adapters.redis_item_catalog import RedisItemCatalog
 from streamrec.infra.storage.adapters.redis_item_statistics import RedisItemStatistics
 from streamrec.infra.storage.adapters.redis_tracked_reads import TrackedReads
@@ -56,21 +60,22 @@ class RedisOnlineStore:
 
     def __init__(self, config: Config) -> None:
         self._config = config
-        self._client = redis_client(config)
+        self._endpoint = RedisEndpoint.of(config, "online_store")
+        self._client = redis_client(self._endpoint)
         self._prefix = config.redis.key_prefix
         self._capacity = config.features.online_history_length
-        self._items = RedisItemStatistics(config, self._client)
-        self._catalog = RedisItemCatalog(config, self._client)
+        self._items = RedisItemStatistics(config, self._endpoint)
+        self._catalog = RedisItemCatalog(config, self._endpoint)
         self._append = self._client.register_script(_APPEND)
         self._histories = self._client.register_script(_HISTORIES)
         self._reads = TrackedReads(self._client, config.online_store.tracked_histories)
 
     def ping(self) -> None:
-        redis_connection.ping(self._config)
+        redis_connection.ping(self._endpoint)
 
     def append_history(self, entries: Iterable[tuple[str, HistoryEntry]]) -> int:
         sent, dumps = 0, orjson.dumps  # looked up once: this runs for every accepted event
-        with redis_errors(self._config, "online store"):
+        with redis_errors(self._endpoint, "online store"):
             for chunk in _chunks(entries, _APPEND_CHUNK):
                 by_user: dict[str, list] = {}
                 for user_id, (timestamp, event_id, item_id, event_type) in chunk:
@@ -87,7 +92,7 @@ class RedisOnlineStore:
         pipe = self._client.pipeline(transaction=False)
         for user_id in user_ids:
             pipe.zremrangebyrank(user_history_key(self._prefix, user_id), 0, -self._capacity - 1)
-        with redis_errors(self._config, "online store"):
+        with redis_errors(self._endpoint, "online store"):
             pipe.execute()
 
     def histories(
@@ -96,7 +101,7 @@ class RedisOnlineStore:
         users = list(spans)
         found: dict[str, list[HistoryEntry]] = {}
         prefix = user_history_key(self._prefix, "")
-        with redis_errors(self._config, "online store"):
+        with redis_errors(self._endpoint, "online store"):
             for start in range(0, len(users), _HISTORIES_CHUNK):
                 chunk = users[start : start + _HISTORIES_CHUNK]
                 request = orjson.dumps([[user, *spans[user]] for user in chunk])
@@ -109,7 +114,7 @@ class RedisOnlineStore:
         if limit <= 0:
             return []
         key = user_history_key(self._prefix, user_id)
-        with redis_errors(self._config, "online store"):
+        with redis_errors(self._endpoint, "online store"):
             rows = self._client.zrevrange(key, 0, limit - 1)
         return [orjson.loads(member)[0] for member in rows]
 
@@ -118,7 +123,7 @@ class RedisOnlineStore:
             return UserHistory.of([])
         key = user_history_key(self._prefix, user_id)
         command = ("ZREVRANGE", key, 0, limit - 1, "WITHSCORES")
-        with redis_errors(self._config, "online store"):
+        with redis_errors(self._endpoint, "online store"):
             return self._reads.read(key, command, _user_history)
 
     def add_item_events(self, once_key: str, events: Iterable[ItemEvent]) -> bool:

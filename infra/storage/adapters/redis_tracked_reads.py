@@ -89,6 +89,9 @@ class _ThreadReader:
 
     def _execute(self, command: tuple) -> object:
         try:
+            # connect() first, as a pool does: a Sentinel's connection asks there for the
+            # master's address in connect(), which sending alone would not call.
+            self._connection.connect()
             self._connection.send_command(*command)
             return self._connection.read_response()
         except (redis.ConnectionError, redis.TimeoutError, OSError):
