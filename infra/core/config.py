@@ -143,7 +143,8 @@ class RedisConfig:
     ``mode`` says what ``url`` names. ``standalone``: the server. ``sentinel``: the Sentinels
     (``redis://:password@s1:26379,s2:26379/0``; the password and database are the master's),
     which give the address of the master they call ``sentinel_master`` and of its successor
-    after a failover. Each store may have a deployment of its own (``online_store.url``,
+    after a failover. ``cluster``: any node of a Redis Cluster, which names the others. Each
+    store may have a deployment of its own (``online_store.url``,
     ``event_ledger.url``, ``result_cache.url``), reached in the same mode.
 
     The timeouts bound the feature job's and the tools' calls; the API server uses
@@ -152,7 +153,7 @@ class RedisConfig:
     one call (0 failures: never stop)."""
 
     url: str = ""
-    mode: Literal["standalone", "sentinel"] = "standalone"
+    mode: Literal["standalone", "sentinel", "cluster"] = "standalone"
     sentinel_master: str = "mymaster"
     key_prefix: str = "streamrec"
     socket_timeout_seconds: float = 5.0
@@ -161,6 +162,11 @@ class RedisConfig:
     breaker_open_seconds: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.mode == "cluster" and ("{" in self.key_prefix or "}" in self.key_prefix):
+            raise ValueError(
+                f"key_prefix {self.key_prefix!r} has a brace, which would change the hash slots "
+                "of a cluster's keys"
+            )
         for name in ("socket_timeout_seconds", "connect_timeout_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be more than 0, got {getattr(self, name)}")

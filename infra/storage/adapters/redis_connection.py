@@ -5,7 +5,9 @@ Every Redis-backed store gets its client from :func:`redis_client` for its
 :class:`RedisEndpoint`, so timeouts come from the ``[redis]`` section alone and a process shares
 one connection pool per deployment. Behind Sentinels, the client asks them for the master on
 every new connection, and a connection to a demoted master breaks: after a failover, the next
-call that reconnects reaches the new master. Inside a store,
+call that reconnects reaches the new master. In a cluster, the client knows which node holds
+each slot and sends each command there (the stores' keys are laid out for it:
+:mod:`.redis_keys`). Inside a store,
 :func:`redis_errors` turns whatever redis-py raises into
 :class:`~streamrec.infra.core.errors.StoreUnavailable`, the only storage error stage code sees.
 
@@ -29,6 +31,7 @@ from urllib.parse import unquote, urlparse
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -37,7 +40,7 @@ from streamrec.infra.core.errors import StoreUnavailable
 from streamrec.infra.storage.adapters.circuit_breaker import CircuitBreaker
 
 _SCAN_COUNT = 10_000
-_clients: dict[RedisEndpoint, tuple[redis.Redis, CircuitBreaker]] = {}
+_clients: dict[RedisEndpoint, tuple[redis.Redis | RedisCluster, CircuitBreaker]] = {}
 _lock = threading.Lock()
 # Errors that say the server did not answer, as opposed to answering with an error.
 _UNANSWERED = (redis.ConnectionError, redis.TimeoutError, OSError)
@@ -78,7 +81,7 @@ class RedisEndpoint:
         return redact_url(self.url)
 
 
-def _connected(endpoint: RedisEndpoint) -> tuple[redis.Redis, CircuitBreaker]:
+def _connected(endpoint: RedisEndpoint) -> tuple[redis.Redis | RedisCluster, CircuitBreaker]:
     if (found := _clients.get(endpoint)) is not None:  # no lock on the request path
         return found
     with _lock:
@@ -97,7 +100,7 @@ def _connected(endpoint: RedisEndpoint) -> tuple[redis.Redis, CircuitBreaker]:
         return _clients[endpoint]
 
 
-def _client(endpoint: RedisEndpoint) -> redis.Redis:
+def _client(endpoint: RedisEndpoint) -> redis.Redis | RedisCluster:
     timeouts = {
         "socket_timeout": endpoint.socket_timeout,
         "socket_connect_timeout": endpoint.connect_timeout,
@@ -108,6 +111,8 @@ def _client(endpoint: RedisEndpoint) -> redis.Redis:
     }
     if endpoint.mode == "sentinel":
         return _sentinel_master(endpoint, timeouts, policy)
+    if endpoint.mode == "cluster":
+        return RedisCluster.from_url(endpoint.url, **timeouts, **policy)
     return redis.Redis.from_url(endpoint.url, **timeouts, **policy)
 
 
@@ -137,7 +142,7 @@ def _sentinel_master(endpoint: RedisEndpoint, timeouts: dict, policy: dict) -> r
     )
 
 
-def redis_client(endpoint: RedisEndpoint) -> redis.Redis:
+def redis_client(endpoint: RedisEndpoint) -> redis.Redis | RedisCluster:
     """The process's client for ``endpoint`` (created on first use)."""
     return _connected(endpoint)[0]
 

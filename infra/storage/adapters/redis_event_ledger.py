@@ -29,14 +29,15 @@ from streamrec.infra.storage.adapters.redis_connection import (
     redis_client,
     redis_errors,
 )
+from streamrec.infra.storage.adapters.redis_keys import RedisKeys
+from streamrec.infra.storage.adapters.redis_scripts import SlotScript
 from streamrec.infra.storage.ports.event_ledger import Claim
 
 _CLAIM = """
 local held, call = {}, redis.call
-local claims = ARGV[1] .. 'claims:'
-for i, claim in ipairs(cjson.decode(ARGV[2])) do
-  local key = claims .. claim[1]
-  if call('SET', key, claim[2], 'NX') or call('GET', key) == claim[2] then
+for i, pair in ipairs(cjson.decode(ARGV[1])) do
+  local key, claimant = pair[1], pair[2]
+  if call('SET', key, claimant, 'NX') or call('GET', key) == claimant then
     held[i] = '1'
   else
     held[i] = '0'
@@ -44,15 +45,14 @@ for i, claim in ipairs(cjson.decode(ARGV[2])) do
 end
 return table.concat(held)
 """
-# Per user: [watermark key, user, watermark after the batch, newest held claim's time or '',
-# the held claims' ids as a JSON array]. Records the watermark, files the claims, and forgets
-# the claims filed with a newest time older than the watermark before the batch minus the
-# horizon (ARGV[3], ms).
+# Per user, its watermark key and [filed claims key, held claims prefix, watermark after
+# the batch, newest held claim's time or '', the held claims' ids as a JSON array]. Records the
+# watermark, files the claims, and forgets the claims filed with a newest time older than the
+# watermark before the batch minus the horizon (ARGV[3], ms).
 _RECORD_USERS = """
 local call = redis.call
-local claims = ARGV[1] .. 'claims:'
-for _, user in ipairs(cjson.decode(ARGV[4])) do
-  local key = ARGV[1] .. 'user-watermark:' .. user[1]
+for _, pair in ipairs(cjson.decode(ARGV[1])) do
+  local key, user = pair[1], pair[2]
   local record = call('GET', key)
   local before = '-'
   if record then
@@ -60,7 +60,7 @@ for _, user in ipairs(cjson.decode(ARGV[4])) do
     if batch == ARGV[2] then before = was_before else before = was_after end
   end
   call('SET', key, ARGV[2] .. ' ' .. before .. ' ' .. user[3])
-  local claimed = ARGV[1] .. 'claimed:' .. user[2]
+  local claimed, claims = user[1], user[2]
   if user[4] ~= '' then
     call('ZADD', claimed, user[4], user[5])
   end
@@ -70,8 +70,8 @@ for _, user in ipairs(cjson.decode(ARGV[4])) do
       local ids = cjson.decode(member)
       for start = 1, #ids, 1000 do
         local keys = {}
-        for i = start, math.min(start + 999, #ids) do
-          keys[#keys + 1] = claims .. ids[i]
+        for j = start, math.min(start + 999, #ids) do
+          keys[#keys + 1] = claims .. ids[j]
         end
         call('DEL', unpack(keys))
       end
@@ -81,24 +81,24 @@ for _, user in ipairs(cjson.decode(ARGV[4])) do
 end
 return 0
 """
-# Per user: [watermark key, user, newest event time, newest held claim's time or '', the held
-# claims' ids as a JSON array]. Raises the watermark's "after" (or records "batch - newest"),
-# and files the claims.
+# Per user, its watermark key and [filed claims key, newest event time, newest held
+# claim's time or '', the held claims' ids as a JSON array]. Raises the watermark's "after" (or
+# records "batch - newest"), and files the claims.
 _RESTORE_USERS = """
 local call = redis.call
-for _, user in ipairs(cjson.decode(ARGV[3])) do
-  local key = ARGV[1] .. 'user-watermark:' .. user[1]
+for _, pair in ipairs(cjson.decode(ARGV[1])) do
+  local key, user = pair[1], pair[2]
   local record = call('GET', key)
   if not record then
-    call('SET', key, ARGV[2] .. ' - ' .. user[3])
+    call('SET', key, ARGV[2] .. ' - ' .. user[2])
   else
     local batch, before, after = string.match(record, '^(%S+) (%S+) (%S+)$')
-    if after == '-' or tonumber(after) < tonumber(user[3]) then
-      call('SET', key, batch .. ' ' .. before .. ' ' .. user[3])
+    if after == '-' or tonumber(after) < tonumber(user[2]) then
+      call('SET', key, batch .. ' ' .. before .. ' ' .. user[2])
     end
   end
-  if user[4] ~= '' then
-    call('ZADD', ARGV[1] .. 'claimed:' .. user[2], user[4], user[5])
+  if user[3] ~= '' then
+    call('ZADD', user[1], user[3], user[4])
   end
 end
 return 0
@@ -113,26 +113,28 @@ class RedisEventLedger:
         self._endpoint = RedisEndpoint.of(config, "event_ledger")
         self._client = redis_client(self._endpoint)
         self._prefix = config.redis.key_prefix
-        self._claim = self._client.register_script(_CLAIM)
-        self._record_users = self._client.register_script(_RECORD_USERS)
-        self._restore_users = self._client.register_script(_RESTORE_USERS)
+        self._keys = RedisKeys(self._prefix, self._endpoint.mode == "cluster")
+        self._claim = SlotScript(self._client, _CLAIM)
+        self._record_users = SlotScript(self._client, _RECORD_USERS)
+        self._restore_users = SlotScript(self._client, _RESTORE_USERS)
 
     def claim(self, claims: Sequence[Claim]) -> list[bool]:
-        held: list[bool] = []
+        held = [False] * len(claims)
+        work = [(self._keys.claims(c.user_id) + c.event_id, c.claimant) for c in claims]
         with redis_errors(self._endpoint, "event ledger"):
-            for start in range(0, len(claims), _CHUNK):
-                chunk = orjson.dumps([claim[:2] for claim in claims[start : start + _CHUNK]])
-                flags = self._claim(args=[f"{self._prefix}:", chunk])
-                held.extend(flag == 49 for flag in flags)  # b"1"
+            for positions, flags in self._claim.calls(work, chunk=_CHUNK):
+                for position, flag in zip(positions, flags, strict=True):
+                    held[position] = flag == 49  # b"1"
         return held
 
     def user_watermarks(self, topic: str, batch_id: int, user_ids: Sequence[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         batch = str(batch_id).encode()
+        read = self._client.mget_nonatomic if self._keys.cluster else self._client.mget
         with redis_errors(self._endpoint, "event ledger"):
             for start in range(0, len(user_ids), _CHUNK):
                 chunk = user_ids[start : start + _CHUNK]
-                records = self._client.mget([self._user_key(topic, u) for u in chunk])
+                records = read([self._watermark_key(topic, u) for u in chunk])
                 for user_id, record in zip(chunk, records, strict=True):
                     if record is None:
                         continue
@@ -145,16 +147,16 @@ class RedisEventLedger:
     def restore_users(
         self, topic: str, batch_id: int, newest: Mapping[str, int], held: Sequence[Claim]
     ) -> None:
+        claimed = self._filed_key
         users = [
-            (f"{topic}:{user}", user, str(newest[user]), filed_at, member)
-            for user, filed_at, member in _filed(held)
+            (self._watermark_key(topic, user), [claimed(user), str(newest[user]), filed_at, ids])
+            for user, filed_at, ids in _filed(held)
         ]
-        users += [(f"{topic}:{u}", u, str(n), "", "") for u, n in newest.items()
-                  if u not in {claim.user_id for claim in held}]  # fmt: skip
+        holders = {claim.user_id for claim in held}
+        users += [(self._watermark_key(topic, u), [claimed(u), str(n), "", ""])
+                  for u, n in newest.items() if u not in holders]  # fmt: skip
         with redis_errors(self._endpoint, "event ledger"):
-            for start in range(0, len(users), _USERS_CHUNK):
-                chunk = orjson.dumps(users[start : start + _USERS_CHUNK])
-                self._restore_users(args=[f"{self._prefix}:", str(batch_id), chunk])
+            self._restore_users.run(users, [str(batch_id)], _USERS_CHUNK)
 
     def record_users(
         self,
@@ -175,12 +177,16 @@ class RedisEventLedger:
             newest, ids = filed.get(user, (None, []))
             member = orjson.dumps(ids).decode() if ids else ""
             filed_at = "" if newest is None else str(newest)
-            users.append((f"{topic}:{user}", user, str(watermark), filed_at, member))
+            part = [
+                self._filed_key(user),
+                self._keys.claims(user),
+                str(watermark),
+                filed_at,
+                member,
+            ]
+            users.append((self._watermark_key(topic, user), part))
         with redis_errors(self._endpoint, "event ledger"):
-            for start in range(0, len(users), _USERS_CHUNK):
-                chunk = users[start : start + _USERS_CHUNK]
-                args = [f"{self._prefix}:", str(batch_id), str(horizon_ms), orjson.dumps(chunk)]
-                self._record_users(args=args)
+            self._record_users.run(users, [str(batch_id), str(horizon_ms)], _USERS_CHUNK)
 
     def watermarks(self, topic: str, batch_id: int) -> dict[int, int]:
         found = {}
@@ -217,8 +223,11 @@ class RedisEventLedger:
     def _key(self, topic: str) -> str:
         return f"{self._prefix}:watermarks:{topic}"
 
-    def _user_key(self, topic: str, user_id: str) -> str:
-        return f"{self._prefix}:user-watermark:{topic}:{user_id}"
+    def _watermark_key(self, topic: str, user_id: str) -> str:
+        return self._keys.user(f"user-watermark:{topic}", user_id)
+
+    def _filed_key(self, user_id: str) -> str:
+        return self._keys.user("claimed", user_id)
 
 
 def _filed(held: Sequence[Claim]) -> list[tuple[str, str, str]]:

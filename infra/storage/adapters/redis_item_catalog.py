@@ -20,6 +20,7 @@ from streamrec.infra.storage.adapters.redis_connection import (
     redis_client,
     redis_errors,
 )
+from streamrec.infra.storage.adapters.redis_keys import RedisKeys
 
 _PUT = """
 local P = ARGV[1]
@@ -52,14 +53,21 @@ class RedisItemCatalog:
         self._config = config
         self._endpoint = endpoint
         self._client = client = redis_client(endpoint)
-        self._prefix = config.redis.key_prefix
+        # One hash tag for all of them in a cluster: one script updates many of them at once.
+        self._prefix = RedisKeys(config.redis.key_prefix, endpoint.mode == "cluster").group(
+            "catalog"
+        )
+        self._route = [self._prefix + ":catalog"]  # what a cluster sends the scripts by
         self._put = client.register_script(_PUT)
 
     def put(self, items: Iterable[Item]) -> int:
         entries = [[item.item_id, item.to_json_bytes().decode()] for item in items]
         with redis_errors(self._endpoint, "item catalog"):
             for start in range(0, len(entries), _CHUNK):
-                self._put(args=[self._prefix, orjson.dumps(entries[start : start + _CHUNK])])
+                self._put(
+                    keys=self._route,
+                    args=[self._prefix, orjson.dumps(entries[start : start + _CHUNK])],
+                )
         return len(entries)
 
     def get(self, item_ids: Sequence[str]) -> dict[str, Item]:

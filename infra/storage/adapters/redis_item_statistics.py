@@ -35,6 +35,7 @@ from streamrec.infra.storage.adapters.redis_connection import (
     redis_client,
     redis_errors,
 )
+from streamrec.infra.storage.adapters.redis_keys import RedisKeys
 from streamrec.infra.storage.ports.online_store import ItemEvent, Ranking
 
 _ONCE_TTL_SECONDS = 14 * 86_400  # longer than a batch can wait to be replayed
@@ -144,7 +145,9 @@ class RedisItemStatistics:
         self._config = config
         self._endpoint = endpoint
         self._client = client = redis_client(endpoint)
-        self._prefix = config.redis.key_prefix
+        # One hash tag for all of them in a cluster: one script updates many of them at once.
+        self._prefix = RedisKeys(config.redis.key_prefix, endpoint.mode == "cluster").group("items")
+        self._route = [self._prefix + ":freq"]  # what a cluster sends the scripts by
         lengths = config.features.window_lengths_ms()
         self._windows = [[name, window_step_ms(length), length] for name, length in lengths.items()]
         self._half_life_ms = config.features.frequency_half_life_hours * 3_600_000
@@ -190,13 +193,14 @@ class RedisItemStatistics:
         }
         with redis_errors(self._endpoint, "online store"):
             added = self._add(
+                keys=self._route,
                 args=[
                     self._prefix,
                     once_key,
                     _ONCE_TTL_SECONDS,
                     orjson.dumps(work),
                     self._half_life_ms,
-                ]
+                ],
             )
         return bool(added)
 
@@ -228,7 +232,7 @@ class RedisItemStatistics:
         more = True
         with redis_errors(self._endpoint, "online store"):
             while more:
-                more = bool(self._advance(args=args))
+                more = bool(self._advance(keys=self._route, args=args))
 
     def popular(self, window: str, k: int) -> Ranking:
         if window not in {name for name, _, _ in self._windows}:

@@ -3,7 +3,8 @@
 The key layout is the feature spec's (:mod:`streamrec.infra.contracts.feature_spec`). Writes are
 idempotent: a member is unique per event, so replaying a batch after a crash changes nothing.
 A batch's entries travel to a Lua script as one JSON argument: packing one Redis argument per
-entry in Python took longer than Redis took to store them.
+entry in Python took longer than Redis took to store them. In a Redis Cluster, the users of a
+batch are split by slot (:mod:`.redis_scripts`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import orjson
 
-from streamrec.infra.contracts.feature_spec import user_history_key
 from streamrec.infra.contracts.items import Item
 from streamrec.infra.core.config import Config
 from streamrec.infra.storage.adapters import redis_connection
@@ -24,11 +24,14 @@ from streamrec.infra.storage.adapters.redis_connection import (
 )
 from streamrec.infra.storage.adapters.redis_item_catalog import RedisItemCatalog
 from streamrec.infra.storage.adapters.redis_item_statistics import RedisItemStatistics
+from streamrec.infra.storage.adapters.redis_keys import RedisKeys
+from streamrec.infra.storage.adapters.redis_scripts import SlotScript
 from streamrec.infra.storage.adapters.redis_tracked_reads import TrackedReads
 from streamrec.infra.storage.ports.online_store import HistoryEntry, ItemEvent, Ranking, UserHistory
 
 _APPEND = """
-for key, entries in pairs(cjson.decode(ARGV[1])) do
+for _, pair in ipairs(cjson.decode(ARGV[1])) do
+  local key, entries = pair[1], pair[2]
   for start = 1, #entries, 2000 do
     local args = {}
     for i = start, math.min(start + 1999, #entries) do
@@ -42,16 +45,16 @@ return 0
 """
 _HISTORIES = """
 local found = {}
-for i, span in ipairs(cjson.decode(ARGV[2])) do
-  local key = ARGV[1] .. span[1]
-  local within = redis.call('ZRANGEBYSCORE', key, span[2], '(' .. span[3], 'WITHSCORES')
-  local before = redis.call('ZREVRANGEBYSCORE', key, '(' .. span[2], '-inf', 'WITHSCORES',
-                            'LIMIT', 0, ARGV[3])
+for i, pair in ipairs(cjson.decode(ARGV[1])) do
+  local key, span = pair[1], pair[2]
+  local within = redis.call('ZRANGEBYSCORE', key, span[1], '(' .. span[2], 'WITHSCORES')
+  local before = redis.call('ZREVRANGEBYSCORE', key, '(' .. span[1], '-inf', 'WITHSCORES',
+                            'LIMIT', 0, ARGV[2])
   found[i] = {before, within}
 end
 return cjson.encode(found)
 """
-_APPEND_CHUNK = 20_000
+_APPEND_CHUNK = 20_000  # events per script call
 _HISTORIES_CHUNK = 2000  # users per script call: a call blocks Redis while it runs
 
 
@@ -62,12 +65,12 @@ class RedisOnlineStore:
         self._config = config
         self._endpoint = RedisEndpoint.of(config, "online_store")
         self._client = redis_client(self._endpoint)
-        self._prefix = config.redis.key_prefix
+        self._keys = RedisKeys(config.redis.key_prefix, self._endpoint.mode == "cluster")
         self._capacity = config.features.online_history_length
         self._items = RedisItemStatistics(config, self._endpoint)
         self._catalog = RedisItemCatalog(config, self._endpoint)
-        self._append = self._client.register_script(_APPEND)
-        self._histories = self._client.register_script(_HISTORIES)
+        self._append = SlotScript(self._client, _APPEND)
+        self._histories = SlotScript(self._client, _HISTORIES)
         self._reads = TrackedReads(self._client, config.online_store.tracked_histories)
 
     def ping(self) -> None:
@@ -75,6 +78,7 @@ class RedisOnlineStore:
 
     def append_history(self, entries: Iterable[tuple[str, HistoryEntry]]) -> int:
         sent, dumps = 0, orjson.dumps  # looked up once: this runs for every accepted event
+        history = self._keys.history
         with redis_errors(self._endpoint, "online store"):
             for chunk in _chunks(entries, _APPEND_CHUNK):
                 by_user: dict[str, list] = {}
@@ -83,15 +87,15 @@ class RedisOnlineStore:
                     if (members := by_user.get(user_id)) is None:
                         members = by_user[user_id] = []
                     members.append((timestamp, member))
-                by_key = {user_history_key(self._prefix, u): m for u, m in by_user.items()}
-                self._append(args=[dumps(by_key)])
+                work = [(history(u), m) for u, m in by_user.items()]
+                self._append.run(work, chunk=len(work))
                 sent += len(chunk)
         return sent
 
     def trim_histories(self, user_ids: Iterable[str]) -> None:
         pipe = self._client.pipeline(transaction=False)
         for user_id in user_ids:
-            pipe.zremrangebyrank(user_history_key(self._prefix, user_id), 0, -self._capacity - 1)
+            pipe.zremrangebyrank(self._keys.history(user_id), 0, -self._capacity - 1)
         with redis_errors(self._endpoint, "online store"):
             pipe.execute()
 
@@ -100,20 +104,17 @@ class RedisOnlineStore:
     ) -> dict[str, list[HistoryEntry]]:
         users = list(spans)
         found: dict[str, list[HistoryEntry]] = {}
-        prefix = user_history_key(self._prefix, "")
+        work = [(self._keys.history(user), spans[user]) for user in users]
         with redis_errors(self._endpoint, "online store"):
-            for start in range(0, len(users), _HISTORIES_CHUNK):
-                chunk = users[start : start + _HISTORIES_CHUNK]
-                request = orjson.dumps([[user, *spans[user]] for user in chunk])
-                answer = orjson.loads(self._histories(args=[prefix, request, length]))
-                for user, (before, within) in zip(chunk, answer, strict=True):
-                    found[user] = _entries(before, newest_first=True) + _entries(within)
+            for positions, answer in self._histories.calls(work, [length], _HISTORIES_CHUNK):
+                for position, (before, within) in zip(positions, orjson.loads(answer), strict=True):
+                    found[users[position]] = _entries(before, newest_first=True) + _entries(within)
         return found
 
     def recent_items(self, user_id: str, limit: int) -> list[str]:
         if limit <= 0:
             return []
-        key = user_history_key(self._prefix, user_id)
+        key = self._keys.history(user_id)
         with redis_errors(self._endpoint, "online store"):
             rows = self._client.zrevrange(key, 0, limit - 1)
         return [orjson.loads(member)[0] for member in rows]
@@ -121,7 +122,7 @@ class RedisOnlineStore:
     def recent_history(self, user_id: str, limit: int) -> UserHistory:
         if limit <= 0:
             return UserHistory.of([])
-        key = user_history_key(self._prefix, user_id)
+        key = self._keys.history(user_id)
         command = ("ZREVRANGE", key, 0, limit - 1, "WITHSCORES")
         with redis_errors(self._endpoint, "online store"):
             return self._reads.read(key, command, _user_history)

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import redis
+from redis.cluster import RedisCluster
 
 T = TypeVar("T")
 
@@ -36,15 +37,21 @@ T = TypeVar("T")
 class TrackedReads:
     """Read-only commands of one key each, on a connection per thread. With ``capacity`` > 0,
     each thread keeps up to that many keys' results (least recently read dropped first) until
-    Redis invalidates them; 0 reads every time (for a Redis without ``CLIENT TRACKING``)."""
+    Redis invalidates them; 0 reads every time (for a Redis without ``CLIENT TRACKING``).
 
-    def __init__(self, client: redis.Redis, capacity: int) -> None:
-        self._pool = client.connection_pool
+    A Redis Cluster's client sends each read to the node of its key, and nothing is kept:
+    a thread would need a tracked connection to every node."""
+
+    def __init__(self, client: redis.Redis | RedisCluster, capacity: int) -> None:
+        self._cluster = client if isinstance(client, RedisCluster) else None
+        self._pool = None if self._cluster else client.connection_pool
         self._capacity = capacity
         self._local = threading.local()
 
     def read(self, key: str, command: tuple, build: Callable[[object], T]) -> T:
         """``build(reply)`` for ``command``, which must read ``key`` and nothing else."""
+        if self._cluster is not None:
+            return build(self._cluster.execute_command(*command))
         reader = getattr(self._local, "reader", None)
         if reader is None:
             reader = self._local.reader = _ThreadReader(self._pool, self._capacity)
