@@ -8,7 +8,9 @@ route late events, build and stage examples), then, on the driver, in this order
 2. trim the histories that grew to their capacity;
 3. record the partitions' watermarks in the event ledger, and slide the item popularity
    windows to the newest of them;
-4. commit the batch's end offsets to the consumer group ``features.consumer_group``.
+4. once Redis's replicas have the batch's writes (``redis.min_replica_acks``, none by
+   default), commit the batch's end offsets to the consumer group
+   ``features.consumer_group``.
 
 Only when all of it is durable does Spark record the batch in its checkpoint, so the next run
 starts after it. A crash in between replays the batch with the same id and the same offsets,
@@ -198,6 +200,8 @@ class FeatureJob:
             if newest is not None:
                 self.online_store.advance_item_windows(newest)
             ends = {o.partition: o.last_offset + 1 for o in outcomes}
+            self.online_store.replicated()
+            self.ledger.replicated()
             self.bus.commit_offsets(self.config.features.consumer_group, topic, ends)
             # Only a finished batch: a retried one would find its own watermarks missing.
             self._ledger_expected = self._ledger_expected or newest is not None

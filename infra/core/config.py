@@ -160,8 +160,23 @@ class RedisConfig:
     connect_timeout_seconds: float = 2.0
     breaker_failures: int = 3
     breaker_open_seconds: float = 1.0
+    # Replicas that must have the feature job's writes before it commits a batch's offsets
+    # (Redis WAIT), so that a failover cannot lose what the topic no longer redelivers; 0: no
+    # wait. A batch whose writes did not reach them within replica_timeout_ms is retried.
+    min_replica_acks: int = 0
+    replica_timeout_ms: int = 2000
 
     def __post_init__(self) -> None:
+        if self.min_replica_acks < 0 or self.replica_timeout_ms <= 0:
+            raise ValueError(
+                f"min_replica_acks must be 0 or more and replica_timeout_ms more than 0, got "
+                f"{self.min_replica_acks} and {self.replica_timeout_ms}"
+            )
+        if self.mode == "cluster" and self.min_replica_acks:
+            raise ValueError(
+                "min_replica_acks is not available in cluster mode: Redis WAIT covers the "
+                "writes one node has seen from one connection"
+            )
         if self.mode == "cluster" and ("{" in self.key_prefix or "}" in self.key_prefix):
             raise ValueError(
                 f"key_prefix {self.key_prefix!r} has a brace, which would change the hash slots "

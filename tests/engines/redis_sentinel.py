@@ -71,6 +71,15 @@ class RedisSentinel:
         self._servers[port].wait()
         return port
 
+    def replica_port(self) -> int:
+        master = self.master_port()
+        (port,) = [p for p in self._servers if p not in self._sentinel_ports and p != master]
+        return port
+
+    def signal(self, port: int, sig: signal.Signals) -> None:
+        """SIGSTOP freezes a server as a hung host would, SIGCONT thaws it."""
+        os.killpg(self._servers[port].pid, sig)
+
     def wait_for_new_master(self, old_port: int, timeout: float = 30) -> int:
         self._wait(lambda: self.master_port() != old_port, timeout, "a failover")
         return self.master_port()

@@ -1,21 +1,29 @@
-"""Serving and the stores through Redis Sentinel, with the master killed under load.
+"""Serving and the stores through Redis Sentinel, with the master killed under load, and the
+feature job waiting for the replica before it commits offsets.
 
 Nothing is configured but the Sentinels' addresses: after the failover, the clients find the
 promoted replica by asking them, and serving's fallback answers while no master answers.
 """
 
 import dataclasses
+import signal
 import time
 
 import pytest
+import redis
 
+from streamrec.features.job import FeatureJob
 from streamrec.infra.core.errors import StoreUnavailable
-from streamrec.infra.storage import open_online_store
+from streamrec.infra.storage import open_event_bus, open_online_store
 from streamrec.infra.storage.adapters.redis_connection import RedisEndpoint, redis_client
+from streamrec.infra.storage.adapters.redis_keys import RedisKeys
 from streamrec.infra.storage.ports.online_store import HistoryEntry
+from streamrec.ingest.publisher import publish
+from streamrec.ingest.synthetic import SyntheticSpec, generate
 from streamrec.serving.retrieval_model import RetrievalModel
 from streamrec.serving.server import RankingServer
 from tests.engines.redis_sentinel import MASTER_NAME, RedisSentinel
+from tests.integration.conftest import namespaced
 from tests.integration.test_serving_faults import USERS, Load, seed
 
 pytestmark = pytest.mark.cluster
@@ -81,3 +89,35 @@ def test_a_killed_master_fails_no_recommend_and_its_successor_takes_the_writes(t
     assert last[("OK", "cache")] + last[("OK", "model")] > 0, last
     assert store.recent_items(USERS[0], 4)[0] == "i-000077"  # the write reached the new master
     assert len(store.recent_items(USERS[1], 10)) == 3  # the replica had every history
+
+
+def test_with_min_replica_acks_offsets_commit_only_once_the_replica_has_the_batch(
+    stack, spark, sentinel, tmp_path
+):
+    base = _through(namespaced(stack, tmp_path), sentinel)
+    config = dataclasses.replace(
+        base,
+        redis=dataclasses.replace(base.redis, min_replica_acks=1, replica_timeout_ms=300),
+        features=dataclasses.replace(base.features, outage_budget_seconds=0),
+    )
+    events = generate(SyntheticSpec(users=20, items=30, events=300, seed=5))
+    for topic in (config.kafka.dead_letter_topic, config.kafka.late_topic):
+        open_event_bus(config).ensure_topic(topic)
+    publish(config, events, progress=False)
+    group, topic = config.features.consumer_group, config.kafka.events_topic
+
+    replica = sentinel.replica_port()
+    sentinel.signal(replica, signal.SIGSTOP)  # a replica that cannot keep up
+    try:
+        with pytest.raises(Exception, match=r"0 of 1 replicas had its writes after 300 ms"):
+            FeatureJob(config, spark).run(until_idle=True)
+        assert not any(open_event_bus(config).committed_offsets(group, topic).values())
+    finally:
+        sentinel.signal(replica, signal.SIGCONT)
+
+    reports = FeatureJob(config, spark).run(until_idle=True)  # the same batch, now committed
+    assert sum(r.accepted for r in reports) == len(events)
+    assert sum(open_event_bus(config).committed_offsets(group, topic).values()) == len(events)
+    newest = max(events, key=lambda e: e.timestamp)
+    key = RedisKeys(config.redis.key_prefix, cluster=False).history(newest.user_id)
+    assert redis.Redis("127.0.0.1", replica).zcard(key) > 0  # the replica has the histories

@@ -106,6 +106,14 @@ def test_sections_with_underscores_take_environment_overrides():
             "result_cache.type='memcached' is not one of 'redis', 'none'",
         ),
         (
+            {"STREAMREC_REDIS_MODE": "cluster", "STREAMREC_REDIS_MIN_REPLICA_ACKS": "1"},
+            "[redis] min_replica_acks is not available in cluster mode",
+        ),
+        (
+            {"STREAMREC_REDIS_MIN_REPLICA_ACKS": "-1"},
+            "[redis] min_replica_acks must be 0 or more",
+        ),
+        (
             {"STREAMREC_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"},
             "[kafka] security_protocol SASL_SSL needs sasl_mechanism, sasl_username",
         ),

@@ -58,6 +58,8 @@ class RedisEndpoint:
     connect_timeout: float
     breaker_failures: int
     breaker_open_seconds: float
+    min_replica_acks: int = 0
+    replica_timeout_ms: int = 2000
 
     @classmethod
     def of(cls, config: Config, store: str) -> RedisEndpoint:
@@ -71,6 +73,8 @@ class RedisEndpoint:
             settings.connect_timeout_seconds,
             settings.breaker_failures,
             settings.breaker_open_seconds,
+            settings.min_replica_acks,
+            settings.replica_timeout_ms,
         )
 
     @property
@@ -163,6 +167,29 @@ def redis_errors(endpoint: RedisEndpoint, what: str) -> Iterator[None]:
         breaker.succeeded()  # it answered, with an error
         raise StoreUnavailable(f"{what} ({breaker.name}) failed: {exc}") from exc
     breaker.succeeded()
+
+
+def replicated(endpoint: RedisEndpoint, marker: str, what: str) -> None:
+    """Returns once ``endpoint.min_replica_acks`` replicas have every write the master had
+    taken before this call, from any client; raises StoreUnavailable after its timeout.
+
+    Redis WAIT waits for the replication offset of the calling connection's last write, so a
+    write to ``marker`` comes first: this process's tasks wrote through other connections,
+    and everything they wrote precedes it.
+    """
+    if endpoint.min_replica_acks == 0:
+        return
+    wanted, timeout = endpoint.min_replica_acks, endpoint.replica_timeout_ms
+    pipe = redis_client(endpoint).pipeline(transaction=False)  # one connection for both
+    pipe.set(marker, 1)
+    pipe.execute_command("WAIT", wanted, timeout)
+    with redis_errors(endpoint, what):
+        acknowledged = int(pipe.execute()[1])
+    if acknowledged < wanted:
+        raise StoreUnavailable(
+            f"{what} ({endpoint.shown}): {acknowledged} of {wanted} replicas had its writes "
+            f"after {timeout} ms (redis.min_replica_acks)"
+        )
 
 
 def store_endpoints(config: Config) -> list[RedisEndpoint]:

@@ -14,6 +14,11 @@ of partition watermarks per topic.
   after"`` (``-`` for none), so the value before a batch can be read again when it is replayed.
 - Partition watermarks are fields of ``{prefix}:watermarks:{topic}``, each ``{"batch",
   "before", "after"}``, for the same reason.
+
+In a Redis Cluster the user id in these names is a hash tag, and a claim is named after its
+user too, ``{prefix}:claims:{{user_id}}:{event_id}``: the script that forgets a user's old
+claims then touches keys of one slot (:mod:`.redis_keys`). An event id is unique to its event,
+so naming its claim after the user as well finds every redelivery of it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from streamrec.infra.storage.adapters.redis_connection import (
     RedisEndpoint,
     redis_client,
     redis_errors,
+    replicated,
 )
 from streamrec.infra.storage.adapters.redis_keys import RedisKeys
 from streamrec.infra.storage.adapters.redis_scripts import SlotScript
@@ -187,6 +193,9 @@ class RedisEventLedger:
             users.append((self._watermark_key(topic, user), part))
         with redis_errors(self._endpoint, "event ledger"):
             self._record_users.run(users, [str(batch_id), str(horizon_ms)], _USERS_CHUNK)
+
+    def replicated(self) -> None:
+        replicated(self._endpoint, f"{self._prefix}:replicated", "event ledger")
 
     def watermarks(self, topic: str, batch_id: int) -> dict[int, int]:
         found = {}

@@ -99,6 +99,11 @@ class RedisOnlineStore:
         with redis_errors(self._endpoint, "online store"):
             pipe.execute()
 
+    def replicated(self) -> None:
+        redis_connection.replicated(
+            self._endpoint, f"{self._keys.prefix}:replicated", "online store"
+        )
+
     def histories(
         self, spans: Mapping[str, tuple[int, int]], length: int
     ) -> dict[str, list[HistoryEntry]]:

@@ -26,6 +26,8 @@ from redis.crc import key_slot
 
 
 class SlotScript:
+    """One script of the module's form, run over as many (key, part) pairs as a batch has."""
+
     def __init__(self, client: redis.Redis | RedisCluster, source: str) -> None:
         self._client = client
         self._source = source

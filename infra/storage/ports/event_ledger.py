@@ -72,3 +72,6 @@ class EventLedger(Protocol):
 
     def record_watermarks(self, topic: str, batch_id: int, after: Mapping[int, int]) -> None:
         """Records the partitions' watermarks after ``batch_id``; idempotent for a replay."""
+
+    def replicated(self) -> None:
+        """As :meth:`OnlineStore.replicated`, for the ledger."""

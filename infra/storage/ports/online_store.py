@@ -89,6 +89,11 @@ class OnlineStore(Protocol):
     def trim_histories(self, user_ids: Iterable[str]) -> None:
         """Keeps only the newest ``online_history_length`` entries of each user."""
 
+    def replicated(self) -> None:
+        """Returns once everything written to the store so far, by any process, is on as many
+        replicas as the configuration asks (none by default); raises StoreUnavailable if that
+        did not happen within its time. The feature job asks before it commits offsets."""
+
     def histories(
         self, spans: Mapping[str, tuple[int, int]], length: int
     ) -> dict[str, list[HistoryEntry]]:
