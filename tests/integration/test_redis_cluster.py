@@ -23,8 +23,8 @@ from streamrec.serving.retrieval_model import RetrievalModel
 from streamrec.serving.server import RankingServer
 from tests.engines.redis_cluster import HOST, RedisCluster
 from tests.integration.conftest import namespaced
+from tests.integration.offline_examples import committed_records
 from tests.integration.test_serving_faults import USERS, seed
-from tests.integration.test_spark_cluster import _records
 
 pytestmark = pytest.mark.cluster
 
@@ -67,7 +67,7 @@ def test_the_feature_job_keeps_on_a_cluster_what_it_keeps_on_one_server(
     assert [_totals(reports) for reports in _streamed(spread, spark)] == expected
     assert expected[1]["duplicates"] == len(EVENTS) // 5  # the replay was all refused
 
-    assert _records(spread) == _records(one)
+    assert committed_records(spread) == committed_records(one)
     users = sorted({e.user_id for e in EVENTS})
     here, there = open_online_store(one), open_online_store(spread)
     assert [there.recent_items(u, 50) for u in users] == [here.recent_items(u, 50) for u in users]

@@ -16,12 +16,12 @@ import streamrec.infra.cli
 from streamrec.features.backfill import run_backfill
 from streamrec.features.examples import event_date
 from streamrec.features.job import FeatureJob
-from streamrec.features.tfrecord import read_records
 from streamrec.infra.storage import open_event_bus, open_offline_examples, open_online_store
 from streamrec.ingest.publisher import publish
 from streamrec.ingest.synthetic import SyntheticSpec, generate
 from tests.engines.spark_standalone import SPARK_HOME, SparkStandalone
 from tests.integration.conftest import namespaced
+from tests.integration.offline_examples import committed_records
 
 pytestmark = pytest.mark.cluster
 
@@ -45,11 +45,6 @@ def _published(stack, tmp_path, name, master="local[2]"):
         bus.ensure_topic(topic)
     publish(config, EVENTS, progress=False)
     return config
-
-
-def _records(config):
-    """Every committed example, as bytes, in a stable order: file names depend on batches."""
-    return sorted(r for f in open_offline_examples(config).files() for r in read_records(f.path))
 
 
 def _files(config):
@@ -77,8 +72,8 @@ def test_the_feature_job_on_a_standalone_cluster_writes_what_the_local_session_w
     assert done.returncode == 0, done.stderr[-2000:]
 
     _ran_on_both_workers(spark_cluster, "streamrec-features")
-    assert len(_records(remote)) >= len(EVENTS) // 20  # sequences of many events each
-    assert _records(remote) == _records(local)
+    assert len(committed_records(remote)) >= len(EVENTS) // 20  # sequences of many events each
+    assert committed_records(remote) == committed_records(local)
     users = sorted({e.user_id for e in EVENTS})
     local_store, remote_store = open_online_store(local), open_online_store(remote)
     assert [remote_store.recent_items(u, 50) for u in users] == [
