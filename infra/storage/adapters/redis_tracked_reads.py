@@ -30,6 +30,7 @@ from typing import TypeVar
 
 import redis
 from redis.cluster import RedisCluster
+from redis.sentinel import SentinelManagedConnection
 
 T = TypeVar("T")
 
@@ -68,6 +69,9 @@ class _ThreadReader:
         if capacity > 0:
             settings["protocol"] = 3  # pushes arrive on the connection that read the key
         self._connection = pool.connection_class(**settings)
+        # A Sentinel's connection asks there for the master's address in connect(), which
+        # sending alone does not call (a pool calls it); other connections connect as they send.
+        self._asks_sentinels = isinstance(self._connection, SentinelManagedConnection)
         self._kept: dict[str, tuple[tuple, object]] = {}
         if capacity > 0:
             self._connection.register_connect_callback(self._track)
@@ -96,9 +100,8 @@ class _ThreadReader:
 
     def _execute(self, command: tuple) -> object:
         try:
-            # connect() first, as a pool does: a Sentinel's connection asks there for the
-            # master's address in connect(), which sending alone would not call.
-            self._connection.connect()
+            if self._asks_sentinels:
+                self._connection.connect()
             self._connection.send_command(*command)
             return self._connection.read_response()
         except (redis.ConnectionError, redis.TimeoutError, OSError):
