@@ -174,8 +174,7 @@ def _write_examples(
     events = [Event(e, u, i, t, ts, orjson.loads(c) if c else {}) for u, ts, e, i, t, c in rows]
     layout = config.features.example_layout
     records = example_records(layout, events, {}, config.features.history_length)
-    staging = open_offline_examples(config).staging_dir(name)
-    writer = StagedExampleWriter(staging, part=part, layout=layout)
+    writer = StagedExampleWriter(open_offline_examples(config), name, part=part, layout=layout)
     try:
         for record in records:
             if start_date <= record.date <= end_date:

@@ -1,18 +1,16 @@
 """Staged TFRecord files of one task: one file per event date, fsynced before they are reported.
 
-A task of the feature job writes its examples here and reports the files; the driver then
-commits them through the offline-examples port, which gives each its final name (fixed by
-batch, date and Kafka partition, so a replayed batch overwrites rather than adds) and publishes
-the batch with its manifest.
+A task of the feature job writes its examples through the offline-examples port and reports
+the files; the driver then commits them through the port, which gives each its final name
+(fixed by batch, date and Kafka partition, so a replayed batch replaces rather than adds) and
+publishes the batch with its manifest.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from streamrec.features.examples import EventLike, point_in_time_examples
@@ -20,6 +18,7 @@ from streamrec.features.sequence_windows import sequence_windows
 from streamrec.features.tfrecord import write_record
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.feature_spec import ExampleFile
+from streamrec.infra.storage.ports.offline_examples import OfflineExamples
 from streamrec.infra.storage.ports.online_store import HistoryEntry
 
 
@@ -75,10 +74,14 @@ class StagedFile:
 
 
 class StagedExampleWriter:
-    """Writes examples into ``staging_dir``; a retried task never reuses its predecessor's files."""
+    """Stages the examples of batch ``name``, one file per date, through the offline-examples
+    port; a retried task never reuses its predecessor's files."""
 
-    def __init__(self, staging_dir: Path, part: int, layout: str = spec.EVENTS_LAYOUT) -> None:
-        self._dir = staging_dir
+    def __init__(
+        self, store: OfflineExamples, name: str, part: int, layout: str = spec.EVENTS_LAYOUT
+    ) -> None:
+        self._store = store
+        self._name = name
         self._part = part
         self._layout = layout
         self._attempt = uuid.uuid4().hex[:8]
@@ -87,11 +90,8 @@ class StagedExampleWriter:
     def write(self, record: ExampleRecord) -> None:
         date = record.date
         if date not in self._open:
-            self._dir.mkdir(parents=True, exist_ok=True)
-            name = f"part-{self._part:05d}-{self._attempt}-{date}{spec.TFRECORD_SUFFIX}"
-            path = self._dir / name
-            staged = StagedFile(str(path), date, self._part, self._layout)
-            self._open[date] = (path.open("wb"), staged)
+            reference, handle = self._store.open_staged(self._name, date, self._part, self._attempt)
+            self._open[date] = (handle, StagedFile(reference, date, self._part, self._layout))
         handle, staged = self._open[date]
         write_record(handle, record.serialize())
         staged.examples += record.examples
@@ -99,9 +99,7 @@ class StagedExampleWriter:
         staged.max_timestamp = max(staged.max_timestamp, record.max_timestamp)
 
     def close(self) -> list[StagedFile]:
-        """Flushes and fsyncs every file; returns them, ordered by date."""
+        """Closes every file, which makes it durable; returns them, ordered by date."""
         for handle, _ in self._open.values():
-            handle.flush()
-            os.fsync(handle.fileno())
             handle.close()
         return [staged for _, (_, staged) in sorted(self._open.items())]

@@ -190,8 +190,8 @@ class PartitionTask:
         length, layout = self.config.features.history_length, self.config.features.example_layout
         prior = open_online_store(self.config).histories(spans, length)
         records = example_records(layout, events, prior, length)
-        staging = open_offline_examples(self.config).staging_dir(spec.batch_name(self.batch_id))
-        writer = StagedExampleWriter(staging, part=partition, layout=layout)
+        store, name = open_offline_examples(self.config), spec.batch_name(self.batch_id)
+        writer = StagedExampleWriter(store, name, part=partition, layout=layout)
         try:
             for record in records:
                 writer.write(record)

@@ -249,8 +249,8 @@ def load_latest_model(config: Config) -> RetrievalModel:
     version = open_model_registry(config).current()
     if version is None:
         raise StreamrecError(
-            f"no model version serves from {config.model_dir}: run `streamrec train` (it promotes "
-            "a version that passes the gate) or `streamrec models promote VERSION`"
+            f"no model version serves from {config.model_location}: run `streamrec train` (it "
+            "promotes a version that passes the gate) or `streamrec models promote VERSION`"
         )
     return RetrievalModel(version)
 

@@ -79,8 +79,8 @@ def _check_ready(config: Config) -> int:
     current = open_model_registry(config).current()
     if current is None:
         raise StreamrecError(
-            f"no model version serves from {config.model_dir}: run `streamrec train` (it promotes "
-            "a version that passes the gate) or `streamrec models promote VERSION`"
+            f"no model version serves from {config.model_location}: run `streamrec train` (it "
+            "promotes a version that passes the gate) or `streamrec models promote VERSION`"
         )
     return current.version
 

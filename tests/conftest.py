@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from streamrec.infra.core.config import Config, load_config
 from streamrec.infra.devstack.free_port import free_port
 from streamrec.infra.devstack.stage_process import cli_command, cli_environment
 
@@ -19,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 ROOT = Path(__file__).resolve().parents[1]
+_buckets = itertools.count()
 RETAIL_EXCERPT = ROOT / "tests" / "fixtures" / "online-retail-2010-12-excerpt.csv"
 
 
@@ -96,3 +98,51 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("cluster"):
             item.add_marker(pytest.mark.slow)
+
+
+# The session's services, shared by the integration and cluster tests.
+
+
+@pytest.fixture(scope="session")
+def stack_config(tmp_path_factory) -> Config:
+    state = tmp_path_factory.mktemp("stack")
+    return load_config(
+        environ={
+            "STREAMREC_STACK_STATE_DIR": str(state),
+            "STREAMREC_STACK_KAFKA_PORT": str(free_port()),
+            "STREAMREC_STACK_REDIS_PORT": str(free_port()),
+            "STREAMREC_SERVING_METRICS_PORT": "0",  # a test that scrapes them picks a port
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(stack_config) -> Config:
+    """The embedded stack, up for the whole session; it must leave no process behind."""
+    from streamrec.infra.devstack.stack import LocalStack
+
+    local = LocalStack(stack_config)
+    local.up()
+    yield stack_config
+    local.down()
+    assert all(s.pid is None and not s.answering for s in local.status())
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """An S3-compatible server for the session, its endpoint and credentials in this process's
+    environment (as a pod's would be), so every client here reaches it."""
+    from tests.engines.s3_server import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("s3")).up()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in server.environment().items():
+            patch.setenv(name, value)
+        yield server
+    server.down()
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> str:
+    """A new, empty bucket for one test: its URL."""
+    return s3_server.bucket(f"streamrec-{next(_buckets)}")

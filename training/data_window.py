@@ -83,7 +83,7 @@ def committed_files(
             else ""
         )
         raise StreamrecError(
-            f"no committed training examples in {config.examples_dir}{window}; "
+            f"no committed training examples in {config.examples_location}{window}; "
             "run `streamrec features run --until-idle` first"
         )
     return files

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,10 +23,9 @@ from streamrec.infra.contracts.export_layout import (
     SIGNATURE_NAME,
     USER_ID_INPUT,
     ModelVersion,
-    latest_version,
-    write_checksums,
 )
 from streamrec.infra.contracts.item_neighbours import ItemNeighbours
+from streamrec.infra.storage.ports.model_registry import ModelRegistry
 from streamrec.training.compiled_query import compile_query_tower
 
 
@@ -72,7 +68,7 @@ class QueryServing(tf.Module):
 
 
 def export_model(
-    model_dir: Path,
+    registry: ModelRegistry,
     query_tower: tf.keras.Model,
     history_length: int,
     item_ids: Sequence[str],
@@ -82,9 +78,8 @@ def export_model(
     ann_index: faiss.Index | None = None,
     item_neighbours: ItemNeighbours | None = None,
 ) -> ModelVersion:
-    """Writes everything into a hidden staging directory, then renames it to the next version."""
-    model_dir.mkdir(parents=True, exist_ok=True)
-    staging = model_dir / f".staging-{uuid.uuid4().hex}"
+    """Writes everything into a staging directory, then publishes it as the next version."""
+    staging = registry.staging_dir()
     try:
         serving = QueryServing(query_tower, history_length)
         tf.saved_model.save(serving, str(staging), signatures={SIGNATURE_NAME: serving.serve})
@@ -103,14 +98,15 @@ def export_model(
         query_tower.save_weights(str(probe.weights_prefix))
         if logs is not None and logs.is_dir():
             shutil.copytree(logs, staging / "logs")
-        return _publish(
-            model_dir, staging, {"export_format_version": EXPORT_FORMAT_VERSION, **metadata}
+        return registry.publish(
+            staging, {"export_format_version": EXPORT_FORMAT_VERSION, **metadata}
         )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def export_catalog(
+    registry: ModelRegistry,
     base: ModelVersion,
     item_ids: Sequence[str],
     item_embeddings: np.ndarray,
@@ -125,7 +121,7 @@ def export_catalog(
     known = base.metadata().get("compiled_query", {}).get("query_items", 0)
     if list(item_ids[:known]) != base.item_ids_file.read_text().splitlines()[:known]:
         raise ValueError(f"the catalog must start with the {known} items the query tower knows")
-    staging = base.root.parent / f".staging-{uuid.uuid4().hex}"
+    staging = registry.staging_dir()
     try:
         shutil.copytree(base.root, staging)
         probe = ModelVersion(staging)
@@ -143,25 +139,6 @@ def export_catalog(
             }
             | (metadata_updates or {})
         )
-        return _publish(base.root.parent, staging, metadata)
+        return registry.publish(staging, metadata)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _publish(model_dir: Path, staging: Path, metadata: dict) -> ModelVersion:
-    """Renames staging to the next free version; retries if a concurrent trainer took it."""
-    while True:
-        latest = latest_version(model_dir)
-        version = (latest.version if latest else 0) + 1
-        ModelVersion(staging).metadata_file.write_text(
-            json.dumps({**metadata, "version": version}, indent=2)
-        )
-        write_checksums(staging)
-        target = model_dir / str(version)
-        try:
-            os.rename(staging, target)  # atomic, and fails if another export took this version
-        except OSError:
-            if target.exists():
-                continue
-            raise
-        return ModelVersion(target)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
@@ -25,6 +26,7 @@ import tensorflow as tf
 from streamrec.infra.core.config import TrainingConfig
 
 BACKUP_DIR = "backup"
+CHECKPOINT_POINTER = "checkpoint"  # TensorFlow's file naming a directory's newest checkpoint
 LOG_DIR = "logs"
 _MAX_STEPS_PER_CALL = 32
 
@@ -59,6 +61,37 @@ class LearningRateLog(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is not None:
             logs["learning_rate"] = float(tf.keras.backend.get_value(self.model.optimizer.lr))
+
+
+class CheckpointCopies(tf.keras.callbacks.Callback):
+    """Calls ``save`` after each checkpoint that ``BackupAndRestore`` (before it in the list)
+    wrote under ``backup_dir``, and once the fit ends and the checkpoints are gone: the
+    registry then keeps a copy that outlives this machine. A new checkpoint shows as a new
+    modification time of TensorFlow's ``checkpoint`` pointer file, a stat per call."""
+
+    _supports_tf_logs = True  # it reads no logs: Keras need not copy them to Python
+
+    def __init__(self, backup_dir: Path, save: Callable[[], None]) -> None:
+        super().__init__()
+        self._dir = backup_dir
+        self._save = save
+        self._stamp = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._check()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._check()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._save()
+
+    def _check(self) -> None:
+        stamps = [p.stat().st_mtime_ns for p in self._dir.rglob(CHECKPOINT_POINTER)]
+        stamp = max(stamps, default=0)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self._save()
 
 
 def fit_callbacks(run_dir: Path, params: TrainingConfig, chief: bool, steps: int) -> list:

@@ -12,7 +12,6 @@ import html
 import io
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -20,10 +19,11 @@ from matplotlib.figure import Figure
 _METRICS = ("recall", "ndcg", "coverage", "popularity_rank")
 
 
-def write_report(result: dict, directory: Path, title: str) -> Path:
-    """Writes ``report.html`` and ``evaluation.json`` into ``directory``; returns the HTML path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "evaluation.json").write_text(json.dumps(result, indent=2))
+REPORT_FILES = ("evaluation.json", "report.html")
+
+
+def report_files(result: dict, title: str) -> dict[str, str]:
+    """The report's files by name (:data:`REPORT_FILES`): the figures as JSON, and a page."""
     models = result["models"]
     k = min(result["ks"])
     sections = [
@@ -45,13 +45,12 @@ def write_report(result: dict, directory: Path, title: str) -> Path:
         ),
         _buckets(models, f"recall@{k}_by_target_popularity_decile", "popularity decile"),
     ]
-    path = directory / "report.html"
-    path.write_text(
+    page = (
         "<!doctype html><meta charset=utf-8><title>streamrec evaluation</title>"
         "<style>body{font-family:sans-serif;max-width:60em;margin:auto}"
         "td,th{padding:.2em .6em;text-align:right}</style>" + "\n".join(sections)
     )
-    return path
+    return dict(zip(REPORT_FILES, (json.dumps(result, indent=2), page), strict=True))
 
 
 def _table(models: dict, ks: list[int]) -> str:

@@ -41,7 +41,12 @@ from streamrec.training.evaluate import EmbeddingScorer, Evaluation, ItemBoosts,
 from streamrec.training.export import export_model
 from streamrec.training.exported_model import exported_scorer, tower_embeddings
 from streamrec.training.fit import Fitted, fit
-from streamrec.training.fit_callbacks import LOG_DIR, log_evaluation, run_directory
+from streamrec.training.fit_callbacks import (
+    LOG_DIR,
+    CheckpointCopies,
+    log_evaluation,
+    run_directory,
+)
 from streamrec.training.gate import Decision, decide
 from streamrec.training.item_features import catalog_features
 from streamrec.training.item_index_build import build_item_index
@@ -112,7 +117,7 @@ def train(
         say("warm start: no version serves yet, so this run starts from scratch")
     warm_from = incumbent if warm_start else None
     run_dir = run_directory(
-        config.model_dir,
+        registry.work_dir(),
         {
             "files": [str(f.path) for f in files],
             "params": asdict(params),
@@ -123,11 +128,16 @@ def train(
     item_features = catalog_features(config, vocabulary.items, params.item_features)
     say(f"item features: {item_features.describe()}")
 
+    registry.restore_run(run_dir)  # a run restarted on another machine resumes from its copy
+    copies = (
+        [CheckpointCopies(run_dir, lambda: registry.save_run(run_dir))] if role.is_chief else []
+    )
+
     def fitted_on(mask: np.ndarray, params: TrainingConfig, directory, validation=None):
         windows = _windows(window, mask, vocabulary, length, params)
         return fit(
             windows, vocabulary, length, params, directory, role, warm_from,
-            item_features=item_features, say=say, validation=validation,
+            extra_callbacks=copies, item_features=item_features, say=say, validation=validation,
         )  # fmt: skip
 
     stopped = recorded_stop(run_dir)
@@ -137,6 +147,7 @@ def train(
     refit = refit_params(params, stopped)
     if refit is not None:
         record_stop(run_dir, stopped)
+        registry.save_run(run_dir)
         say(f"refit: {refit.epochs} epochs on the whole training part, validation share included")
         fitted = fitted_on(window.train_mask, refit, run_dir / REFIT_DIR)
         fitted = Fitted(fitted.model, refit_summary(stopped, fitted.summary, refit.epochs))
@@ -181,7 +192,7 @@ def train(
     )
     metadata["training_seconds"] = round(time.monotonic() - started, 1)
     version = export_model(
-        config.model_dir,
+        registry,
         model.query_tower,
         length,
         vocabulary.items,
@@ -192,6 +203,7 @@ def train(
         item_neighbours=boosts.lists,
     )
     shutil.rmtree(run_dir, ignore_errors=True)
+    registry.drop_run(run_dir)
     if decision.promote:
         registry.promote(version.version, decision.reason)
     return TrainingResult(version, decision, evaluation)
@@ -324,7 +336,7 @@ def _metadata(config, params, window, vocabulary, fitted, evaluation, decision, 
         "items": len(vocabulary.items),
         "users": vocabulary.users,
         "parent_version": incumbent.version if incumbent else None,
-        "data": {"examples_dir": str(config.examples_dir), **window.describe()},
+        "data": {"examples_dir": config.examples_location, **window.describe()},
         "parameters": asdict(params),
         "fit": fitted,
         "evaluation": evaluation,

@@ -149,7 +149,7 @@ def _grow_catalog(run: ScratchRun, items: int, users: list[str], say: Callable):
     say(f"item index: {described}")
     boosts = _measured_boosts(run.config)
     say(f"boosts: {boosts}")
-    version = export_catalog(trained, item_ids, embeddings, index, described, boosts)
+    version = export_catalog(registry, trained, item_ids, embeddings, index, described, boosts)
     registry.promote(version.version, f"bench serve: catalog of {items} items")
     return version
 

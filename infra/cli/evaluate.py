@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from streamrec.infra.cli.runtime import prepare_tensorflow
 from streamrec.infra.core.config import Config
 from streamrec.infra.core.errors import StreamrecError
 from streamrec.infra.storage import open_model_registry
+from streamrec.infra.storage.adapters.storage_root import StorageRoot
 
 PROTOCOLS = ("temporal", "leave-last-out")
 
@@ -34,7 +34,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluate.add_argument(
-        "--report", metavar="DIR", help="where to write the HTML report (default: beside it)"
+        "--report",
+        metavar="DIR",
+        help="directory or URL for the report (default: beside the version)",
     )
     evaluate.set_defaults(handler=_evaluate)
 
@@ -55,22 +57,30 @@ def _evaluate(args: argparse.Namespace, config: Config) -> int:
         versions = [current]
 
     prepare_tensorflow(args.verbose)
-    from streamrec.training.report import write_report
+    from streamrec.training.report import report_files
     from streamrec.training.version_evaluation import evaluate_versions
 
     if args.exclude_seen is None:
         args.exclude_seen = config.serving.exclude_seen
     result = evaluate_versions(config, versions, args.protocol, ks, args.exclude_seen)
-    default_dir = versions[0].root / "evaluation" / _report_name(args, versions)
-    report_dir = Path(args.report) if args.report else default_dir
     title = " vs ".join(f"version {v.version}" for v in versions)
-    path = write_report(result, report_dir, f"streamrec evaluation: {title}")
+    files = report_files(result, f"streamrec evaluation: {title}")
+    where = StorageRoot(args.report or _default_report(config, versions, args))
+    for name, text in files.items():  # the page last: it is what people open
+        where.publish(name, text.encode())
+    path = where.full("report.html")
     if not args.json:
         _print_table(result, ks)
     print(f"report: {path}")
     if args.json:
         print(json.dumps(_summary(result)))  # the last line, for scripts
     return 0
+
+
+def _default_report(config: Config, versions: list, args: argparse.Namespace) -> str:
+    """Beside the first version, in the model directory (a bucket's, when it is a URL)."""
+    name = f"{versions[0].version}/evaluation/{_report_name(args, versions)}"
+    return f"{config.model_location}/{name}"
 
 
 def _report_name(args: argparse.Namespace, versions: list) -> str:

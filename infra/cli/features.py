@@ -91,7 +91,7 @@ def _run(args: argparse.Namespace, config: Config) -> int:
     kafka = config.kafka
     print(
         f"features: {len(reports)} batch(es), {sum(r.events for r in reports)} events -> "
-        f"{sum(r.examples for r in reports)} examples in {config.examples_dir}; "
+        f"{sum(r.examples for r in reports)} examples in {config.examples_location}; "
         f"{sum(r.rejected for r in reports)} rejected to {kafka.dead_letter_topic!r}, "
         f"{sum(r.late for r in reports)} late to {kafka.late_topic!r} "
         f"({_late_share(reports):.2%} of events), "

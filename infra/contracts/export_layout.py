@@ -66,9 +66,13 @@ v6 is not readable by v5 readers.
 ``checksums.json`` is written last inside the version; a registry verifies a version against
 it before the version may serve, so a damaged copy is refused rather than served.
 
-Versions are positive integers; the highest is the newest. A version directory appears by an
-atomic rename once complete, so a reader never sees a partial export. This module has no
-TensorFlow dependency, so serving and tooling can read the layout cheaply.
+Versions are positive integers; the highest is the newest. A version is complete once its
+``checksums.json`` exists: on a local filesystem the whole directory appears by an atomic
+rename; on an object store, which cannot rename, ``checksums.json`` is written last and
+create-only (see ``streamrec.infra.storage.adapters.file_model_registry``), so a reader never
+sees a partial export. An object store's version may also hold ``.claim``, the publisher's
+claim on its number, which readers ignore. This module has no TensorFlow dependency, so
+serving and tooling can read the layout cheaply.
 """
 
 from __future__ import annotations

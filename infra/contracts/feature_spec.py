@@ -9,7 +9,9 @@ layouts chosen by ``features.example_layout``; each file's manifest entry names 
 ``NAME`` is ``batch-BBBBBBBB`` for a micro-batch of the stream and ``backfill-START_END`` for a
 backfill of the dates ``START`` to ``END``. A batch's files are readable once, and only once, its
 manifest exists; readers list manifests, never directories, so a half-written batch is
-invisible.
+invisible. On an object store, which cannot rename, a file's name also carries the attempt
+that wrote it (``NAME-part-PPPPP-AAAAAAAA.tfrecord``), so a replay writes new objects rather
+than changing ones a manifest names; readers take every path from the manifests either way.
 
 Layout ``events``: one tf.train.Example per accepted event, holding:
 
@@ -141,9 +143,11 @@ def backfill_name(start_date: str, end_date: str) -> str:
     return f"backfill-{start_date}_{end_date}"
 
 
-def data_file_path(date: str, name: str, part: int) -> str:
-    """Where a batch's file of one date lives, relative to ``EXAMPLES_DIR``."""
-    return f"{PARTITION_PREFIX}{date}/{name}-part-{part:05d}{TFRECORD_SUFFIX}"
+def data_file_path(date: str, name: str, part: int, attempt: str = "") -> str:
+    """Where a batch's file of one date lives, relative to ``EXAMPLES_DIR``; on an object store
+    the name also carries the writer's ``attempt``."""
+    suffix = f"-{attempt}" if attempt else ""
+    return f"{PARTITION_PREFIX}{date}/{name}-part-{part:05d}{suffix}{TFRECORD_SUFFIX}"
 
 
 @dataclass(frozen=True)

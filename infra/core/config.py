@@ -233,17 +233,26 @@ class EventLedgerConfig:
 
 @dataclass(frozen=True)
 class ModelRegistryConfig:
-    """Exported model versions and the ``current`` pointer serving follows."""
+    """Exported model versions and the ``current`` pointer serving follows; they live under
+    ``training.model_dir``."""
 
     type: Literal["files"] = "files"
+    # Where a process keeps its local copies of versions when model_dir is an object-store URL
+    # (serving maps the index from there); give each replica its own. Default:
+    # <state_dir>/cache/models
+    cache_dir: str = ""
 
 
 @dataclass(frozen=True)
 class OfflineExamplesConfig:
-    """Committed training examples; ``path`` must be visible to every Spark worker and trainer."""
+    """Committed training examples; ``path`` must be visible to every Spark worker and trainer:
+    a shared directory, or an object-store URL (``s3://bucket/examples``)."""
 
     type: Literal["files"] = "files"
     path: str = ""  # default: <state_dir>/examples
+    # Where readers keep local copies of the files when path is a URL. Default:
+    # <state_dir>/cache/examples
+    cache_dir: str = ""
 
 
 # Spark settings that streamrec sets from its own [spark] keys; `conf` may not set them.
@@ -562,16 +571,47 @@ class Config:
         return {store: getattr(self, store).url for store in REDIS_STORES}
 
     @property
+    def examples_location(self) -> str:
+        """The examples' root: an absolute local path, or an object-store URL."""
+        return self._location(self.offline_examples.path, "examples")
+
+    @property
     def examples_dir(self) -> Path:
-        return self._data_path(self.offline_examples.path, "examples")
+        """The examples' root as a local path; an error when it is a URL."""
+        return self._local(self.examples_location, "offline_examples.path")
+
+    @property
+    def examples_cache_dir(self) -> Path:
+        return self._data_path(self.offline_examples.cache_dir, "cache/examples")
 
     @property
     def features_checkpoint_dir(self) -> Path:
         return self._data_path(self.features.checkpoint_dir, "checkpoints/features")
 
     @property
+    def model_location(self) -> str:
+        """The model registry's root: an absolute local path, or an object-store URL."""
+        return self._location(self.training.model_dir, "models")
+
+    @property
     def model_dir(self) -> Path:
-        return self._data_path(self.training.model_dir, "models")
+        """The model registry's root as a local path; an error when it is a URL."""
+        return self._local(self.model_location, "training.model_dir")
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self._data_path(self.model_registry.cache_dir, "cache/models")
+
+    def _location(self, configured: str, default_under_state: str) -> str:
+        if "://" in configured and not configured.startswith("file://"):
+            return configured.rstrip("/")
+        return str(self._data_path(configured.removeprefix("file://"), default_under_state))
+
+    @staticmethod
+    def _local(location: str, setting: str) -> Path:
+        if "://" in location:
+            raise StreamrecError(f"{setting} is the URL {location}; this needs a local path")
+        return Path(location)
 
     def _data_path(self, configured: str, default_under_state: str) -> Path:
         if configured:
@@ -765,8 +805,8 @@ def render_toml(config: Config, redact_secrets: bool = False) -> str:
     lines = [
         f"# kafka: {_mode(config.kafka_external)} at {config.kafka_bootstrap}",
         f"# redis: {_mode(config.redis_external)} at {redact_url(config.redis_url)}",
-        f"# examples: {config.examples_dir}",
-        f"# models: {config.model_dir}",
+        f"# examples: {config.examples_location}",
+        f"# models: {config.model_location}",
     ]
     for section in dataclasses.fields(config):
         lines.append(f"\n[{section.name}]")

@@ -8,8 +8,10 @@ Feast's online and offline stores do:
 - ``ResultCache``, ``[result_cache]``: ``redis`` (with a near cache in each process's memory in
   front of it, ``local_entries``), or ``none`` to turn caching off;
 - ``EventLedger``, ``[event_ledger]``: ``redis``;
-- ``OfflineExamples``, ``[offline_examples]``: ``files`` (a local or shared POSIX filesystem);
-- ``ModelRegistry``, ``[model_registry]``: ``files`` (the model directory);
+- ``OfflineExamples``, ``[offline_examples]``: ``files`` (under ``path``: a local or shared
+  directory, or an object-store URL);
+- ``ModelRegistry``, ``[model_registry]``: ``files`` (under ``training.model_dir``, either
+  kind too);
 - ``EventBus``, ``[kafka]``: Kafka, the only event bus.
 
 Implementations are imported only when opened, so a process that uses files alone never

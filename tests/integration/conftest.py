@@ -1,4 +1,5 @@
-"""Real services for integration tests: the embedded broker and Redis, Spark, gRPC."""
+"""Integration fixtures: namespaced configs, Spark, a trained model (the services they run on
+are the session's, in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,35 +8,10 @@ import itertools
 
 import pytest
 
-from streamrec.infra.core.config import Config, load_config
+from streamrec.infra.core.config import Config
 from streamrec.infra.devstack import scratch_run
-from streamrec.infra.devstack.stack import LocalStack
-from tests.conftest import free_port
 
 _names = itertools.count()
-
-
-@pytest.fixture(scope="session")
-def stack_config(tmp_path_factory) -> Config:
-    state = tmp_path_factory.mktemp("stack")
-    return load_config(
-        environ={
-            "STREAMREC_STACK_STATE_DIR": str(state),
-            "STREAMREC_STACK_KAFKA_PORT": str(free_port()),
-            "STREAMREC_STACK_REDIS_PORT": str(free_port()),
-            "STREAMREC_SERVING_METRICS_PORT": "0",  # a test that scrapes them picks a port
-        }
-    )
-
-
-@pytest.fixture(scope="session")
-def stack(stack_config) -> Config:
-    """The embedded stack, up for the whole session; it must leave no process behind."""
-    local = LocalStack(stack_config)
-    local.up()
-    yield stack_config
-    local.down()
-    assert all(s.pid is None and not s.answering for s in local.status())
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ def write_offline_examples(config: Config, events: list[Event], batch_id: int = 
     records = example_records(layout, events, {}, config.features.history_length)
     store = open_offline_examples(config)
     name = batch_name(batch_id)
-    writer = StagedExampleWriter(store.staging_dir(name), part=0, layout=layout)
+    writer = StagedExampleWriter(store, name, part=0, layout=layout)
     for record in records:
         writer.write(record)
     staged = writer.close()

@@ -8,7 +8,8 @@ import pytest
 
 from streamrec.infra.contracts.export_layout import ModelVersion
 from streamrec.infra.contracts.query_inputs import UNKNOWN_GAP, history_gaps, padded
-from streamrec.infra.core.config import TrainingConfig
+from streamrec.infra.core.config import TrainingConfig, load_config
+from streamrec.infra.storage import open_model_registry
 from streamrec.infra.storage.ports.online_store import HistoryEntry
 from streamrec.serving.compiled_tower import TOLERANCE
 from streamrec.serving.retrieval_model import RetrievalModel
@@ -38,8 +39,16 @@ def _export(model_dir, encoder: str) -> ModelVersion:
     model = build_two_tower(ITEMS, np.zeros(len(ITEMS) + 3, np.float32), LENGTH, params)
     model.build_variables()
     metadata = {"history_length": LENGTH}
-    return export_model(model_dir, model.query_tower, LENGTH, ITEMS, model.item_embeddings(),
-                        metadata)  # fmt: skip
+    embeddings = model.item_embeddings()
+    return export_model(
+        _registry(model_dir), model.query_tower, LENGTH, ITEMS, embeddings, metadata
+    )
+
+
+def _registry(model_dir):
+    return open_model_registry(
+        load_config(environ={"STREAMREC_TRAINING_MODEL_DIR": str(model_dir)})
+    )
 
 
 def _copy(version: ModelVersion, tmp_path) -> ModelVersion:
@@ -97,10 +106,11 @@ def test_a_compiled_tower_that_disagrees_or_cannot_load_is_not_used(exported, tm
 def test_a_grown_catalog_keeps_the_towers_items_first(exported, tmp_path):
     version = _copy(exported("mean"), tmp_path / "models")
     embeddings = np.ones((len(ITEMS) + 1, 16), np.float32)
-    grown = export_catalog(version, [*ITEMS, "new"], embeddings, None, {"type": "exact"})
+    registry = _registry(tmp_path / "models")
+    grown = export_catalog(registry, version, [*ITEMS, "new"], embeddings, None, {"type": "exact"})
     assert RetrievalModel(grown).query_path == "compiled"
     with pytest.raises(ValueError, match="must start with the 40 items the query tower knows"):
-        export_catalog(version, ["new", *ITEMS], embeddings, None, {"type": "exact"})
+        export_catalog(registry, version, ["new", *ITEMS], embeddings, None, {"type": "exact"})
 
 
 def test_history_gaps_run_to_the_next_event_and_the_newest_to_the_request():

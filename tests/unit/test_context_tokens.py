@@ -9,6 +9,8 @@ from streamrec.features.examples import event_context_tokens
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.events import Event
 from streamrec.infra.contracts.feature_spec import context_tokens
+from streamrec.infra.core.config import load_config
+from streamrec.infra.storage import open_offline_examples
 
 T0 = 1_767_225_600_000
 CONTEXTS = [{}, {"device": "ios"}, {"surface": "deals", "device": "web"}, {"a.b": "2", "a": "1"}]
@@ -32,7 +34,8 @@ def test_both_layouts_give_each_event_its_own_context_back(tmp_path, layout):
         Event(f"e{n}", f"u{n % 3}", f"i{n % 7}", "view", T0 + 60_000 * n, CONTEXTS[n % 4])
         for n in range(40)
     ]
-    writer = StagedExampleWriter(tmp_path, part=0, layout=layout)
+    config = load_config(environ={"STREAMREC_OFFLINE_EXAMPLES_PATH": str(tmp_path)})
+    writer = StagedExampleWriter(open_offline_examples(config), "b", part=0, layout=layout)
     for record in example_records(layout, events, {}, 5):
         writer.write(record)
     files = [_committed(f) for f in writer.close()]

@@ -1,6 +1,8 @@
 """The HTML report: intervals, the data window, the settings, and empty buckets left empty."""
 
-from streamrec.training.report import write_report
+import json
+
+from streamrec.training.report import report_files
 
 
 def _result():
@@ -37,8 +39,10 @@ def _result():
     }
 
 
-def test_the_report_names_window_settings_and_intervals_and_leaves_empty_buckets_empty(tmp_path):
-    page = write_report(_result(), tmp_path, "title").read_text()
+def test_the_report_names_window_settings_and_intervals_and_leaves_empty_buckets_empty():
+    files = report_files(_result(), "title")
+    assert json.loads(files["evaluation.json"]) == _result()
+    page = files["report.html"]
     assert "Data: examples of 2011-01-01 to 2011-12-09" in page
     assert "held out from 2011-10-30T18:40+00:00 on" in page
     assert "version 2: history_length=100, temperature=0.05" in page

@@ -13,6 +13,8 @@ from streamrec.features.tfrecord import decode_sequence_example
 from streamrec.infra.contracts import feature_spec as spec
 from streamrec.infra.contracts.events import Event
 from streamrec.infra.contracts.feature_spec import ExampleFile
+from streamrec.infra.core.config import load_config
+from streamrec.infra.storage import open_offline_examples
 from streamrec.infra.storage.ports.online_store import HistoryEntry
 
 DAY = 86_400_000
@@ -88,13 +90,18 @@ def _random_stream(seed, n=400):
     ]
 
 
+def _store(directory):
+    config = load_config(environ={"STREAMREC_OFFLINE_EXAMPLES_PATH": str(directory)})
+    return open_offline_examples(config)
+
+
 def _write_as_batches(events, directory, batches, length):
     """As the stream does: each batch's windows, with the history stored before it."""
     stored: dict[str, list[HistoryEntry]] = {}
     files = []
     for number in range(batches):
         batch = events[number::batches]
-        writer = StagedExampleWriter(directory / str(number), part=0, layout="sequences")
+        writer = StagedExampleWriter(_store(directory), f"b{number}", part=0, layout="sequences")
         for window in sequence_windows(batch, stored, length):
             writer.write(window)
         files += [_as_committed(staged) for staged in writer.close()]
@@ -142,7 +149,7 @@ def test_the_oldest_window_s_context_continues_a_history_from_before_the_data(tm
 
     earlier = [HistoryEntry(T0 - 20, "p1", "x"), HistoryEntry(T0 - 10, "p2", "y")]
     events = [_event("e1", "u", "a", 10), _event("e2", "u", "b", 20)]
-    writer = StagedExampleWriter(tmp_path, part=0, layout="sequences")
+    writer = StagedExampleWriter(_store(tmp_path), "b", part=0, layout="sequences")
     for window in sequence_windows(events, {"u": earlier}, 5):
         writer.write(window)
     read = read_sequence_files([_as_committed(staged) for staged in writer.close()], 5)

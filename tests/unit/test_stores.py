@@ -8,14 +8,6 @@ from pathlib import Path
 import pytest
 
 from streamrec.infra import storage as stores
-from streamrec.infra.contracts.feature_spec import (
-    Backfill,
-    BatchManifest,
-    ExampleFile,
-    backfill_name,
-    batch_name,
-    data_file_path,
-)
 from streamrec.infra.core.config import (
     REDIS_STORES,
     EventLedgerConfig,
@@ -27,7 +19,7 @@ from streamrec.infra.core.config import (
     load_config,
     render_toml,
 )
-from streamrec.infra.core.errors import StoreUnavailable
+from streamrec.infra.core.errors import StoreUnavailable, StreamrecError
 from streamrec.infra.storage.adapters.kafka_event_bus import client_settings, topic_settings
 from streamrec.infra.storage.adapters.redis_connection import (
     RedisEndpoint,
@@ -150,94 +142,33 @@ def test_an_invalid_redis_url_is_store_unavailable():
         redis_client(RedisEndpoint.of(config, "online_store"))
 
 
-def _file_store(tmp_path):
-    config = load_config(environ={"STREAMREC_OFFLINE_EXAMPLES_PATH": str(tmp_path / "ex")})
-    return stores.open_offline_examples(config)
-
-
-def _stage(store, batch_id, dates):
-    staging = store.staging_dir(batch_name(batch_id))
-    staging.mkdir(parents=True, exist_ok=True)
-    files, staged = [], {}
-    for n, date in enumerate(dates):
-        path = data_file_path(date, batch_name(batch_id), n)
-        staged[path] = str(staging / f"{n}.tfrecord")
-        Path(staged[path]).write_bytes(f"{batch_id}/{date}".encode())
-        files.append(ExampleFile(path, date, 1, 10, 10))
-    return BatchManifest(batch_id=batch_id, files=tuple(files)), staged
-
-
-def test_files_become_visible_only_when_their_batch_commits(tmp_path):
-    store = _file_store(tmp_path)
-    manifest, staged = _stage(store, 1, ["2026-01-05", "2026-01-06"])
-    assert store.files() == [] and store.manifest("batch-00000001") is None
-    store.commit(manifest, staged)
-    found = store.files()
-    assert [Path(f.path).read_bytes() for f in found] == [b"1/2026-01-05", b"1/2026-01-06"]
-    assert [f.date for f in store.files(start_date="2026-01-06")] == ["2026-01-06"]
-    assert [f.date for f in store.files(end_date="2026-01-05")] == ["2026-01-05"]
-    assert store.manifest("batch-00000001") == manifest and store.manifests() == [manifest]
-    assert not store.staging_dir("batch-00000001").exists()
-
-
-def test_a_recommitted_batch_replaces_its_files_instead_of_adding(tmp_path):
-    store = _file_store(tmp_path)
-    store.commit(*_stage(store, 4, ["2026-01-05", "2026-01-06"]))
-    store.commit(*_stage(store, 4, ["2026-01-06"]))  # the replay saw fewer dates
-    assert [f.date for f in store.files()] == ["2026-01-06"]
-    assert sorted(p.name for p in (tmp_path / "ex").rglob("*.tfrecord")) == [
-        "batch-00000004-part-00000.tfrecord"
-    ]
-
-
-def test_an_aborted_batch_leaves_nothing(tmp_path):
-    store = _file_store(tmp_path)
-    _stage(store, 2, ["2026-01-05"])
-    store.abort("batch-00000002")
-    assert not store.staging_dir("batch-00000002").exists() and store.files() == []
-
-
 def test_the_offline_examples_path_defaults_under_the_state_dir(tmp_path):
     config = load_config(environ={"STREAMREC_STACK_STATE_DIR": str(tmp_path)})
-    assert (
-        stores.open_offline_examples(config).staging_dir("b").is_relative_to(tmp_path / "examples")
+    staged, handle = stores.open_offline_examples(config).open_staged("b", "2026-01-05", 0, "a")
+    handle.close()
+    assert Path(staged).is_relative_to(tmp_path / "examples")
+    moved = dataclasses.replace(
+        config, offline_examples=OfflineExamplesConfig(path=str(tmp_path / "x"))
     )
-    moved = dataclasses.replace(config, offline_examples=OfflineExamplesConfig(path="/x"))
-    assert stores.open_offline_examples(moved).staging_dir("b").is_relative_to("/x")
+    staged, handle = stores.open_offline_examples(moved).open_staged("b", "2026-01-05", 0, "a")
+    handle.close()
+    assert Path(staged).is_relative_to(tmp_path / "x")
 
 
-def _backfill(store, start, end, through_batch, dates, committed_at_ms):
-    name = backfill_name(start, end)
-    staging = store.staging_dir(name)
-    staging.mkdir(parents=True, exist_ok=True)
-    files, staged = [], {}
-    for date in dates:
-        path = data_file_path(date, name, 0)
-        staged[path] = str(staging / f"{date}.tfrecord")
-        Path(staged[path]).write_bytes(f"{name}/{date}".encode())
-        files.append(ExampleFile(path, date, 1, 10, 10))
-    backfill = Backfill(start, end, through_batch)
-    store.commit(BatchManifest(-1, tuple(files), {}, committed_at_ms, backfill), staged)
-
-
-def test_a_backfill_replaces_the_batches_it_was_rebuilt_from_on_its_dates(tmp_path):
-    store = _file_store(tmp_path)
-    days = ["2026-01-05", "2026-01-06", "2026-01-07"]
-    store.commit(*_stage(store, 1, days))
-    store.commit(*_stage(store, 2, days[1:]))
-    _backfill(store, days[0], days[1], through_batch=1, dates=days[:2], committed_at_ms=5)
-    seen = {(f.date, Path(f.path).read_bytes().decode()) for f in store.files()}
-    assert seen == {
-        (days[0], "backfill-2026-01-05_2026-01-06/2026-01-05"),
-        (days[1], "backfill-2026-01-05_2026-01-06/2026-01-06"),
-        (days[1], "2/2026-01-06"),  # committed after the backfill's source: kept
-        (days[2], "1/2026-01-07"),  # not covered
-        (days[2], "2/2026-01-07"),
-    }
-    _backfill(store, days[1], days[1], through_batch=2, dates=days[1:2], committed_at_ms=9)
-    assert {Path(f.path).read_bytes().decode() for f in store.files(days[1], days[1])} == {
-        "backfill-2026-01-06_2026-01-06/2026-01-06"  # the later backfill holds the date
-    }
+def test_path_settings_take_object_store_urls_and_local_paths_stay_the_default(tmp_path):
+    config = load_config(
+        environ={
+            "STREAMREC_STACK_STATE_DIR": str(tmp_path),
+            "STREAMREC_OFFLINE_EXAMPLES_PATH": "s3://bucket-one/examples/",
+            "STREAMREC_TRAINING_MODEL_DIR": "file://" + str(tmp_path / "m"),
+        }
+    )
+    assert config.examples_location == "s3://bucket-one/examples"
+    assert config.examples_cache_dir == tmp_path / "cache" / "examples"
+    assert config.model_location == str(tmp_path / "m") and config.model_dir == tmp_path / "m"
+    with pytest.raises(StreamrecError, match=r"^offline_examples\.path is the URL s3://"):
+        _ = config.examples_dir
+    assert load_config(environ={}).model_location.endswith("/.streamrec/models")
 
 
 def test_catalog_topics_are_compacted_and_replicas_must_acknowledge_as_configured():
