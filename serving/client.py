@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -14,9 +15,31 @@ from streamrec.infra.core.errors import StreamrecError
 
 T = TypeVar("T")
 
+# Client-side balancing, as gRPC does it: each call goes to the next server that the target
+# resolves to (a headless Service's pods, or the addresses of "ip:port,ip:port"), and a call
+# that fails with UNAVAILABLE (a server gone, or never reached) is tried once more, on another
+# server when there is one. Both calls are reads, so trying again is safe.
+SERVICE_CONFIG = {
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [
+        {
+            "name": [{"service": "streamrec.serving.v1.RecommendationService"}],
+            "retryPolicy": {
+                "maxAttempts": 2,
+                "initialBackoff": "0.01s",
+                "maxBackoff": "0.1s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ],
+}
+
 
 class RecommendationClient:
-    """``token``: the bearer token to send, if the server wants one; ``tls_ca_file``: the CA
+    """``target``: ``host:port``, ``dns:///name:port`` (every address the name resolves to),
+    or ``ip:port,ip:port``: calls are spread over the servers (:data:`SERVICE_CONFIG`).
+    ``token``: the bearer token to send, if the server wants one; ``tls_ca_file``: the CA
     that signed the server's certificate, to talk TLS (empty: plaintext)."""
 
     def __init__(
@@ -32,9 +55,9 @@ class RecommendationClient:
                 message = f"serving.tls_ca_file: cannot read {tls_ca_file}: {exc.strerror}"
                 raise StreamrecError(message) from exc
             credentials = grpc.ssl_channel_credentials(root_certificates=ca)
-            self._channel = grpc.secure_channel(target, credentials)
+            self._channel = grpc.secure_channel(_resolvable(target), credentials, _OPTIONS)
         else:
-            self._channel = grpc.insecure_channel(target)
+            self._channel = grpc.insecure_channel(_resolvable(target), _OPTIONS)
         self._stub = recommend_pb2_grpc.RecommendationServiceStub(self._channel)
 
     @classmethod
@@ -111,3 +134,13 @@ class RecommendationClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+_OPTIONS = [("grpc.service_config", json.dumps(SERVICE_CONFIG)), ("grpc.enable_retries", 1)]
+
+
+def _resolvable(target: str) -> str:
+    """A list of addresses in gRPC's naming: its static ``ipv4:`` or ``ipv6:`` resolver."""
+    if "," not in target or target.startswith(("ipv4:", "ipv6:", "dns:")):
+        return target
+    return ("ipv6:" if target.startswith("[") else "ipv4:") + target

@@ -15,6 +15,7 @@ from streamrec.infra.core.errors import StreamrecError
 from streamrec.serving.client import RecommendationClient
 from streamrec.serving.retrieval_model import RetrievalModel
 from streamrec.serving.server import SERVICE_NAME, RankingServer
+from tests.conftest import free_port
 
 
 @pytest.fixture
@@ -159,3 +160,19 @@ def test_thousands_of_fuzzed_requests_get_invalid_argument_and_the_server_keeps_
     assert set(codes) <= {"OK", "INVALID_ARGUMENT"}, codes
     assert codes["INVALID_ARGUMENT"] > 1000
     assert len(reply.items) == 5
+
+
+def _answered(running) -> float:
+    labels = {"rpc": "Recommend", "code": "OK"}
+    return running.metrics.registry.get_sample_value("streamrec_serving_requests_total", labels)
+
+
+def test_a_client_of_several_servers_spreads_calls_and_retries_one_that_is_down(serve):
+    first, second = serve(), serve()
+    gone = f"127.0.0.1:{free_port()}"  # nothing listens there: a replica that died
+    targets = ",".join([first.address, second.address, gone])
+    with RecommendationClient(targets) as client:
+        replies = [client.recommend(f"u-{n:06d}", 3) for n in range(30)]
+    assert all(len(r.items) == 3 for r in replies)  # none failed, the dead address included
+    assert _answered(first) >= 8 and _answered(second) >= 8  # round robin over the live two
+    assert _answered(first) + _answered(second) == 30
