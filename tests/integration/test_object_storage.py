@@ -86,6 +86,11 @@ def test_examples_and_models_live_in_the_bucket_and_replicas_follow_the_pointer(
     if registry.current() is None:  # the gate's verdict is not what this test is about
         registry.promote(1, "test")
     assert [v.version for v in registry.versions()] == [1]
+    evaluated = run_cli.run(config, "evaluate", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = StorageRoot(config.model_location).find("1/evaluation")
+    assert sorted(name.rsplit("/", 1)[-1] for name in report) == ["evaluation.json", "report.html"]
+    assert evaluated.stdout.count("report: s3://") == 1
 
     replicas = [_replica(config, tmp_path / f"replica-{n}") for n in range(2)]
     servers = [RankingServer(r, RetrievalModel(open_model_registry(r).current())) for r in replicas]
