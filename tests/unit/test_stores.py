@@ -20,6 +20,7 @@ from streamrec.infra.core.config import (
     render_toml,
 )
 from streamrec.infra.core.errors import StoreUnavailable, StreamrecError
+from streamrec.infra.devstack.free_port import free_port
 from streamrec.infra.storage.adapters.kafka_event_bus import client_settings, topic_settings
 from streamrec.infra.storage.adapters.redis_connection import (
     RedisEndpoint,
@@ -211,3 +212,25 @@ def test_a_malformed_sentinel_url_is_store_unavailable_naming_the_part(url, wron
     config = load_config(environ={"STREAMREC_REDIS_URL": url, "STREAMREC_REDIS_MODE": "sentinel"})
     with pytest.raises(StoreUnavailable, match=re.escape(wrong)):
         redis_client(RedisEndpoint.of(config, "online_store"))
+
+
+def test_an_object_store_that_does_not_answer_is_store_unavailable_naming_the_object(
+    monkeypatch,
+):
+    from s3fs import S3FileSystem
+
+    from streamrec.infra.storage.adapters.storage_root import StorageRoot
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing there
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "unit")
+    S3FileSystem.clear_instance_cache()  # a client made with other settings is reused
+    try:
+        root = StorageRoot("s3://bucket-one/examples")
+        with pytest.raises(StoreUnavailable, match=r"^cannot read s3://bucket-one/examples/a: "):
+            root.read_bytes("a")
+        with pytest.raises(StoreUnavailable, match=r"^cannot write s3://bucket-one/examples/b: "):
+            root.publish("b", b"x", create_only=True)
+    finally:
+        S3FileSystem.clear_instance_cache()

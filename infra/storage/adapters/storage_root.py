@@ -67,7 +67,8 @@ class StorageRoot:
             return self.fs.cat_file(self._path(relative))
         except FileNotFoundError:
             return None
-        except OSError as exc:
+        except Exception as exc:
+            _raise_unless_store_failure(exc)
             raise StoreUnavailable(f"cannot read {self.full(relative)}: {exc}") from exc
 
     def read_all(self, relatives: list[str]) -> list[bytes]:
@@ -77,7 +78,8 @@ class StorageRoot:
         paths = [self._path(r) for r in relatives]
         try:
             found = self.fs.cat(paths, on_error="raise")
-        except OSError as exc:
+        except Exception as exc:
+            _raise_unless_store_failure(exc)
             raise StoreUnavailable(f"cannot read under {self.location}: {exc}") from exc
         by_path = {self.fs._strip_protocol(k): v for k, v in found.items()}
         return [by_path[self.fs._strip_protocol(p)] for p in paths]
@@ -88,7 +90,8 @@ class StorageRoot:
             listed = self.fs.ls(self._path(relative), detail=False, refresh=True)
         except FileNotFoundError:
             return []
-        except OSError as exc:
+        except Exception as exc:
+            _raise_unless_store_failure(exc)
             raise StoreUnavailable(f"cannot list {self.full(relative)}: {exc}") from exc
         return sorted(str(path).rstrip("/").rsplit("/", 1)[-1] for path in listed)
 
@@ -97,7 +100,8 @@ class StorageRoot:
         try:
             self.fs.invalidate_cache()
             found = self.fs.glob(self._path(pattern))
-        except OSError as exc:
+        except Exception as exc:
+            _raise_unless_store_failure(exc)
             raise StoreUnavailable(f"cannot list {self.full(pattern)}: {exc}") from exc
         return sorted(self.relative(str(path)) for path in found)
 
@@ -107,7 +111,8 @@ class StorageRoot:
             found = self.fs.find(self._path(relative))
         except FileNotFoundError:
             return []
-        except OSError as exc:
+        except Exception as exc:
+            _raise_unless_store_failure(exc)
             raise StoreUnavailable(f"cannot list {self.full(relative)}: {exc}") from exc
         return sorted(self.relative(str(path)) for path in found)
 
@@ -126,7 +131,8 @@ class StorageRoot:
             return True
         except FileExistsError:
             return False
-        except OSError as exc:
+        except Exception as exc:
+            _raise_unless_store_failure(exc)
             raise StoreUnavailable(f"cannot write {self.full(relative)}: {exc}") from exc
 
     def open_output(self, relative: str) -> BinaryIO:
@@ -137,14 +143,16 @@ class StorageRoot:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 return _SyncedFile(path)
             return self.fs.open(path, "wb")
-        except OSError as exc:
+        except Exception as exc:
+            _raise_unless_store_failure(exc)
             raise StoreUnavailable(f"cannot write {self.full(relative)}: {exc}") from exc
 
     def upload(self, local: Path, relative: str) -> None:
         """Copies a local file to the object ``relative`` (a new name: no reader looks yet)."""
         try:
             self.fs.put_file(str(local), self._path(relative))
-        except OSError as exc:
+        except Exception as exc:
+            _raise_unless_store_failure(exc)
             raise StoreUnavailable(f"cannot upload to {self.full(relative)}: {exc}") from exc
 
     def download(self, relatives: Iterable[str], local_dir: Path) -> None:
@@ -154,7 +162,8 @@ class StorageRoot:
             (local_dir / relative).parent.mkdir(parents=True, exist_ok=True)
         try:
             self.fs.get([self._path(r) for r in relatives], [str(local_dir / r) for r in relatives])
-        except OSError as exc:
+        except Exception as exc:
+            _raise_unless_store_failure(exc)
             raise StoreUnavailable(f"cannot download from {self.location}: {exc}") from exc
 
     def remove(self, relatives: Iterable[str]) -> None:
@@ -165,7 +174,8 @@ class StorageRoot:
             self.fs.rm([self._path(r) for r in relatives])
         except FileNotFoundError:
             pass
-        except OSError as exc:
+        except Exception as exc:
+            _raise_unless_store_failure(exc)
             raise StoreUnavailable(f"cannot delete under {self.location}: {exc}") from exc
 
     def remove_tree(self, relative: str) -> None:
@@ -174,11 +184,26 @@ class StorageRoot:
             self.fs.rm(self._path(relative), recursive=True)
         except FileNotFoundError:
             pass
-        except OSError as exc:
+        except Exception as exc:
+            _raise_unless_store_failure(exc)
             raise StoreUnavailable(f"cannot delete {self.full(relative)}: {exc}") from exc
 
     def _path(self, relative: str) -> str:
         return f"{self._base}/{relative}" if relative else self._base
+
+
+# The packages whose exceptions mean "the store did not answer or refused": each backend's
+# client raises its own (botocore's EndpointConnectionError is no OSError), besides OSError.
+_STORE_CLIENTS = {"botocore", "aiobotocore", "s3fs", "aiohttp", "gcsfs", "google", "adlfs", "azure"}
+
+
+def _raise_unless_store_failure(exc: Exception) -> None:
+    """Re-raises ``exc`` unless it is a store's failure, which the caller turns into
+    :class:`StoreUnavailable`; a missing or existing name and a bug keep their own type."""
+    if isinstance(exc, FileNotFoundError | FileExistsError | StreamrecError):
+        raise exc
+    if not isinstance(exc, OSError) and type(exc).__module__.split(".")[0] not in _STORE_CLIENTS:
+        raise exc
 
 
 class _SyncedFile:
