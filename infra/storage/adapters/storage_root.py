@@ -167,26 +167,23 @@ class StorageRoot:
             raise StoreUnavailable(f"cannot download from {self.location}: {exc}") from exc
 
     def remove(self, relatives: Iterable[str]) -> None:
+        """Deletes the objects ``relatives``; names already gone are no error."""
         relatives = list(relatives)
-        if not relatives:
-            return
-        try:
-            self.fs.rm([self._path(r) for r in relatives])
-        except FileNotFoundError:
-            pass
-        except Exception as exc:
-            _raise_unless_store_failure(exc)
-            raise StoreUnavailable(f"cannot delete under {self.location}: {exc}") from exc
+        if relatives:
+            self._remove([self._path(r) for r in relatives], self.location)
 
     def remove_tree(self, relative: str) -> None:
         """Deletes everything under ``relative``, if anything is there."""
+        self._remove(self._path(relative), self.full(relative), recursive=True)
+
+    def _remove(self, paths: str | list[str], named: str, recursive: bool = False) -> None:
         try:
-            self.fs.rm(self._path(relative), recursive=True)
+            self.fs.rm(paths, recursive=recursive)
         except FileNotFoundError:
             pass
         except Exception as exc:
             _raise_unless_store_failure(exc)
-            raise StoreUnavailable(f"cannot delete {self.full(relative)}: {exc}") from exc
+            raise StoreUnavailable(f"cannot delete under {named}: {exc}") from exc
 
     def _path(self, relative: str) -> str:
         return f"{self._base}/{relative}" if relative else self._base
