@@ -4,7 +4,8 @@ A Spark master and two workers, an S3-compatible server holding the examples and
 a three-master Redis Cluster, the broker, a trainer of two workers (``TF_CONFIG``) and two
 serving replicas, each with its own cache. The flow is the demo's: publish, features on the
 cluster, train, publish the version to the bucket, serve; then one replica is killed -9 under
-load, and a new version is promoted while both serve.
+load, and a new version is promoted while both serve. An operator's ``evaluate`` writes its
+report into the bucket, beside the version.
 """
 
 import dataclasses
@@ -20,6 +21,7 @@ import pytest
 
 from streamrec.infra.core.config import Config
 from streamrec.infra.storage import open_model_registry, open_online_store
+from streamrec.infra.storage.adapters.storage_root import StorageRoot
 from streamrec.ingest.publisher import publish
 from streamrec.ingest.synthetic import SyntheticSpec, generate, generate_items
 from streamrec.serving.client import RecommendationClient
@@ -162,6 +164,10 @@ def test_every_part_in_its_own_process_with_no_shared_disk(
     assert recall["candidate"] > max(1.5 * recall["most_popular"], recall["ease"]), recall
     if registry.current() is None:
         registry.promote(1, "the multi-node run")
+    evaluated = run_cli.run(_on_machine(config, tmp_path, "operator"), "evaluate", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    report = StorageRoot(config.model_location).find("1/evaluation")  # beside the version
+    assert sorted(name.rsplit("/", 1)[-1] for name in report) == ["evaluation.json", "report.html"]
 
     ports = [free_port(), free_port()]
     replicas = [_on_machine(config, tmp_path, f"replica-{n}", port=p) for n, p in enumerate(ports)]

@@ -2,7 +2,8 @@
 
 Their tasks run in executor JVMs started by the workers, not in the driver, so anything the
 job kept only in the driver would be missing there. What they write must be what the same job
-writes on the local session.
+writes on the local session; the feature job writes to an S3 bucket, as on a cluster with no
+shared disk.
 """
 
 import dataclasses
@@ -17,6 +18,7 @@ from streamrec.features.backfill import run_backfill
 from streamrec.features.examples import event_date
 from streamrec.features.job import FeatureJob
 from streamrec.infra.storage import open_event_bus, open_offline_examples, open_online_store
+from streamrec.infra.storage.adapters.storage_root import StorageRoot
 from streamrec.ingest.publisher import publish
 from streamrec.ingest.synthetic import SyntheticSpec, generate
 from tests.engines.spark_standalone import SPARK_HOME, SparkStandalone
@@ -31,7 +33,8 @@ MAIN = Path(streamrec.infra.cli.__file__).with_name("__main__.py")  # what spark
 
 
 @pytest.fixture(scope="module")
-def spark_cluster(tmp_path_factory):
+def spark_cluster(s3_server, tmp_path_factory):
+    """Started after the S3 server: its executors inherit the endpoint and credentials."""
     cluster = SparkStandalone(tmp_path_factory.mktemp("spark-standalone")).up()
     yield cluster
     cluster.down()
@@ -63,17 +66,28 @@ def _ran_on_both_workers(cluster, app_name):
 
 
 def test_the_feature_job_on_a_standalone_cluster_writes_what_the_local_session_writes(
-    stack, spark, spark_cluster, run_cli, tmp_path
+    stack, spark, spark_cluster, s3_bucket, run_cli, tmp_path
 ):
     local = _published(stack, tmp_path, "local")
     FeatureJob(local, spark).run(until_idle=True)
     remote = _published(stack, tmp_path, "remote", master=spark_cluster.master_url)
+    remote = dataclasses.replace(
+        remote,
+        offline_examples=dataclasses.replace(
+            remote.offline_examples, path=f"{s3_bucket}/examples",
+            cache_dir=str(tmp_path / "cache"),
+        ),
+    )  # fmt: skip
     done = run_cli.run(remote, "features", "run", "--until-idle", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
 
     _ran_on_both_workers(spark_cluster, "streamrec-features")
     assert len(committed_records(remote)) >= len(EVENTS) // 20  # sequences of many events each
     assert committed_records(remote) == committed_records(local)
+    named = {f.path for m in open_offline_examples(remote).manifests() for f in m.files}
+    objects = StorageRoot(remote.examples_location).find("")
+    assert {o for o in objects if not o.startswith("_manifests/")} == named  # no strays
+    assert not (tmp_path / "remote" / "examples").exists()
     users = sorted({e.user_id for e in EVENTS})
     local_store, remote_store = open_online_store(local), open_online_store(remote)
     assert [remote_store.recent_items(u, 50) for u in users] == [
